@@ -1,0 +1,16 @@
+"""The ``bridgetown`` provider plugin for runnorm (entry point ``bridgetown``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from runnorm import Provider, hookimpl
+from runnorm_bridgetown.provider import PROVIDER
+
+__all__ = ["PROVIDER", "runnorm_register_providers"]
+
+
+@hookimpl
+def runnorm_register_providers(register: Callable[[Provider], None]) -> None:
+    """Register the Bridge Town provider."""
+    register(PROVIDER)

@@ -1,0 +1,131 @@
+"""Browserbase agent runs (``GET /v1/agents/runs/{runId}`` and the list's ``data`` items).
+
+Field mapping: ``runId`` -> ``id``; ``task`` -> ``task``; ``result`` -> ``result``; ``cause``
+(``{code, message}``) -> ``error``; ``createdAt``, ``startedAt``, ``endedAt``, ``updatedAt``
+-> ``timing`` (no queued timestamp exists); ``sessionId`` -> ``session_id``, and the session's
+dashboard page -> ``web_url`` and an ``other`` artifact named ``session``. ``agentId``,
+``sandboxId``, ``resultSchema`` and any field Browserbase adds later -> ``extra`` in
+snake_case (``agent_id``, ``sandbox_id``, ``result_schema``).
+
+Dropped on purpose: nothing. The status arrives uppercase; one schema description says
+lowercase, so both spellings are declared.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
+
+from runnorm import (
+    Artifact,
+    ArtifactKind,
+    Auth,
+    Fields,
+    Provider,
+    RestFetch,
+    Run,
+    RunError,
+    RunStatus,
+    StatusMap,
+    Timing,
+)
+
+NAME = "browserbase"
+SESSION_PAGE = "https://browserbase.com/sessions/{session_id}"
+fields = Fields(NAME)
+
+_WORDS = {
+    "PENDING": RunStatus.QUEUED,
+    "RUNNING": RunStatus.RUNNING,
+    "PAUSED": RunStatus.PAUSED,
+    "COMPLETED": RunStatus.SUCCEEDED,
+    "FAILED": RunStatus.FAILED,
+    "STOPPED": RunStatus.CANCELED,
+    "TIMED_OUT": RunStatus.TIMED_OUT,
+}
+STATUSES = StatusMap(NAME, {**_WORDS, **{word.lower(): status for word, status in _WORDS.items()}})
+
+_CONSUMED = frozenset(
+    {"runId", "status", "task", "result", "cause", "sessionId", "createdAt", "startedAt",
+     "endedAt", "updatedAt"}
+)  # fmt: skip
+_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def detect(payload: Mapping[str, Any]) -> bool:
+    """A Browserbase agent run is keyed in camelCase: a ``runId`` string and no ``run_id``."""
+    run_id = payload.get("runId")
+    return (
+        type(run_id) is str
+        and _ID_SHAPE.fullmatch(run_id) is not None
+        and "run_id" not in payload
+    )
+
+
+def to_run(p: Mapping[str, Any]) -> Run:
+    """Map an ``AgentRun`` payload to a ``Run``."""
+    p = fields.require_mapping(p)
+    native = fields.status_word(p)
+    session_id = fields.text(p, "sessionId")
+    cause = fields.mapping(p, "cause")
+    error = None
+    if cause is not None:
+        error = RunError(
+            code=fields.text(cause, "code", "cause.code"),
+            message=fields.text(cause, "message", "cause.message"),
+        )
+    web_url = artifacts = None
+    if session_id:
+        web_url = SESSION_PAGE.format(session_id=session_id)
+        artifacts = (
+            Artifact(kind=ArtifactKind.OTHER, url=web_url, name="session", media_type="text/html"),
+        )
+    return Run(
+        provider=NAME,
+        id=fields.id(p, "runId"),
+        status=STATUSES.lookup(native),
+        native_status=native,
+        kind="agent_run",
+        result=p.get("result"),
+        error=error,
+        timing=Timing(
+            created_at=fields.time(p, "createdAt"),
+            started_at=fields.time(p, "startedAt"),
+            finished_at=fields.time(p, "endedAt"),
+            updated_at=fields.time(p, "updatedAt"),
+        ),
+        artifacts=artifacts or (),
+        web_url=web_url,
+        session_id=session_id,
+        task=fields.text(p, "task"),
+        extra=fields.rest(p, _CONSUMED, snake=True),
+        raw=p,
+    )
+
+
+PROVIDER = Provider(
+    name=NAME,
+    title="Browserbase",
+    statuses=STATUSES,
+    to_run=to_run,
+    detect=detect,
+    aliases=("bb",),
+    auth=Auth(header="X-BB-API-Key", env_var="BROWSERBASE_API_KEY"),
+    base_url="https://api.browserbase.com",
+    base_url_env="BROWSERBASE_BASE_URL",
+    fetch=RestFetch(path="/v1/agents/runs/{run_id}"),
+    docs_url="https://docs.browserbase.com",
+    samples=Path(__file__).parent / "samples",
+    field_notes={
+        "runId": "id",
+        "status": "status (mapped; upper- and lowercase), native_status (as sent)",
+        "task": "task",
+        "result": "result",
+        "cause.code, cause.message": "error.code, error.message",
+        "createdAt, startedAt, endedAt, updatedAt": "timing (endedAt -> finished_at)",
+        "sessionId": "session_id; the session page -> web_url and an `other` artifact",
+        "agentId, sandboxId, resultSchema, ...": "extra (snake_case keys)",
+    },
+)

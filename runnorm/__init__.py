@@ -1,0 +1,86 @@
+"""runnorm: normalize runs from AI browser-agent and sandbox providers into one ``Run``.
+
+>>> import runnorm
+>>> run = runnorm.normalize({"run_id": "tsk_1", "status": "completed",
+...                          "created_at": "2026-01-20T11:52:29.276851",
+...                          "modified_at": "2026-01-20T11:54:08.822807"})
+>>> run.status
+<RunStatus.SUCCEEDED: 'succeeded'>
+"""
+
+from __future__ import annotations
+
+from runnorm._version import __version__
+from runnorm.errors import (
+    APIError,
+    AuthError,
+    DetectionError,
+    DumpError,
+    NotFoundError,
+    PayloadError,
+    PluginLoadError,
+    RateLimitError,
+    RunnormError,
+    RunnormWarning,
+    ServerError,
+    SignatureError,
+    ToolError,
+    TransportError,
+    UnknownProviderError,
+    UnknownStatusWarning,
+    UnsupportedError,
+    WaitTimeout,
+)
+from runnorm.hookspecs import hookimpl
+from runnorm.model import JSON, Artifact, ArtifactKind, Run, RunError, Timing
+from runnorm.normalize import normalize
+from runnorm.plugins import ProviderInfo, get_host
+from runnorm.provider import Auth, Fields, McpFetch, Provider, RestFetch
+from runnorm.serialization import SCHEMA_VERSION, json_schema
+from runnorm.status import RunStatus, StatusMap
+
+__all__ = [
+    "JSON",
+    "SCHEMA_VERSION",
+    "APIError",
+    "Artifact",
+    "ArtifactKind",
+    "Auth",
+    "AuthError",
+    "DetectionError",
+    "DumpError",
+    "Fields",
+    "McpFetch",
+    "NotFoundError",
+    "PayloadError",
+    "PluginLoadError",
+    "Provider",
+    "ProviderInfo",
+    "RateLimitError",
+    "RestFetch",
+    "Run",
+    "RunError",
+    "RunStatus",
+    "RunnormError",
+    "RunnormWarning",
+    "ServerError",
+    "SignatureError",
+    "StatusMap",
+    "Timing",
+    "ToolError",
+    "TransportError",
+    "UnknownProviderError",
+    "UnknownStatusWarning",
+    "UnsupportedError",
+    "WaitTimeout",
+    "__version__",
+    "hookimpl",
+    "json_schema",
+    "normalize",
+    "providers",
+]
+
+
+def providers() -> list[ProviderInfo]:
+    """Every installed provider, and every plugin that failed to load, as ``ProviderInfo``."""
+    return get_host().infos()

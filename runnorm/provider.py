@@ -1,0 +1,244 @@
+"""``Provider``: what a plugin declares about one provider, as data where it can.
+
+A provider module reads like a table: a :class:`Fields` reader bound to the provider's name,
+its :class:`~runnorm.status.StatusMap`, a mapping function from payload to ``Run``, and the
+``Provider`` declaration tying them together with auth, transport and detection facts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from runnorm.errors import PayloadError, shorten
+from runnorm.model import JSON, Run
+from runnorm.status import StatusMap
+from runnorm.timestamps import parse_timestamp
+
+__all__ = [
+    "Auth",
+    "Fields",
+    "McpFetch",
+    "Provider",
+    "RestFetch",
+    "snake_case",
+]
+
+Mapper = Callable[[Mapping[str, Any]], Run]
+Detector = Callable[[Mapping[str, Any]], bool]
+
+
+@attrs.frozen
+class Auth:
+    """How a provider takes its API key.
+
+    ``header`` is the header name, ``scheme`` an optional prefix (``"Bearer"``), ``env_var``
+    the environment variable the key is read from when no argument gives it.
+    """
+
+    header: str
+    env_var: str
+    scheme: str | None = None
+
+
+@attrs.frozen
+class RestFetch:
+    """Fetch one run with ``GET {base_url}{path}``; ``path`` holds ``{run_id}``."""
+
+    path: str
+
+
+@attrs.frozen
+class McpFetch:
+    """Fetch one run with an MCP ``tools/call`` of ``tool`` with ``{argument: run_id}``."""
+
+    tool: str = "get_run"
+    argument: str = "run_id"
+
+
+@attrs.frozen
+class Provider:
+    """The declaration a plugin passes to ``register(...)``.
+
+    Required: ``name``, ``statuses`` (a ``StatusMap``), ``to_run`` (payload -> ``Run``) and
+    ``detect`` (payload -> bool, by id shape and key sets, never by status words).
+    Everything else is optional and switches capabilities on: ``fetch`` with ``auth`` and
+    ``base_url`` for live fetching, ``verify_webhook`` for webhook signatures.
+    ``sensitive_keys`` are key names (``fnmatch`` patterns, case-insensitive) whose values in
+    payloads are secrets: CLI output redacts them. ``samples`` is a directory of sample
+    payloads (one JSON object per file) used by the conformance suite and the docs.
+    """
+
+    name: str
+    statuses: StatusMap
+    to_run: Mapper
+    detect: Detector
+    title: str | None = None
+    aliases: tuple[str, ...] = ()
+    auth: Auth | None = None
+    base_url: str | None = None
+    base_url_env: str | None = None
+    fetch: RestFetch | McpFetch | None = None
+    verify_webhook: Callable[..., None] | None = None
+    sensitive_keys: tuple[str, ...] = ()
+    samples: Path | None = None
+    docs_url: str | None = None
+    field_notes: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this provider supports: ``normalize``, ``fetch``, ``webhooks``."""
+        caps = {"normalize"}
+        if self.fetch is not None:
+            caps.add("fetch")
+        if self.verify_webhook is not None:
+            caps.add("webhooks")
+        return frozenset(caps)
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+@lru_cache(maxsize=4096)
+def snake_case(name: str) -> str:
+    """``sandboxId`` -> ``sandbox_id``; snake_case names pass unchanged."""
+    return _CAMEL.sub("_", name).lower()
+
+
+class Fields:
+    """Typed reads from a payload that fail as ``PayloadError`` naming provider, path and value.
+
+    Bind one per provider (``fields = Fields("skyvern")``) and use it in the mapping function:
+    ``fields.text(p, "task")`` returns the string or None and rejects any other type.
+    """
+
+    __slots__ = ("provider",)
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def error(self, path: str, value: Any, expected: str) -> PayloadError:
+        """A ``PayloadError`` for *value* at *path* that should have been *expected*."""
+        return PayloadError(
+            f"expected {expected}, got {shorten(value)}",
+            provider=self.provider,
+            path=path,
+            value=value,
+        )
+
+    def require_mapping(self, payload: Any) -> Mapping[str, Any]:
+        """*payload* itself, or ``PayloadError`` when it is not a JSON object."""
+        if isinstance(payload, Mapping):
+            return payload
+        raise self.error("$", payload, "a JSON object")
+
+    def id(self, p: Mapping[str, Any], *keys: str) -> str:
+        """The first of *keys* holding a non-empty string (required)."""
+        for key in keys:
+            value = p.get(key)
+            if value is None:
+                continue
+            if type(value) is str and value:
+                return value
+            raise self.error(key, value, "a non-empty string id")
+        raise PayloadError(
+            f"missing run id (looked for {', '.join(keys)})", provider=self.provider, path=keys[0]
+        )
+
+    def status_word(self, p: Mapping[str, Any], key: str = "status") -> str:
+        """The native status word (required, a string)."""
+        value = p.get(key)
+        if type(value) is str:
+            return value
+        if value is None:
+            raise PayloadError("missing status", provider=self.provider, path=key)
+        raise self.error(key, value, "a status string")
+
+    def text(self, p: Mapping[str, Any], key: str, path: str | None = None) -> str | None:
+        """A string field or None."""
+        value = p.get(key)
+        if value is None or type(value) is str:
+            return value
+        if isinstance(value, str):
+            return str(value)
+        raise self.error(path or key, value, "a string")
+
+    def integer(self, p: Mapping[str, Any], key: str, path: str | None = None) -> int | None:
+        """An integer field or None (a float with no fraction counts, as JSON writers vary)."""
+        value = p.get(key)
+        if value is None or type(value) is int:
+            return value
+        if type(value) is float and value.is_integer():
+            return int(value)
+        raise self.error(path or key, value, "an integer")
+
+    def boolean(self, p: Mapping[str, Any], key: str, path: str | None = None) -> bool | None:
+        """A boolean field or None."""
+        value = p.get(key)
+        if value is None or type(value) is bool:
+            return value
+        raise self.error(path or key, value, "true or false")
+
+    def time(self, p: Mapping[str, Any], key: str, path: str | None = None) -> datetime | None:
+        """A timestamp field as an aware UTC datetime, or None."""
+        value = p.get(key)
+        if value is None:
+            return None
+        return parse_timestamp(value, provider=self.provider, path=path or key)
+
+    def mapping(
+        self, p: Mapping[str, Any], key: str, path: str | None = None
+    ) -> Mapping[str, Any] | None:
+        """A JSON object field or None."""
+        value = p.get(key)
+        if value is None or isinstance(value, Mapping):
+            return value
+        raise self.error(path or key, value, "a JSON object")
+
+    def array(self, p: Mapping[str, Any], key: str, path: str | None = None) -> list[JSON]:
+        """A JSON array field; a missing or null one is empty."""
+        value = p.get(key)
+        if value is None:
+            return []
+        if isinstance(value, list | tuple):
+            return list(value)
+        raise self.error(path or key, value, "a JSON array")
+
+    def objects(
+        self, p: Mapping[str, Any], key: str, path: str | None = None
+    ) -> list[Mapping[str, JSON]]:
+        """A JSON array of objects; a missing or null one is empty."""
+        items = self.array(p, key, path)
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise self.error(f"{path or key}[{index}]", item, "a JSON object")
+        return items
+
+    def strings(self, p: Mapping[str, Any], key: str, path: str | None = None) -> list[str]:
+        """A JSON array of strings (nulls skipped); a missing or null one is empty."""
+        out: list[str] = []
+        for index, item in enumerate(self.array(p, key, path)):
+            if item is None:
+                continue
+            if not isinstance(item, str):
+                raise self.error(f"{path or key}[{index}]", item, "a string")
+            out.append(item)
+        return out
+
+    @staticmethod
+    def rest(
+        p: Mapping[str, Any], consumed: Collection[str], *, snake: bool = False
+    ) -> dict[str, JSON]:
+        """The fields of *p* not in *consumed*: what goes to ``extra``.
+
+        With ``snake=True`` camelCase keys become snake_case (``agentId`` -> ``agent_id``).
+        """
+        if snake:
+            return {snake_case(k): v for k, v in p.items() if k not in consumed}
+        return {k: v for k, v in p.items() if k not in consumed}

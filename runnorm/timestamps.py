@@ -1,0 +1,99 @@
+"""Timestamp parsing: every value becomes a timezone-aware UTC ``datetime``.
+
+Rules: a naive string is UTC (Skyvern sends naive UTC); ``Z``, offsets and fractional seconds
+parse; a JSON number is epoch milliseconds. ``datetime.fromisoformat`` does the work; a naive
+string gets ``"+00:00"`` appended before parsing, which costs far less than
+``.replace(tzinfo=...)`` afterwards (see PERFORMANCE.md). python-dateutil is only the fallback
+for strings ``fromisoformat`` rejects. A value that parses by no rule raises ``PayloadError``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from runnorm.errors import PayloadError, shorten
+
+__all__ = ["UTC", "format_timestamp", "parse_timestamp"]
+
+_fromisoformat = datetime.fromisoformat
+_fromtimestamp = datetime.fromtimestamp
+_MAX_LEN = 64
+
+
+def parse_timestamp(value: Any, *, provider: str | None = None, path: str = "") -> datetime | None:
+    """Parse *value* (ISO 8601 string, epoch milliseconds or None) to an aware UTC datetime."""
+    if value is None:
+        return None
+    if type(value) is str:
+        # Fast path: "YYYY-MM-DDTHH:MM:SS[.ffffff]" naive (no zone designator after the time).
+        if len(value) >= 19 and value[-1] not in "Zz" and value[-6] not in "+-":
+            try:
+                return _fromisoformat(value + "+00:00")
+            except ValueError:
+                pass
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            parsed = _parse_fallback(value, provider, path)
+        return _to_utc(parsed, provider, path)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return _fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise PayloadError(
+                f"epoch milliseconds out of range: {shorten(value)}",
+                provider=provider,
+                path=path,
+                value=value,
+            ) from exc
+    raise PayloadError(
+        f"expected an ISO 8601 timestamp or epoch milliseconds, got {shorten(value)}",
+        provider=provider,
+        path=path,
+        value=value,
+    )
+
+
+def _to_utc(parsed: datetime, provider: str | None, path: str) -> datetime:
+    offset = parsed.utcoffset()
+    if offset is None:
+        return parsed.replace(tzinfo=UTC)
+    if offset or parsed.tzinfo is not UTC:
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise PayloadError(
+                f"timestamp out of range: {parsed!s}", provider=provider, path=path, value=parsed
+            ) from None
+    return parsed
+
+
+def _parse_fallback(value: str, provider: str | None, path: str) -> datetime:
+    from dateutil import parser as date_parser  # only loaded for odd strings
+
+    def fail(exc: Exception | None = None) -> PayloadError:
+        error = PayloadError(
+            f"not a timestamp: {shorten(value)}", provider=provider, path=path, value=value
+        )
+        if exc is not None:
+            error.__cause__ = exc
+        return error
+
+    text = value.strip()
+    # A bare number or a word is not a timestamp, whatever a lenient parser makes of it.
+    if not text or len(text) > _MAX_LEN or sum(ch.isdigit() for ch in text) < 6:
+        raise fail()
+    try:
+        return date_parser.isoparse(text)
+    except (ValueError, OverflowError):
+        pass
+    try:
+        return date_parser.parse(text)
+    except (ValueError, OverflowError) as exc:
+        raise fail(exc) from exc
+
+
+def format_timestamp(value: datetime | None) -> str | None:
+    """ISO 8601 with offset (``2026-01-20T11:52:29.276851+00:00``), or None."""
+    return None if value is None else value.isoformat()
