@@ -1,0 +1,123 @@
+"""Browserbase agent-run mapping: statuses in both cases, cause, session link, extras."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import runnorm
+from runnorm import ArtifactKind, PayloadError, RunStatus
+from runnorm.testing import ProviderConformance
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / f"{name}.json").read_text())
+
+
+class TestBrowserbaseConformance(ProviderConformance):
+    provider = "browserbase"
+
+
+def test_completed_run_maps_every_field() -> None:
+    payload = sample("get-run-completed")
+    run = runnorm.normalize(payload)
+    assert run.provider == "browserbase"
+    assert run.id == payload["runId"]
+    assert run.status is RunStatus.SUCCEEDED and run.native_status == "COMPLETED"
+    assert run.kind == "agent_run"
+    assert run.task == payload["task"]
+    assert run.result == payload["result"]
+    assert run.session_id == payload["sessionId"]
+    assert run.web_url == f"https://browserbase.com/sessions/{payload['sessionId']}"
+    (link,) = run.artifacts
+    assert (link.kind, link.url, link.name) == (ArtifactKind.OTHER, run.web_url, "session")
+    assert run.extra == {
+        "agent_id": payload["agentId"],
+        "sandbox_id": payload["sandboxId"],
+        "result_schema": payload["resultSchema"],
+    }
+    assert run.timing.created_at is not None and run.timing.updated_at is not None
+    assert run.timing.finished_at is not None and run.timing.queued_at is None
+    assert run.error is None
+
+
+def test_failed_run_carries_cause() -> None:
+    run = runnorm.normalize(sample("get-run-failed-heartbeat-lost"))
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None
+    assert run.error.code == "RUNNER_HEARTBEAT_LOST"
+    assert run.error.message
+
+
+def test_cause_with_code_only() -> None:
+    run = runnorm.normalize(sample("get-run-failed-cause-code-only"))
+    assert run.error is not None
+    assert run.error.code == "AGENT_MAX_STEPS_EXCEEDED" and run.error.message is None
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("get-run-pending", RunStatus.QUEUED),
+        ("get-run-running", RunStatus.RUNNING),
+        ("get-run-paused", RunStatus.PAUSED),
+        ("get-run-stopped-no-result", RunStatus.CANCELED),
+        ("get-run-timed-out", RunStatus.TIMED_OUT),
+        ("get-run-completed-lowercase-status", RunStatus.SUCCEEDED),
+        ("get-run-running-lowercase-status", RunStatus.RUNNING),
+    ],
+)
+def test_status_words_in_both_cases(name: str, status: RunStatus) -> None:
+    assert runnorm.normalize(sample(name)).status is status
+
+
+def test_paused_is_not_terminal() -> None:
+    run = runnorm.normalize(sample("get-run-paused"))
+    assert not run.is_terminal and not run.ok
+
+
+def test_non_utc_offset_is_converted_to_utc() -> None:
+    run = runnorm.normalize(sample("get-run-completed-offset-plus-02-00"))
+    created = run.timing.created_at
+    assert created is not None and created.tzinfo is UTC
+    raw = datetime.fromisoformat(run.raw["createdAt"])
+    assert created == raw and raw.utcoffset() == timedelta(hours=2)
+
+
+def test_run_without_session_has_no_link() -> None:
+    run = runnorm.normalize(sample("get-run-failed-session-create-failed"))
+    assert run.session_id is None and run.web_url is None and run.artifacts == ()
+
+
+def test_null_optionals() -> None:
+    run = runnorm.normalize(sample("get-run-pending-null-optionals"))
+    assert run.result is None and run.error is None and run.session_id is None
+
+
+def test_unseen_status_warns_once_and_keeps_word() -> None:
+    from runnorm.status import _reset_unknown_warnings
+
+    _reset_unknown_warnings()
+    payload = sample("unseen-status-awaiting-approval")
+    with pytest.warns(runnorm.UnknownStatusWarning, match="AWAITING_APPROVAL"):
+        run = runnorm.normalize(payload)
+    assert run.status is RunStatus.UNKNOWN and run.native_status == "AWAITING_APPROVAL"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert runnorm.normalize(payload).status is RunStatus.UNKNOWN  # no second warning
+
+
+def test_mistyped_cause_names_the_field() -> None:
+    payload = sample("get-run-failed-heartbeat-lost")
+    payload["cause"] = "boom"
+    with pytest.raises(PayloadError) as info:
+        runnorm.normalize(payload)
+    assert (info.value.provider, info.value.path, info.value.value) == ("browserbase", "cause", "boom")

@@ -1,0 +1,16 @@
+"""The ``skyvern`` provider plugin for runnorm (entry point ``skyvern``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from runnorm import Provider, hookimpl
+from runnorm_skyvern.provider import PROVIDER
+
+__all__ = ["PROVIDER", "runnorm_register_providers"]
+
+
+@hookimpl
+def runnorm_register_providers(register: Callable[[Provider], None]) -> None:
+    """Register the Skyvern provider."""
+    register(PROVIDER)

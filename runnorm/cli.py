@@ -1,0 +1,205 @@
+"""The ``runnorm`` command line (click).
+
+Exit codes, everywhere: 0 success; 1 the run failed, or some records failed; 2 usage;
+3 canceled; 4 timed out; 5 error (auth, not found, transport, input missing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import orjson
+
+from runnorm import __version__
+from runnorm.errors import RunnormError
+from runnorm.normalize import normalize, resolve_provider
+from runnorm.plugins import ProviderInfo, get_host
+from runnorm.records import DecodeFailure, iter_records
+from runnorm.redaction import Redactor
+from runnorm.serialization import json_schema
+
+__all__ = ["EXIT_CANCELED", "EXIT_ERROR", "EXIT_FAILED", "EXIT_TIMED_OUT", "EXIT_USAGE", "main"]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CANCELED = 3
+EXIT_TIMED_OUT = 4
+EXIT_ERROR = 5
+
+_ORJSON_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def _dumps(document: Any, *, indent: bool = False) -> bytes:
+    options = _ORJSON_OPTS | (orjson.OPT_INDENT_2 if indent else 0)
+    try:
+        return orjson.dumps(document, option=options)
+    except TypeError:  # integers past 64 bits and other rarities
+        import json
+
+        return json.dumps(document, indent=2 if indent else None, default=str).encode()
+
+
+def _emit_json(document: Any) -> None:
+    out = sys.stdout.buffer
+    out.write(_dumps(document, indent=True) + b"\n")
+    out.flush()
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> None:
+    click.echo(f"runnorm: {message}", err=True)
+    raise SystemExit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="runnorm")
+def main() -> None:
+    """Normalize runs from Skyvern, Browserbase, Bridge Town and plugin providers."""
+
+
+# -- providers ---------------------------------------------------------------------------------
+
+
+def _info_document(info: ProviderInfo) -> dict[str, Any]:
+    provider = info.provider
+    return {
+        "name": info.name,
+        "package": info.package,
+        "version": info.version,
+        "entry_point": info.entry_point,
+        "aliases": list(info.aliases),
+        "capabilities": sorted(info.capabilities),
+        "statuses": {k: v.value for k, v in provider.statuses.items()} if provider else {},
+        "error": info.error,
+    }
+
+
+@main.command("providers")
+@click.option("--json", "as_json", is_flag=True, help="JSON output (the default when piped).")
+def providers_command(as_json: bool) -> None:
+    """List installed providers, their statuses, and plugins that failed to load."""
+    infos = get_host().infos()
+    if as_json or not sys.stdout.isatty():
+        _emit_json([_info_document(info) for info in infos])
+        return
+    rows = [("NAME", "PACKAGE", "VERSION", "CAPABILITIES", "STATUSES")]
+    for info in infos:
+        doc = _info_document(info)
+        statuses = ", ".join(f"{k}={v}" for k, v in doc["statuses"].items()) or "-"
+        rows.append(
+            (
+                info.name,
+                info.package or "-",
+                info.version or "-",
+                ",".join(doc["capabilities"]) or "-",
+                statuses,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+                   + "  " + row[4])  # fmt: skip
+    failed = [info for info in infos if info.error]
+    if failed:
+        click.echo("")
+        click.echo("Load errors:")
+        for info in failed:
+            where = info.entry_point or info.name
+            click.echo(f"  {info.name} ({info.package or '?'}, {where}): {info.error}")
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+
+@main.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the normalized output."""
+    _emit_json(json_schema())
+
+
+# -- normalize ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _open_input(path: str) -> Iterator[IO[bytes]]:
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    file = Path(path)
+    if not file.is_file():
+        _fail(f"no such file: {path}")
+    with file.open("rb") as stream:
+        yield stream
+
+
+@main.command("normalize")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-p", "--provider", help="Provider of every record (default: detect per record).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Output file."
+)
+@click.option("--no-redact", is_flag=True, help="Keep secrets found in payloads in the output.")
+@click.option("--strict", is_flag=True, help="Stop at the first record that fails.")
+def normalize_command(
+    paths: tuple[str, ...], provider: str | None, output: str | None, no_redact: bool, strict: bool
+) -> None:
+    """Normalize JSON or JSON Lines files of runs into JSON Lines (stdout by default).
+
+    Each record that fails is reported on stderr with its file and line; a counts line
+    always ends the run. Exit code 1 when any record failed.
+    """
+    chosen = None
+    if provider is not None:
+        try:
+            chosen = resolve_provider(provider)
+        except RunnormError as exc:
+            _fail(str(exc))
+    redactors: dict[str, Redactor] = {}
+    host = get_host()
+    total = failed = 0
+    sink = sys.stdout.buffer if output in (None, "-") else Path(str(output)).open("wb")  # noqa: SIM115
+    try:
+        for path in paths:
+            with _open_input(path) as stream:
+                for record in iter_records(stream):
+                    total += 1
+                    where = f"{path}:{record.line}" if record.line else path
+                    if record.index is not None:
+                        where += f"[{record.index}]"
+                    try:
+                        if isinstance(record.value, DecodeFailure):
+                            raise RunnormError(record.value.reason)
+                        run = normalize(record.value, chosen)
+                    except RunnormError as exc:
+                        failed += 1
+                        click.echo(f"{where}: {exc}", err=True)
+                        if strict:
+                            break
+                        continue
+                    document = run.to_dict()
+                    if not no_redact:
+                        redactor = redactors.get(run.provider)
+                        if redactor is None:
+                            declared = host.usable().get(run.provider)
+                            patterns = declared.sensitive_keys if declared else ()
+                            redactor = redactors[run.provider] = Redactor(patterns)
+                        document = redactor.redact_document(document)
+                    sink.write(_dumps(document) + b"\n")
+            if strict and failed:
+                break
+    finally:
+        if sink is not sys.stdout.buffer:
+            sink.close()
+        else:
+            sink.flush()
+    click.echo(f"records in: {total}, normalized: {total - failed}, failed: {failed}", err=True)
+    if failed:
+        raise SystemExit(EXIT_FAILED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
