@@ -69,7 +69,7 @@ def apply(provider: Provider, payload: Mapping[str, Any]) -> Run:
     """Run *provider*'s mapping, turning a plugin's unexpected exception into ``PayloadError``."""
     try:
         return provider.to_run(payload)
-    except RunnormError:
+    except (RunnormError, Warning):  # a warning turned into an error by a filter stays itself
         raise
     except Exception as exc:
         raise PayloadError(

@@ -1,0 +1,88 @@
+"""The model: statuses, terminal states, durations, frozen values, hashing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+
+from runnorm import Artifact, ArtifactKind, Run, RunError, RunStatus, Timing
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def test_status_values_are_the_lowercase_words() -> None:
+    assert [s.value for s in RunStatus] == [
+        "queued", "running", "paused", "succeeded", "failed", "canceled", "timed_out", "unknown",
+    ]  # fmt: skip
+    assert RunStatus.SUCCEEDED == "succeeded"
+    assert RunStatus("timed_out") is RunStatus.TIMED_OUT
+    assert str(RunStatus.FAILED) == "failed"
+    assert isinstance(RunStatus.QUEUED, str)
+
+
+def test_terminal_statuses() -> None:
+    terminal = {s for s in RunStatus if s.is_terminal}
+    assert terminal == {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED,
+                        RunStatus.TIMED_OUT}  # fmt: skip
+    assert not RunStatus.PAUSED.is_terminal and not RunStatus.UNKNOWN.is_terminal
+
+
+def test_run_properties() -> None:
+    run = Run(provider="p", id="1", status=RunStatus.SUCCEEDED, native_status="ok")
+    assert run.ok and run.is_terminal
+    failed = attrs.evolve(run, status=RunStatus.FAILED)
+    assert failed.is_terminal and not failed.ok
+    paused = attrs.evolve(run, status=RunStatus.PAUSED)
+    assert not paused.is_terminal and not paused.ok
+
+
+def test_durations() -> None:
+    timing = Timing(
+        created_at=T0,
+        queued_at=T0 + timedelta(seconds=1),
+        started_at=T0 + timedelta(seconds=3),
+        finished_at=T0 + timedelta(seconds=10),
+    )
+    assert timing.queue_time == timedelta(seconds=2)
+    assert timing.run_time == timedelta(seconds=7)
+    assert timing.total_time == timedelta(seconds=10)
+
+
+def test_queue_time_falls_back_to_created_and_missing_terms_give_none() -> None:
+    assert Timing(created_at=T0, started_at=T0 + timedelta(seconds=5)).queue_time == timedelta(
+        seconds=5
+    )
+    empty = Timing()
+    assert (empty.queue_time, empty.run_time, empty.total_time) == (None, None, None)
+    assert Timing(started_at=T0).run_time is None
+
+
+def test_values_are_frozen() -> None:
+    run = Run(provider="p", id="1", status=RunStatus.QUEUED, native_status="q")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        run.id = "2"  # type: ignore[misc]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        Artifact(kind=ArtifactKind.LOG).url = "x"  # type: ignore[misc]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        RunError(code="x").code = "y"  # type: ignore[misc]
+
+
+def test_equal_runs_hash_alike_even_with_dict_fields() -> None:
+    a = Run(provider="p", id="1", status=RunStatus.QUEUED, native_status="q", raw={"a": [1]})
+    b = Run(provider="p", id="1", status=RunStatus.QUEUED, native_status="q", raw={"a": [1]})
+    assert a == b and hash(a) == hash(b)
+    assert len({a, b}) == 1
+
+
+def test_repr_leaves_out_raw() -> None:
+    run = Run(provider="p", id="1", status=RunStatus.QUEUED, native_status="q",
+              raw={"secret": "s3cr3t"})  # fmt: skip
+    assert "s3cr3t" not in repr(run)
+
+
+def test_artifact_kinds() -> None:
+    assert [k.value for k in ArtifactKind] == [
+        "recording", "screenshot", "download", "log", "stdout", "stderr", "output", "other",
+    ]  # fmt: skip

@@ -1,0 +1,156 @@
+"""Plugin discovery through real entry points: third-party, broken, clashing, env controls."""
+
+from __future__ import annotations
+
+import pytest
+from support import MakeDist, acme_source
+
+import runnorm
+from runnorm import PluginLoadError, RunStatus, UnknownProviderError
+from runnorm.plugins import PluginHost, get_host
+
+
+def test_first_party_providers_come_from_entry_points() -> None:
+    infos = {info.name: info for info in runnorm.providers()}
+    for name in ("skyvern", "browserbase", "bridgetown"):
+        info = infos[name]
+        assert info.error is None, info.error
+        assert info.package == "runnorm"
+        assert info.version == runnorm.__version__
+        assert info.entry_point == f"{name} = runnorm_{name}"
+        assert {"normalize", "fetch"} <= info.capabilities
+
+
+def test_third_party_plugin_is_found_through_its_entry_point(make_dist: MakeDist) -> None:
+    make_dist("runnorm-acme", "runnorm_acme_test", acme_source(), {"acme": "runnorm_acme_test"})
+    infos = {info.name: info for info in runnorm.providers()}
+    assert infos["acme"].package == "runnorm-acme"
+    assert infos["acme"].version == "1.0"
+    assert infos["acme"].entry_point == "acme = runnorm_acme_test"
+    assert infos["acme"].error is None
+    run = runnorm.normalize({"acme_id": "acme-1", "state": "OK", "born": 1700000000000})
+    assert (run.provider, run.status) == ("acme", RunStatus.SUCCEEDED)
+    assert run.timing.created_at is not None and run.timing.created_at.year == 2023
+    assert "skyvern" in infos  # the others still load
+
+
+def test_plugin_that_fails_to_import_is_reported_and_others_work(make_dist: MakeDist) -> None:
+    make_dist("runnorm-broken", "runnorm_broken_test", "import not_a_module_xyz\n",
+              {"broken": "runnorm_broken_test"})  # fmt: skip
+    infos = {info.name: info for info in runnorm.providers()}
+    broken = infos["broken"]
+    assert broken.package == "runnorm-broken"
+    assert broken.error is not None and "not_a_module_xyz" in broken.error
+    assert not broken.ok
+    assert infos["skyvern"].ok
+    with pytest.raises(PluginLoadError, match="not_a_module_xyz"):
+        runnorm.normalize({"run_id": "x", "status": "done"}, "broken")
+    assert runnorm.normalize({"run_id": "tsk_1", "status": "completed"}).provider == "skyvern"
+
+
+def test_plugin_whose_hook_raises_is_reported(make_dist: MakeDist) -> None:
+    source = (
+        "from runnorm import hookimpl\n"
+        "@hookimpl\n"
+        "def runnorm_register_providers(register):\n"
+        "    raise RuntimeError('cannot register today')\n"
+    )
+    make_dist("runnorm-grumpy", "runnorm_grumpy_test", source, {"grumpy": "runnorm_grumpy_test"})
+    infos = {info.name: info for info in runnorm.providers()}
+    assert "cannot register today" in (infos["grumpy"].error or "")
+    assert infos["bridgetown"].ok
+
+
+def test_two_plugins_claiming_one_name_are_both_reported(make_dist: MakeDist) -> None:
+    make_dist("runnorm-acme-one", "runnorm_acme_one", acme_source(), {"acme1": "runnorm_acme_one"})
+    make_dist("runnorm-acme-two", "runnorm_acme_two", acme_source(), {"acme2": "runnorm_acme_two"})
+    claims = [info for info in runnorm.providers() if info.name == "acme"]
+    assert sorted(info.package or "" for info in claims) == ["runnorm-acme-one", "runnorm-acme-two"]
+    for info in claims:
+        assert info.error is not None
+        assert "runnorm-acme-one" in info.error and "runnorm-acme-two" in info.error
+    with pytest.raises(PluginLoadError, match="claimed by several plugins"):
+        runnorm.normalize({"acme_id": "acme-1", "state": "OK"}, "acme")
+    # Detection does not silently pick one of the two either.
+    with pytest.raises(runnorm.DetectionError):
+        runnorm.normalize({"acme_id": "acme-1", "state": "OK"})
+
+
+def test_a_plugin_cannot_take_a_first_party_name(make_dist: MakeDist) -> None:
+    make_dist("runnorm-fake-skyvern", "runnorm_fake_sky", acme_source("skyvern"),
+              {"fakesky": "runnorm_fake_sky"})  # fmt: skip
+    with pytest.raises(PluginLoadError, match="runnorm-fake-skyvern"):
+        runnorm.normalize({"run_id": "tsk_1", "status": "completed"}, "skyvern")
+
+
+def test_load_plugins_env_restricts_loading(
+    make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_dist("runnorm-acme", "runnorm_acme_test", acme_source(), {"acme": "runnorm_acme_test"})
+    monkeypatch.setenv("RUNNORM_LOAD_PLUGINS", "acme, bridgetown")
+    assert sorted(info.name for info in PluginHost().infos()) == ["acme", "bridgetown"]
+
+
+def test_disable_plugins_env_blocks_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNNORM_DISABLE_PLUGINS", "skyvern")
+    host = PluginHost()
+    assert "skyvern" not in {info.name for info in host.infos()}
+    assert host.pm.is_blocked("skyvern")
+    with pytest.raises(UnknownProviderError):
+        host.get("skyvern")
+
+
+def test_unknown_provider_lists_installed_and_suggests() -> None:
+    with pytest.raises(UnknownProviderError) as info:
+        runnorm.normalize({"run_id": "tsk_1", "status": "completed"}, "skyvren")
+    message = str(info.value)
+    assert "Did you mean 'skyvern'?" in message
+    assert "bridgetown, browserbase, skyvern" in message
+    assert info.value.suggestion == "skyvern"
+    assert isinstance(info.value, KeyError)
+
+
+def test_aliases_resolve() -> None:
+    assert get_host().get("bb").name == "browserbase"
+    assert get_host().get("bridge-town").name == "bridgetown"
+
+
+def test_alias_clash_is_reported(make_dist: MakeDist) -> None:
+    make_dist("runnorm-acme", "runnorm_acme_test", acme_source(aliases="'bb',"),
+              {"acme": "runnorm_acme_test"})  # fmt: skip
+    infos = {info.name: info for info in runnorm.providers()}
+    assert "alias 'bb'" in (infos["acme"].error or "")
+    with pytest.raises(PluginLoadError):
+        get_host().get("bb")
+
+
+def test_host_without_entry_points_takes_plugins_directly() -> None:
+    import runnorm_bridgetown
+
+    host = PluginHost(entry_points=False)
+    assert host.infos() == []
+    host.add_plugin(runnorm_bridgetown, "bridgetown")
+    assert host.get("bridgetown").name == "bridgetown"
+
+
+def test_register_rejects_non_provider_values() -> None:
+    class Plugin:
+        @runnorm.hookimpl
+        def runnorm_register_providers(self, register):  # type: ignore[no-untyped-def]
+            register("not a provider")
+
+    host = PluginHost(entry_points=False)
+    host.add_plugin(Plugin(), "odd")
+    (info,) = host.infos()
+    assert info.error is not None and "runnorm.Provider" in info.error
+
+
+def test_hookspecs_are_typed_and_documented() -> None:
+    import inspect
+
+    from runnorm import hookspecs
+
+    spec = hookspecs.runnorm_register_providers
+    assert inspect.getdoc(spec)
+    assert set(inspect.signature(spec).parameters) == {"register"}
+    assert "Callable[[Provider], None]" in str(inspect.signature(spec).parameters["register"])

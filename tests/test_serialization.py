@@ -1,0 +1,79 @@
+"""Every sample through to_dict -> JSON -> from_dict; the JSON Schema describes the output."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+from support import load, sample_files, sample_id
+
+import runnorm
+from runnorm import PayloadError, Run, RunStatus, UnknownStatusWarning
+
+SAMPLES = sample_files()
+
+
+def quiet_normalize(path: Path) -> Run:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownStatusWarning)
+        return runnorm.normalize(load(path))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
+def test_sample_round_trips_through_json(path: Path) -> None:
+    run = quiet_normalize(path)
+    document = run.to_dict()
+    assert document["schema_version"] == runnorm.SCHEMA_VERSION
+    for text in (json.dumps(document), orjson.dumps(document)):
+        restored = Run.from_dict(json.loads(text))
+        assert restored == run
+        assert restored.timing.queue_time == run.timing.queue_time
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
+def test_output_matches_the_json_schema(path: Path) -> None:
+    document = json.loads(json.dumps(quiet_normalize(path).to_dict()))
+    jsonschema.Draft202012Validator(runnorm.json_schema()).validate(document)
+
+
+def test_schema_is_valid_and_lists_fields() -> None:
+    schema = runnorm.json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert list(schema["properties"])[:5] == ["schema_version", "provider", "id", "status",
+                                              "native_status"]  # fmt: skip
+    assert schema["properties"]["status"]["enum"] == [s.value for s in RunStatus]
+    timing = schema["$defs"]["Timing"]["properties"]
+    assert {"queue_time", "run_time", "total_time", "updated_at"} <= set(timing)
+
+
+def test_to_dict_shapes() -> None:
+    run = runnorm.normalize({"run_id": "tsk_1", "status": "completed",
+                             "created_at": "2026-01-20T11:52:29.276851",
+                             "finished_at": "2026-01-20T11:54:08.822807"})  # fmt: skip
+    document = run.to_dict()
+    assert document["status"] == "succeeded"
+    assert document["timing"]["created_at"] == "2026-01-20T11:52:29.276851+00:00"
+    assert document["timing"]["total_time"] == pytest.approx(99.545956)
+    assert document["raw"] is run.raw  # passed through, not walked
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        {"schema_version": 99},
+        {"provider": "p"},
+        {"provider": "p", "id": "1", "status": "nope", "native_status": "x"},
+        {"provider": "p", "id": "1", "status": "queued", "native_status": "x",
+         "timing": {"created_at": "not a time"}},
+        {"provider": "p", "id": "1", "status": "queued", "native_status": "x",
+         "error": {"details": "text"}},
+    ],
+)  # fmt: skip
+def test_from_dict_rejects_bad_documents_with_payload_error(bad: object) -> None:
+    with pytest.raises(PayloadError):
+        Run.from_dict(bad)  # type: ignore[arg-type]
