@@ -10,7 +10,7 @@ from typing import Any
 
 from runnorm.errors import PayloadError, UnknownStatusWarning, shorten
 
-__all__ = ["TERMINAL_STATUSES", "RunStatus", "StatusMap"]
+__all__ = ["TERMINAL_STATUSES", "RunStatus", "StatusMap", "reset_unknown_status_warnings"]
 
 
 class RunStatus(str, Enum):
@@ -99,7 +99,7 @@ class StatusMap(Mapping[str, RunStatus]):
         return [word for word, value in self._map.items() if value is status]
 
 
-def _reset_unknown_warnings() -> None:
-    """Forget which unknown words have warned (for tests)."""
+def reset_unknown_status_warnings() -> None:
+    """Forget which unknown words have warned, so each warns again once (for tests)."""
     with _warned_lock:
         _warned.clear()

@@ -29,7 +29,7 @@ from runnorm.model import Run
 from runnorm.normalize import normalize
 from runnorm.plugins import get_host
 from runnorm.provider import Provider
-from runnorm.status import RunStatus
+from runnorm.status import RunStatus, reset_unknown_status_warnings
 
 __all__ = ["ProviderConformance", "load_samples"]
 
@@ -155,6 +155,12 @@ class ProviderConformance:
     def test_detector_accepts_own_sample(self, runnorm_sample: Mapping[str, Any]) -> None:
         assert self.declared_provider().detect(runnorm_sample)
         assert _quiet_normalize(runnorm_sample).provider == self.declared_provider().name
+
+
+@pytest.fixture(autouse=True)
+def _runnorm_fresh_status_warnings() -> None:
+    """Each test sees the once-per-(provider, word) unknown-status warning afresh."""
+    reset_unknown_status_warnings()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -11,12 +11,6 @@ import pytest
 from support import MakeDist
 
 from runnorm.plugins import reset_host
-from runnorm.status import _reset_unknown_warnings
-
-
-@pytest.fixture(autouse=True)
-def _fresh_unknown_status_warnings() -> None:
-    _reset_unknown_warnings()
 
 
 @pytest.fixture

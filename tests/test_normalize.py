@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from support import load, sample_files, sample_id
+from support import MakeDist, acme_source, load, sample_files, sample_id
 
 import runnorm
 from runnorm import DetectionError, PayloadError, RunStatus, UnknownStatusWarning
@@ -40,10 +40,22 @@ def test_status_words_never_vote() -> None:
     assert (run.provider, run.status) == ("skyvern", RunStatus.UNKNOWN)
 
 
-def test_ambiguous_payload_names_the_candidates() -> None:
+def test_camel_and_snake_ids_together_go_to_the_snake_case_provider() -> None:
     payload = {"run_id": "tsk_1", "status": "completed", "runId": "abc"}
     # Browserbase steps aside when run_id is present, so this one is Skyvern's.
     assert runnorm.normalize(payload).provider == "skyvern"
+
+
+def test_ambiguous_payload_names_the_candidates(make_dist: MakeDist) -> None:
+    source = acme_source("mirror").replace(
+        'value = payload.get("acme_id")', 'value = "acme-" + str(payload.get("run_id"))'
+    )
+    make_dist("runnorm-mirror", "runnorm_mirror_test", source, {"mirror": "runnorm_mirror_test"})
+    with pytest.raises(DetectionError) as info:
+        runnorm.normalize({"run_id": "tsk_1", "status": "completed"})
+    assert info.value.candidates == ("mirror", "skyvern")
+    assert "several providers (mirror, skyvern" in str(info.value)
+    assert runnorm.normalize({"run_id": "tsk_1", "status": "completed"}, "skyvern").ok
 
 
 def test_unrecognized_payload_raises_detection_error() -> None:

@@ -101,9 +101,6 @@ def test_null_optionals() -> None:
 
 
 def test_unseen_status_warns_once_and_keeps_word() -> None:
-    from runnorm.status import _reset_unknown_warnings
-
-    _reset_unknown_warnings()
     payload = sample("unseen-status-awaiting-approval")
     with pytest.warns(runnorm.UnknownStatusWarning, match="AWAITING_APPROVAL"):
         run = runnorm.normalize(payload)

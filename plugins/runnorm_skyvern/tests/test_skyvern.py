@@ -1,0 +1,212 @@
+"""Skyvern mapping: get-run responses of every run type, list items and both webhook shapes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import runnorm
+from runnorm import ArtifactKind, PayloadError, RunStatus
+from runnorm.testing import ProviderConformance
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / f"{name}.json").read_text())
+
+
+class TestSkyvernConformance(ProviderConformance):
+    provider = "skyvern"
+
+
+def test_full_get_run_maps_every_field() -> None:
+    p = sample("get-run-task-v2-completed-full")
+    run = runnorm.normalize(p)
+    assert (run.provider, run.id, run.kind) == ("skyvern", p["run_id"], "task_v2")
+    assert run.status is RunStatus.SUCCEEDED and run.native_status == "completed"
+    assert run.result == p["output"]
+    assert run.error is None
+    assert run.web_url == p["app_url"]
+    assert run.session_id == p["browser_session_id"]
+    assert run.step_count == p["step_count"]
+    assert run.task == p["run_request"]["prompt"]
+    t = run.timing
+    assert t.created_at is not None and t.created_at.tzinfo is UTC
+    assert t.updated_at is not None and t.queued_at is not None
+    assert t.queue_time is not None and t.run_time is not None and t.total_time is not None
+
+    recordings = [a for a in run.artifacts if a.kind is ArtifactKind.RECORDING]
+    assert [a.url for a in recordings] == [p["recording_url"]]
+    shots = [a.url for a in run.artifacts if a.kind is ArtifactKind.SCREENSHOT]
+    assert shots == p["screenshot_urls"]  # Skyvern's order, latest first
+    downloads = [a for a in run.artifacts if a.kind is ArtifactKind.DOWNLOAD]
+    assert len(downloads) == len(p["downloaded_files"])
+    for artifact, native in zip(downloads, p["downloaded_files"], strict=True):
+        assert artifact.url == native["url"]
+        assert artifact.name == native["filename"]
+        assert artifact.checksum == native["checksum"]
+        assert artifact.size == native["file_size"]
+        assert artifact.created_at == datetime.fromisoformat(native["modified_at"])
+
+    for key in ("browser_profile_id", "script_run", "recording_archived", "run_request",
+                "max_screenshot_scrolls"):  # fmt: skip
+        assert run.extra[key] == p[key]
+    assert run.raw is p
+
+
+def test_naive_timestamps_are_utc() -> None:
+    run = runnorm.normalize(sample("get-run-task-v2-completed-naive-timestamps"))
+    created = run.timing.created_at
+    assert created is not None and created.utcoffset() is not None
+    assert created.isoformat() == run.raw["created_at"] + "+00:00"
+
+
+def test_failed_run_error_from_failure_reason_and_errors() -> None:
+    p = sample("get-run-task-v2-failed-error-code-mapping")
+    run = runnorm.normalize(p)
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None
+    assert run.error.message == p["failure_reason"]
+    assert run.error.code == p["errors"][0]["error_code"]
+    assert run.error.details == tuple(p["errors"])
+    assert run.result == {"error": "login_failed"}  # error_code_mapping output stays the result
+
+
+def test_webhook_task_v1_failed_maps_categories_screenshots_and_links() -> None:
+    p = sample("webhook-task-v1-failed")
+    run = runnorm.normalize(p)
+    assert run.id == p["task_id"] == p["run_id"]
+    assert run.error is not None
+    assert run.error.details == (*p["errors"], *p["failure_category"])
+    shots = [a for a in run.artifacts if a.kind is ArtifactKind.SCREENSHOT]
+    urls = [a.url for a in shots]
+    assert len(urls) == len(set(urls))  # each URL once
+    assert urls[: len(p["screenshot_urls"])] == p["screenshot_urls"]
+    expected = list(dict.fromkeys([*p["screenshot_urls"], p["screenshot_url"],
+                                   *p["action_screenshot_urls"]]))  # fmt: skip
+    assert urls == expected
+    assert run.extra["max_steps_per_run"] == p["max_steps_per_run"]
+
+
+def test_webhook_task_v1_completed_uses_extracted_information_and_console_log() -> None:
+    p = sample("webhook-task-v1-completed")
+    run = runnorm.normalize(p)
+    expected = p["output"] if p.get("output") is not None else p["extracted_information"]
+    assert run.result == expected
+    logs = [a for a in run.artifacts if a.kind is ArtifactKind.LOG]
+    if p.get("browser_console_log_url"):
+        assert [a.url for a in logs] == [p["browser_console_log_url"]]
+    downloads = {a.url for a in run.artifacts if a.kind is ArtifactKind.DOWNLOAD}
+    assert set(p.get("downloaded_file_urls") or []) <= downloads
+
+
+def test_webhook_task_v2_maps_prompt_and_summary() -> None:
+    p = sample("webhook-task-v2-completed")
+    run = runnorm.normalize(p)
+    assert run.task == p["prompt"]
+    assert run.result == p["output"]
+    assert run.extra["summary"] == p["summary"]
+    assert run.extra["workflow_run_id"] == p["workflow_run_id"]
+
+
+def test_webhook_workflow_run_maps_outputs_recordings_and_costs() -> None:
+    p = sample("webhook-workflow-run-completed")
+    run = runnorm.normalize(p)
+    assert run.id == p["workflow_run_id"]
+    assert run.kind == "workflow_run"
+    recordings = [a.url for a in run.artifacts if a.kind is ArtifactKind.RECORDING]
+    assert recordings == list(dict.fromkeys([p["recording_url"], *p["recording_urls"]]))
+    downloads = [a for a in run.artifacts if a.kind is ArtifactKind.DOWNLOAD]
+    assert [a.url for a in downloads[: len(p["downloaded_files"])]] == [
+        f["url"] for f in p["downloaded_files"]
+    ]
+    for key in ("total_steps", "total_cost", "credits_used", "workflow_title", "parameters",
+                "webhook_failure_reason", "outputs"):  # fmt: skip
+        assert run.extra[key] == p[key]
+
+
+def test_webhook_without_run_id_falls_back_to_task_or_workflow_run_id() -> None:
+    p = sample("webhook-workflow-run-canceled")
+    p.pop("run_id", None)
+    run = runnorm.normalize(p)
+    assert run.id == p["workflow_run_id"]
+    assert run.status is RunStatus.CANCELED
+
+
+def test_list_item_uses_task_run_type() -> None:
+    p = sample("list-item-task-v1-completed")
+    run = runnorm.normalize(p)
+    assert run.kind == "task_v1" and run.id == p["run_id"]
+    assert run.timing.updated_at is None
+    assert run.extra["task_run_id"] == p["task_run_id"]
+    assert run.extra["title"] == p["title"]
+    assert run.extra["script_run"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("get-run-task-v1-created", "task_v1"),
+        ("get-run-task-v2-queued", "task_v2"),
+        ("get-run-task-v3-terminated", "task_v3"),
+        ("get-run-workflow-run-running", "workflow_run"),
+        ("get-run-openai-cua-running", "openai_cua"),
+        ("get-run-anthropic-cua-timed-out", "anthropic_cua"),
+        ("get-run-ui-tars-canceled", "ui_tars"),
+        ("get-run-yutori-navigator-completed-offset-timestamps", "yutori_navigator"),
+        ("unseen-run-type-task-v4", "task_v4"),
+    ],
+)
+def test_every_run_type_is_kept_as_sent(name: str, kind: str) -> None:
+    assert runnorm.normalize(sample(name)).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("get-run-task-v1-created", RunStatus.QUEUED),
+        ("get-run-task-v2-queued", RunStatus.QUEUED),
+        ("get-run-openai-cua-running", RunStatus.RUNNING),
+        ("get-run-workflow-run-paused", RunStatus.PAUSED),
+        ("get-run-anthropic-cua-timed-out", RunStatus.TIMED_OUT),
+        ("get-run-task-v3-terminated", RunStatus.CANCELED),
+        ("get-run-ui-tars-canceled", RunStatus.CANCELED),
+        ("get-run-workflow-run-failed", RunStatus.FAILED),
+    ],
+)
+def test_status_words(name: str, status: RunStatus) -> None:
+    assert runnorm.normalize(sample(name)).status is status
+
+
+def test_workflow_fields_land_in_extra() -> None:
+    p = sample("get-run-workflow-run-completed-code")
+    run = runnorm.normalize(p)
+    for key in ("run_with", "ai_fallback", "script_id", "browser_seed_source"):
+        assert run.extra[key] == p[key]
+
+
+def test_minimal_and_null_heavy() -> None:
+    minimal = runnorm.normalize(sample("get-run-minimal"))
+    assert minimal.artifacts == () and minimal.error is None and minimal.result is None
+    nulls = runnorm.normalize(sample("get-run-null-heavy"))
+    assert nulls.artifacts == () and nulls.error is None and nulls.task is None
+
+
+def test_unseen_status_is_unknown() -> None:
+    with pytest.warns(runnorm.UnknownStatusWarning, match="awaiting_approval"):
+        run = runnorm.normalize(sample("unseen-status-awaiting-approval"))
+    assert run.status is RunStatus.UNKNOWN and run.native_status == "awaiting_approval"
+
+
+def test_mistyped_nested_field_names_its_path() -> None:
+    p = sample("get-run-task-v2-completed-full")
+    p["downloaded_files"][1]["modified_at"] = "last tuesday"
+    with pytest.raises(PayloadError) as info:
+        runnorm.normalize(p)
+    assert info.value.path == "downloaded_files[1].modified_at"
+    assert info.value.value == "last tuesday"
