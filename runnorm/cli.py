@@ -50,6 +50,10 @@ def _emit_json(document: Any) -> None:
     out.flush()
 
 
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
     click.echo(f"runnorm: {message}", err=True)
     raise SystemExit(code)
@@ -83,7 +87,7 @@ def _info_document(info: ProviderInfo) -> dict[str, Any]:
 def providers_command(as_json: bool) -> None:
     """List installed providers, their statuses, and plugins that failed to load."""
     infos = get_host().infos()
-    if as_json or not sys.stdout.isatty():
+    if as_json or not _stdout_is_terminal():
         _emit_json([_info_document(info) for info in infos])
         return
     rows = [("NAME", "PACKAGE", "VERSION", "CAPABILITIES", "STATUSES")]
@@ -101,8 +105,11 @@ def providers_command(as_json: bool) -> None:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-                   + "  " + row[4])  # fmt: skip
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[4]
+        )
     failed = [info for info in infos if info.error]
     if failed:
         click.echo("")

@@ -55,8 +55,7 @@ def normalize(payload: Any, provider: str | Provider | None = None) -> Run:
     if not isinstance(payload, Mapping):
         name = provider.name if isinstance(provider, Provider) else provider
         raise PayloadError(
-            f"a run payload must be a JSON object, got {type(payload).__name__} "
-            f"{shorten(payload)}",
+            f"a run payload must be a JSON object, got {type(payload).__name__} {shorten(payload)}",
             provider=name,
             path="$",
             value=payload,

@@ -150,8 +150,10 @@ class PluginHost:
         )
 
     def _ensure_loaded(self) -> None:
-        if self._loaded:
-            return
+        if not self._loaded:
+            self._load_once()
+
+    def _load_once(self) -> None:
         with self._lock:
             if self._loaded:
                 return
@@ -170,7 +172,7 @@ class PluginHost:
             if ep.name in disabled:
                 self.pm.set_blocked(ep.name)
                 continue
-            dist = ep.dist
+            dist: importlib.metadata.Distribution | None = getattr(ep, "dist", None)
             origin = _Origin(
                 plugin_name=ep.name,
                 package=dist.name if dist is not None else None,
@@ -300,7 +302,7 @@ def get_host() -> PluginHost:
 
 def reset_host(host: PluginHost | None = None) -> PluginHost | None:
     """Replace the process-wide host (None: rediscover on next use); return the old one."""
-    global _host  # noqa: PLW0603
+    global _host
     with _host_lock:
         old, _host = _host, host
     return old

@@ -60,9 +60,7 @@ def _unwrap(document: Any) -> Iterator[tuple[int | None, Any]]:
             items = document.get(key)
             if isinstance(items, list) and all(isinstance(i, Mapping) for i in items):
                 shared = {
-                    k: v
-                    for k, v in document.items()
-                    if k != key and not isinstance(v, dict | list)
+                    k: v for k, v in document.items() if k != key and not isinstance(v, dict | list)
                 }
                 for index, item in enumerate(items):
                     missing = {k: v for k, v in shared.items() if k not in item}

@@ -85,16 +85,23 @@ def _make_converter() -> cattrs.Converter:
         make_dict_structure_fn(RunError, conv, details=override(struct_hook=_structure_details)),
     )
     conv.register_unstructure_hook(
-        Artifact, make_dict_unstructure_fn(Artifact, conv, content=override(unstruct_hook=_identity))
+        Artifact,
+        make_dict_unstructure_fn(Artifact, conv, content=override(unstruct_hook=_identity)),
     )
     conv.register_structure_hook(
         Artifact,
         make_dict_structure_fn(Artifact, conv, content=override(struct_hook=_structure_identity)),
     )
-    passthrough = {
-        name: override(unstruct_hook=_identity) for name in ("result", "extra", "raw")
-    }
-    conv.register_unstructure_hook(Run, make_dict_unstructure_fn(Run, conv, **passthrough))
+    conv.register_unstructure_hook(
+        Run,
+        make_dict_unstructure_fn(
+            Run,
+            conv,
+            result=override(unstruct_hook=_identity),
+            extra=override(unstruct_hook=_identity),
+            raw=override(unstruct_hook=_identity),
+        ),
+    )
     conv.register_structure_hook(
         Run,
         make_dict_structure_fn(

@@ -1,4 +1,4 @@
-"""Test kit for provider plugins: a pytest plugin (entry point ``pytest11``) and a conformance suite.
+"""Test kit for provider plugins: a pytest plugin (``pytest11``) and a conformance suite.
 
 A provider package subclasses :class:`ProviderConformance` in its tests::
 
@@ -123,7 +123,8 @@ class ProviderConformance:
         assert run.native_status == "never-seen-status-word"
 
     def test_non_mapping_payload_is_a_payload_error(self) -> None:
-        for bad in ([], "run", b"{}", 42, None):
+        bad_payloads: tuple[object, ...] = ([], "run", b"{}", 42, None)
+        for bad in bad_payloads:
             with pytest.raises(PayloadError) as info:
                 normalize(bad, self.provider)
             assert info.value.provider == self.provider

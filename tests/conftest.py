@@ -40,5 +40,3 @@ def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeD
     for module in modules:
         sys.modules.pop(module, None)
     reset_host()
-
-

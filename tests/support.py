@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDERS = ("skyvern", "browserbase", "bridgetown")
 
@@ -31,7 +30,7 @@ def sample_id(path: Path) -> str:
 
 MakeDist = Callable[..., Path]
 
-ACME_PLUGIN = '''
+ACME_PLUGIN = """
 from runnorm import Fields, Provider, Run, RunStatus, StatusMap, Timing, hookimpl
 
 fields = Fields("{name}")
@@ -59,7 +58,7 @@ def to_run(p):
 def runnorm_register_providers(register):
     register(Provider(name="{name}", statuses=STATUSES, to_run=to_run, detect=detect,
                       aliases=({aliases})))
-'''
+"""
 
 
 def acme_source(name: str = "acme", aliases: str = "") -> str:

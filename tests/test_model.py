@@ -14,8 +14,15 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 def test_status_values_are_the_lowercase_words() -> None:
     assert [s.value for s in RunStatus] == [
-        "queued", "running", "paused", "succeeded", "failed", "canceled", "timed_out", "unknown",
-    ]  # fmt: skip
+        "queued",
+        "running",
+        "paused",
+        "succeeded",
+        "failed",
+        "canceled",
+        "timed_out",
+        "unknown",
+    ]
     assert RunStatus.SUCCEEDED == "succeeded"
     assert RunStatus("timed_out") is RunStatus.TIMED_OUT
     assert str(RunStatus.FAILED) == "failed"
@@ -24,8 +31,12 @@ def test_status_values_are_the_lowercase_words() -> None:
 
 def test_terminal_statuses() -> None:
     terminal = {s for s in RunStatus if s.is_terminal}
-    assert terminal == {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED,
-                        RunStatus.TIMED_OUT}  # fmt: skip
+    assert terminal == {
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.CANCELED,
+        RunStatus.TIMED_OUT,
+    }
     assert not RunStatus.PAUSED.is_terminal and not RunStatus.UNKNOWN.is_terminal
 
 
@@ -77,12 +88,20 @@ def test_equal_runs_hash_alike_even_with_dict_fields() -> None:
 
 
 def test_repr_leaves_out_raw() -> None:
-    run = Run(provider="p", id="1", status=RunStatus.QUEUED, native_status="q",
-              raw={"secret": "s3cr3t"})  # fmt: skip
+    run = Run(
+        provider="p", id="1", status=RunStatus.QUEUED, native_status="q", raw={"secret": "s3cr3t"}
+    )
     assert "s3cr3t" not in repr(run)
 
 
 def test_artifact_kinds() -> None:
     assert [k.value for k in ArtifactKind] == [
-        "recording", "screenshot", "download", "log", "stdout", "stderr", "output", "other",
-    ]  # fmt: skip
+        "recording",
+        "screenshot",
+        "download",
+        "log",
+        "stdout",
+        "stderr",
+        "output",
+        "other",
+    ]

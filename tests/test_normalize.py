@@ -84,15 +84,21 @@ def test_non_mapping_is_a_payload_error(bad: object, provider: str | None) -> No
         ("skyvern", {"run_id": "tsk_1", "status": 3}, "status"),
         ("skyvern", {"run_id": "tsk_1", "status": "completed", "step_count": "3"}, "step_count"),
         ("skyvern", {"run_id": "tsk_1", "status": "completed", "created_at": "soon"}, "created_at"),
-        ("skyvern", {"run_id": "tsk_1", "status": "completed", "screenshot_urls": "x"},
-         "screenshot_urls"),
-        ("skyvern", {"run_id": "tsk_1", "status": "completed",
-                     "downloaded_files": [{"file_size": "big"}]}, "downloaded_files[0].file_size"),
+        (
+            "skyvern",
+            {"run_id": "tsk_1", "status": "completed", "screenshot_urls": "x"},
+            "screenshot_urls",
+        ),
+        (
+            "skyvern",
+            {"run_id": "tsk_1", "status": "completed", "downloaded_files": [{"file_size": "big"}]},
+            "downloaded_files[0].file_size",
+        ),
         ("browserbase", {"runId": "r", "status": "RUNNING", "createdAt": []}, "createdAt"),
         ("browserbase", {"status": "RUNNING"}, "runId"),
         ("bridgetown", {"run_id": "0e6c", "status": "success", "output": []}, "output"),
     ],
-)  # fmt: skip
+)
 def test_missing_or_mistyped_fields_name_provider_path_and_value(
     provider: str, payload: dict[str, object], path: str
 ) -> None:
@@ -112,12 +118,14 @@ def test_long_values_are_shortened_in_messages() -> None:
 
 def test_unknown_status_warns_once_per_provider_and_value() -> None:
     payload = {"run_id": "tsk_1", "status": "awaiting_approval"}
+    payloads = [payload, payload, {"run_id": "tsk_2", "status": "awaiting_review"}]
     with pytest.warns(UnknownStatusWarning) as record:
-        first = runnorm.normalize(payload)
-        runnorm.normalize(payload)
-        runnorm.normalize({"run_id": "tsk_2", "status": "awaiting_review"})
-    assert [str(w.message).split("'")[1] for w in record] == ["awaiting_approval",
-                                                              "awaiting_review"]  # fmt: skip
+        runs = [runnorm.normalize(p) for p in payloads]
+    first = runs[0]
+    assert [str(w.message).split("'")[1] for w in record] == [
+        "awaiting_approval",
+        "awaiting_review",
+    ]
     assert first.status is RunStatus.UNKNOWN and first.native_status == "awaiting_approval"
     assert not first.is_terminal
 

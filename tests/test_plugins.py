@@ -35,8 +35,12 @@ def test_third_party_plugin_is_found_through_its_entry_point(make_dist: MakeDist
 
 
 def test_plugin_that_fails_to_import_is_reported_and_others_work(make_dist: MakeDist) -> None:
-    make_dist("runnorm-broken", "runnorm_broken_test", "import not_a_module_xyz\n",
-              {"broken": "runnorm_broken_test"})  # fmt: skip
+    make_dist(
+        "runnorm-broken",
+        "runnorm_broken_test",
+        "import not_a_module_xyz\n",
+        {"broken": "runnorm_broken_test"},
+    )
     infos = {info.name: info for info in runnorm.providers()}
     broken = infos["broken"]
     assert broken.package == "runnorm-broken"
@@ -77,8 +81,12 @@ def test_two_plugins_claiming_one_name_are_both_reported(make_dist: MakeDist) ->
 
 
 def test_a_plugin_cannot_take_a_first_party_name(make_dist: MakeDist) -> None:
-    make_dist("runnorm-fake-skyvern", "runnorm_fake_sky", acme_source("skyvern"),
-              {"fakesky": "runnorm_fake_sky"})  # fmt: skip
+    make_dist(
+        "runnorm-fake-skyvern",
+        "runnorm_fake_sky",
+        acme_source("skyvern"),
+        {"fakesky": "runnorm_fake_sky"},
+    )
     with pytest.raises(PluginLoadError, match="runnorm-fake-skyvern"):
         runnorm.normalize({"run_id": "tsk_1", "status": "completed"}, "skyvern")
 
@@ -116,8 +124,12 @@ def test_aliases_resolve() -> None:
 
 
 def test_alias_clash_is_reported(make_dist: MakeDist) -> None:
-    make_dist("runnorm-acme", "runnorm_acme_test", acme_source(aliases="'bb',"),
-              {"acme": "runnorm_acme_test"})  # fmt: skip
+    make_dist(
+        "runnorm-acme",
+        "runnorm_acme_test",
+        acme_source(aliases="'bb',"),
+        {"acme": "runnorm_acme_test"},
+    )
     infos = {info.name: info for info in runnorm.providers()}
     assert "alias 'bb'" in (infos["acme"].error or "")
     with pytest.raises(PluginLoadError):

@@ -43,17 +43,27 @@ def test_output_matches_the_json_schema(path: Path) -> None:
 def test_schema_is_valid_and_lists_fields() -> None:
     schema = runnorm.json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert list(schema["properties"])[:5] == ["schema_version", "provider", "id", "status",
-                                              "native_status"]  # fmt: skip
+    assert list(schema["properties"])[:5] == [
+        "schema_version",
+        "provider",
+        "id",
+        "status",
+        "native_status",
+    ]
     assert schema["properties"]["status"]["enum"] == [s.value for s in RunStatus]
     timing = schema["$defs"]["Timing"]["properties"]
     assert {"queue_time", "run_time", "total_time", "updated_at"} <= set(timing)
 
 
 def test_to_dict_shapes() -> None:
-    run = runnorm.normalize({"run_id": "tsk_1", "status": "completed",
-                             "created_at": "2026-01-20T11:52:29.276851",
-                             "finished_at": "2026-01-20T11:54:08.822807"})  # fmt: skip
+    run = runnorm.normalize(
+        {
+            "run_id": "tsk_1",
+            "status": "completed",
+            "created_at": "2026-01-20T11:52:29.276851",
+            "finished_at": "2026-01-20T11:54:08.822807",
+        }
+    )
     document = run.to_dict()
     assert document["status"] == "succeeded"
     assert document["timing"]["created_at"] == "2026-01-20T11:52:29.276851+00:00"
@@ -68,12 +78,22 @@ def test_to_dict_shapes() -> None:
         {"schema_version": 99},
         {"provider": "p"},
         {"provider": "p", "id": "1", "status": "nope", "native_status": "x"},
-        {"provider": "p", "id": "1", "status": "queued", "native_status": "x",
-         "timing": {"created_at": "not a time"}},
-        {"provider": "p", "id": "1", "status": "queued", "native_status": "x",
-         "error": {"details": "text"}},
+        {
+            "provider": "p",
+            "id": "1",
+            "status": "queued",
+            "native_status": "x",
+            "timing": {"created_at": "not a time"},
+        },
+        {
+            "provider": "p",
+            "id": "1",
+            "status": "queued",
+            "native_status": "x",
+            "error": {"details": "text"},
+        },
     ],
-)  # fmt: skip
+)
 def test_from_dict_rejects_bad_documents_with_payload_error(bad: object) -> None:
     with pytest.raises(PayloadError):
         Run.from_dict(bad)  # type: ignore[arg-type]

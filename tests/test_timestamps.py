@@ -1,4 +1,4 @@
-"""Timestamp rules: aware UTC out; naive is UTC; Z, offsets, fractions, epoch ms; bad input fails."""
+"""Timestamps: aware UTC out; naive is UTC; Z, offsets, fractions, epoch ms; bad input fails."""
 
 from __future__ import annotations
 

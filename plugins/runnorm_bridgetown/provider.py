@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from runnorm import (
@@ -53,9 +53,20 @@ STATUSES = StatusMap(
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _CONSUMED = frozenset(
-    {"run_id", "status", "created_at", "started_at", "finished_at", "error_message", "output",
-     "outputs", "stdout", "stderr", "error"}
-)  # fmt: skip
+    {
+        "run_id",
+        "status",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "error_message",
+        "output",
+        "outputs",
+        "stdout",
+        "stderr",
+        "error",
+    }
+)
 _OUTPUT_CONSUMED = frozenset({"status", "exit_code", "stdout", "stderr", "outputs"})
 _MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv", ".txt": "text/plain"}
 
@@ -95,12 +106,14 @@ def to_run(p: Mapping[str, Any]) -> Run:
     for kind in (ArtifactKind.STDOUT, ArtifactKind.STDERR):
         text = fields.text(source, kind.value, prefix + kind.value)
         if text is not None:
-            artifacts.append(Artifact(kind=kind, name=kind.value, media_type="text/plain",
-                                      content=text))  # fmt: skip
+            artifacts.append(
+                Artifact(kind=kind, name=kind.value, media_type="text/plain", content=text)
+            )
     for name, content in (outputs or {}).items():
         artifacts.append(
-            Artifact(kind=ArtifactKind.OUTPUT, name=name, media_type=_media_type(name),
-                     content=content)  # fmt: skip
+            Artifact(
+                kind=ArtifactKind.OUTPUT, name=name, media_type=_media_type(name), content=content
+            )
         )
 
     message = fields.text(p, "error_message") or fields.text(p, "error")

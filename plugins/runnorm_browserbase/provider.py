@@ -14,8 +14,8 @@ lowercase, so both spellings are declared.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from runnorm import (
@@ -48,9 +48,19 @@ _WORDS = {
 STATUSES = StatusMap(NAME, {**_WORDS, **{word.lower(): status for word, status in _WORDS.items()}})
 
 _CONSUMED = frozenset(
-    {"runId", "status", "task", "result", "cause", "sessionId", "createdAt", "startedAt",
-     "endedAt", "updatedAt"}
-)  # fmt: skip
+    {
+        "runId",
+        "status",
+        "task",
+        "result",
+        "cause",
+        "sessionId",
+        "createdAt",
+        "startedAt",
+        "endedAt",
+        "updatedAt",
+    }
+)
 _ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
@@ -58,9 +68,7 @@ def detect(payload: Mapping[str, Any]) -> bool:
     """A Browserbase agent run is keyed in camelCase: a ``runId`` string and no ``run_id``."""
     run_id = payload.get("runId")
     return (
-        type(run_id) is str
-        and _ID_SHAPE.fullmatch(run_id) is not None
-        and "run_id" not in payload
+        type(run_id) is str and _ID_SHAPE.fullmatch(run_id) is not None and "run_id" not in payload
     )
 
 

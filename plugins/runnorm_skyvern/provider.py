@@ -65,12 +65,33 @@ ID_KEYS = ("run_id", "task_id", "workflow_run_id", "task_run_id")
 ID_PREFIXES = ("tsk_", "wr_")
 RESULT_KEYS = ("output", "extracted_information", "outputs")
 _CONSUMED = frozenset(
-    {"run_id", "status", "run_type", "task_run_type", "output", "failure_reason", "errors",
-     "failure_category", "created_at", "queued_at", "started_at", "finished_at", "modified_at",
-     "recording_url", "recording_urls", "screenshot_urls", "screenshot_url",
-     "action_screenshot_urls", "downloaded_files", "downloaded_file_urls",
-     "browser_console_log_url", "app_url", "browser_session_id", "step_count"}
-)  # fmt: skip
+    {
+        "run_id",
+        "status",
+        "run_type",
+        "task_run_type",
+        "output",
+        "failure_reason",
+        "errors",
+        "failure_category",
+        "created_at",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "modified_at",
+        "recording_url",
+        "recording_urls",
+        "screenshot_urls",
+        "screenshot_url",
+        "action_screenshot_urls",
+        "downloaded_files",
+        "downloaded_file_urls",
+        "browser_console_log_url",
+        "app_url",
+        "browser_session_id",
+        "step_count",
+    }
+)
 
 
 def detect(payload: Mapping[str, Any]) -> bool:
@@ -89,7 +110,10 @@ def _error(p: Mapping[str, Any]) -> RunError | None:
     if reason is None and not errors and not categories:
         return None
     code = None
-    for entry, key in [*((e, "error_code") for e in errors), *((c, "category") for c in categories)]:
+    for entry, key in [
+        *((e, "error_code") for e in errors),
+        *((c, "category") for c in categories),
+    ]:
         value = entry.get(key)
         if isinstance(value, str):
             code = value
@@ -108,7 +132,9 @@ def _artifacts(p: Mapping[str, Any]) -> tuple[Artifact, ...]:
     out += [Artifact(kind=ArtifactKind.RECORDING, url=url) for url in recordings]
 
     seen: set[str] = set()
-    shots = [(url, None) for url in fields.strings(p, "screenshot_urls")]
+    shots: list[tuple[str, str | None]] = [
+        (url, None) for url in fields.strings(p, "screenshot_urls")
+    ]
     final = fields.text(p, "screenshot_url")
     if final:
         shots.append((final, "screenshot_final"))

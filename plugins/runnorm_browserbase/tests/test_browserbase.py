@@ -117,4 +117,8 @@ def test_mistyped_cause_names_the_field() -> None:
     payload["cause"] = "boom"
     with pytest.raises(PayloadError) as info:
         runnorm.normalize(payload)
-    assert (info.value.provider, info.value.path, info.value.value) == ("browserbase", "cause", "boom")
+    assert (info.value.provider, info.value.path, info.value.value) == (
+        "browserbase",
+        "cause",
+        "boom",
+    )

@@ -53,8 +53,13 @@ def test_full_get_run_maps_every_field() -> None:
         assert artifact.size == native["file_size"]
         assert artifact.created_at == datetime.fromisoformat(native["modified_at"])
 
-    for key in ("browser_profile_id", "script_run", "recording_archived", "run_request",
-                "max_screenshot_scrolls"):  # fmt: skip
+    for key in (
+        "browser_profile_id",
+        "script_run",
+        "recording_archived",
+        "run_request",
+        "max_screenshot_scrolls",
+    ):
         assert run.extra[key] == p[key]
     assert run.raw is p
 
@@ -87,8 +92,9 @@ def test_webhook_task_v1_failed_maps_categories_screenshots_and_links() -> None:
     urls = [a.url for a in shots]
     assert len(urls) == len(set(urls))  # each URL once
     assert urls[: len(p["screenshot_urls"])] == p["screenshot_urls"]
-    expected = list(dict.fromkeys([*p["screenshot_urls"], p["screenshot_url"],
-                                   *p["action_screenshot_urls"]]))  # fmt: skip
+    expected = list(
+        dict.fromkeys([*p["screenshot_urls"], p["screenshot_url"], *p["action_screenshot_urls"]])
+    )
     assert urls == expected
     assert run.extra["max_steps_per_run"] == p["max_steps_per_run"]
 
@@ -125,8 +131,15 @@ def test_webhook_workflow_run_maps_outputs_recordings_and_costs() -> None:
     assert [a.url for a in downloads[: len(p["downloaded_files"])]] == [
         f["url"] for f in p["downloaded_files"]
     ]
-    for key in ("total_steps", "total_cost", "credits_used", "workflow_title", "parameters",
-                "webhook_failure_reason", "outputs"):  # fmt: skip
+    for key in (
+        "total_steps",
+        "total_cost",
+        "credits_used",
+        "workflow_title",
+        "parameters",
+        "webhook_failure_reason",
+        "outputs",
+    ):
         assert run.extra[key] == p[key]
 
 

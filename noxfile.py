@@ -1,0 +1,35 @@
+"""Sessions: tests, lint (ruff), types (mypy). Run all three with ``nox``.
+
+Every session runs on the interpreter nox itself runs on, so CI never depends on other
+Python versions being installed.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "types", "tests"]
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite, first-party plugins' tests included."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def types(session: nox.Session) -> None:
+    """mypy --strict over runnorm and the first-party plugins."""
+    session.install("-e", ".[types]")
+    session.run("mypy")
