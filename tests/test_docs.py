@@ -1,0 +1,72 @@
+"""Docs that cannot drift: the README status table and the plugin guide's code run here."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+
+from support import ROOT
+
+import runnorm
+from runnorm import RunStatus, hookspecs
+from runnorm.plugins import PluginHost, get_host
+
+README = (ROOT / "README.md").read_text()
+GUIDE = (ROOT / "docs" / "writing-a-plugin.md").read_text()
+COLUMNS = {"Skyvern": "skyvern", "Browserbase": "browserbase", "Bridge Town": "bridgetown"}
+
+
+def _status_table() -> list[list[str]]:
+    section = README.split("## Statuses", 1)[1].split("\n\n", 2)[1]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in section.splitlines()]
+
+
+def test_readme_status_table_matches_the_providers_status_maps() -> None:
+    header, _, *rows = _status_table()
+    assert header[:2] == ["`RunStatus`", "terminal"]
+    seen: dict[str, set[str]] = {name: set() for name in COLUMNS.values()}
+    for row in rows:
+        status = RunStatus(row[0].strip("`"))
+        assert (row[1] == "yes") == status.is_terminal, row
+        if status is RunStatus.UNKNOWN:
+            continue
+        for title, cell in zip(header[2:], row[2:], strict=True):
+            provider = get_host().get(COLUMNS[title])
+            words = set(re.findall(r"`([^`]+)`", cell))
+            declared = set(provider.statuses.words_for(status))
+            # Browserbase also declares lowercase spellings, which the README mentions in prose.
+            assert words <= declared, (title, status, words, declared)
+            assert {w for w in declared if w.lower() not in {x.lower() for x in words}} == set()
+            seen[COLUMNS[title]] |= words
+    for name, words in seen.items():
+        declared = {w.lower() for w in get_host().get(name).statuses}
+        assert {w.lower() for w in words} == declared, name
+
+
+def test_plugin_guide_example_runs_and_passes_its_own_claims() -> None:
+    code = re.findall(r"```python\n(.*?)```", GUIDE, flags=re.S)[0]
+    module = types.ModuleType("runnorm_acme_guide")
+    exec(compile(code, "writing-a-plugin.md", "exec"), module.__dict__)
+    host = PluginHost(entry_points=False)
+    host.add_plugin(module, "acme")
+    provider = host.get("acme")
+    run = provider.to_run(
+        {"acmeId": "acme_7", "state": "BROKEN", "startedMs": 1768909949276,
+         "problem": {"code": "E42", "text": "disk full"}, "region": "eu", "ownerId": "u1"}
+    )  # fmt: skip
+    assert run.status is RunStatus.FAILED
+    assert run.error == runnorm.RunError(code="E42", message="disk full")
+    assert run.extra == {"region": "eu", "owner_id": "u1"}
+    assert run.timing.started_at is not None
+    assert provider.detect({"acmeId": "acme_1"}) and not provider.detect({"run_id": "tsk_1"})
+    assert provider.capabilities == {"normalize", "fetch"}
+
+
+def test_every_hookspec_is_in_the_hook_reference_with_its_signature() -> None:
+    reference = GUIDE.split("## Hook reference", 1)[1]
+    for name, spec in inspect.getmembers(hookspecs, inspect.isfunction):
+        if not name.startswith("runnorm_"):
+            continue
+        signature = f"def {name}{inspect.signature(spec)}".replace("'", "")
+        assert signature in reference, signature
