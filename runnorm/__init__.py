@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 from runnorm._version import __version__
+from runnorm.api import aget, await_run, get, get_many, wait
+from runnorm.client import AsyncClient, Client
 from runnorm.errors import (
     APIError,
     AuthError,
@@ -25,6 +27,7 @@ from runnorm.errors import (
     ServerError,
     SignatureError,
     ToolError,
+    ToolNotFoundError,
     TransportError,
     UnknownProviderError,
     UnknownStatusWarning,
@@ -35,7 +38,7 @@ from runnorm.hookspecs import hookimpl
 from runnorm.model import JSON, Artifact, ArtifactKind, Run, RunError, Timing
 from runnorm.normalize import normalize
 from runnorm.plugins import ProviderInfo, get_host
-from runnorm.provider import Auth, Fields, McpFetch, Provider, RestFetch
+from runnorm.provider import Auth, Fields, McpFetch, Provider, RelatedFetch, RestFetch
 from runnorm.serialization import SCHEMA_VERSION, json_schema
 from runnorm.status import RunStatus, StatusMap
 
@@ -43,10 +46,12 @@ __all__ = [
     "JSON",
     "SCHEMA_VERSION",
     "APIError",
+    "AsyncClient",
     "Artifact",
     "ArtifactKind",
     "Auth",
     "AuthError",
+    "Client",
     "DetectionError",
     "DumpError",
     "Fields",
@@ -57,6 +62,7 @@ __all__ = [
     "Provider",
     "ProviderInfo",
     "RateLimitError",
+    "RelatedFetch",
     "RestFetch",
     "Run",
     "RunError",
@@ -73,10 +79,16 @@ __all__ = [
     "UnknownStatusWarning",
     "UnsupportedError",
     "WaitTimeout",
+    "ToolNotFoundError",
     "__version__",
+    "aget",
+    "await_run",
+    "get",
+    "get_many",
     "hookimpl",
     "json_schema",
     "normalize",
+    "wait",
     "providers",
 ]
 

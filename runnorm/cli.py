@@ -1,7 +1,9 @@
 """The ``runnorm`` command line (click).
 
-Exit codes, everywhere: 0 success; 1 the run failed, or some records failed; 2 usage;
-3 canceled; 4 timed out; 5 error (auth, not found, transport, input missing).
+Exit codes, everywhere: 0 success (``get``: any fetched run; ``wait``: succeeded); 1 the run
+failed (or, for ``wait``, stopped paused waiting for input), or some records failed; 2 usage;
+3 canceled; 4 timed out (the run, or the wait); 5 error (auth, not found, transport, input
+missing).
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from typing import IO, Any
 import click
 import orjson
 
-from runnorm import __version__
-from runnorm.errors import RunnormError
+from runnorm._version import __version__
+from runnorm.errors import RunnormError, WaitTimeout
+from runnorm.model import Run
 from runnorm.normalize import normalize, resolve_provider
 from runnorm.plugins import ProviderInfo, get_host
 from runnorm.records import DecodeFailure, iter_records
 from runnorm.redaction import Redactor
 from runnorm.serialization import json_schema
+from runnorm.status import RunStatus
 
 __all__ = ["EXIT_CANCELED", "EXIT_ERROR", "EXIT_FAILED", "EXIT_TIMED_OUT", "EXIT_USAGE", "main"]
 
@@ -117,6 +121,171 @@ def providers_command(as_json: bool) -> None:
         for info in failed:
             where = info.entry_point or info.name
             click.echo(f"  {info.name} ({info.package or '?'}, {where}): {info.error}")
+
+
+# -- get and wait ------------------------------------------------------------------------------
+
+_WAIT_EXIT = {
+    RunStatus.SUCCEEDED: 0,
+    RunStatus.FAILED: EXIT_FAILED,
+    RunStatus.CANCELED: EXIT_CANCELED,
+    RunStatus.TIMED_OUT: EXIT_TIMED_OUT,
+}
+
+
+def _live_options(base_url: str | None, options: tuple[str, ...]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if base_url:
+        settings["base_url"] = base_url
+    for item in options:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--option takes NAME=VALUE, not {item!r}")
+        settings[name.strip()] = _option_value(value)
+    return settings
+
+
+def _option_value(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0"):
+        return False
+    return text
+
+
+def _redacted(run: Run) -> dict[str, Any]:
+    declared = get_host().usable().get(run.provider)
+    return Redactor(declared.sensitive_keys if declared else ()).redact_document(run.to_dict())
+
+
+def _show_run(run: Run, as_json: bool) -> None:
+    if as_json or not _stdout_is_terminal():
+        _emit_json(_redacted(run))
+        return
+    timing = run.timing
+    rows = [
+        ("provider", run.provider),
+        ("id", run.id),
+        ("status", f"{run.status.value} ({run.native_status})"),
+        ("kind", run.kind),
+        ("task", run.task),
+        ("created", timing.created_at),
+        ("started", timing.started_at),
+        ("finished", timing.finished_at),
+        ("run time", timing.run_time),
+        (
+            "error",
+            f"{run.error.code or ''} {run.error.message or ''}".strip() if run.error else None,
+        ),
+        ("web", run.web_url),
+        ("artifacts", len(run.artifacts) or None),
+    ]
+    for label, value in rows:
+        if value is not None and value != "":
+            click.echo(f"{label:>10}  {value}")
+
+
+def _live_error(exc: Exception) -> None:
+    _fail(str(exc), EXIT_ERROR)
+
+
+_base_url_option = click.option(
+    "--base-url", help="API root (REST) or MCP endpoint URL; default from the environment."
+)
+_json_option = click.option("--json", "as_json", is_flag=True, help="JSON output.")
+_extra_option = click.option(
+    "--option",
+    "-O",
+    "options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A provider option, e.g. -O include_session=true.",
+)
+
+
+@main.command("get")
+@click.argument("provider")
+@click.argument("run_id")
+@_base_url_option
+@_json_option
+@_extra_option
+def get_command(
+    provider: str, run_id: str, base_url: str | None, as_json: bool, options: tuple[str, ...]
+) -> None:
+    """Fetch one run and print it (exit 0 for any fetched run)."""
+    from runnorm.api import get
+
+    settings = _live_options(base_url, options)
+    try:
+        run = get(provider, run_id, **settings)
+    except (RunnormError, TypeError, ValueError) as exc:
+        _live_error(exc)
+        return
+    _show_run(run, as_json)
+
+
+@main.command("wait")
+@click.argument("provider")
+@click.argument("run_id")
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Deadline (s).")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="First poll gap.")
+@click.option(
+    "--stop-on-paused/--no-stop-on-paused",
+    default=True,
+    show_default=True,
+    help="Return when the run pauses for input.",
+)
+@_base_url_option
+@_json_option
+@_extra_option
+def wait_command(
+    provider: str,
+    run_id: str,
+    timeout: float,
+    interval: float,
+    stop_on_paused: bool,
+    base_url: str | None,
+    as_json: bool,
+    options: tuple[str, ...],
+) -> None:
+    """Poll a run until it finishes; exit 0 succeeded, 1 failed, 3 canceled, 4 timed out."""
+    from runnorm.api import wait
+
+    live = sys.stderr.isatty()
+
+    def on_update(run: Run) -> None:
+        if live:
+            click.echo(f"\r{run.provider} {run.id}: {run.status.value} ({run.native_status})\033[K",
+                       err=True, nl=False)  # fmt: skip
+
+    settings = _live_options(base_url, options)
+    try:
+        run = wait(
+            provider,
+            run_id,
+            timeout=timeout,
+            interval=interval,
+            stop_on_paused=stop_on_paused,
+            on_update=on_update,
+            **settings,
+        )
+    except WaitTimeout as exc:
+        if live:
+            click.echo("", err=True)
+        click.echo(f"runnorm: {exc}", err=True)
+        if exc.last_run is not None:
+            _show_run(exc.last_run, as_json)
+        raise SystemExit(EXIT_TIMED_OUT) from None
+    except (RunnormError, TypeError, ValueError) as exc:
+        if live:
+            click.echo("", err=True)
+        _live_error(exc)
+        return
+    if live:
+        click.echo("", err=True)
+    _show_run(run, as_json)
+    raise SystemExit(_WAIT_EXIT.get(run.status, EXIT_FAILED))
 
 
 # -- schema ------------------------------------------------------------------------------------

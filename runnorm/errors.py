@@ -27,6 +27,7 @@ __all__ = [
     "ServerError",
     "SignatureError",
     "ToolError",
+    "ToolNotFoundError",
     "TransportError",
     "UnknownProviderError",
     "UnknownStatusWarning",
@@ -127,10 +128,15 @@ class WaitTimeout(RunnormError, TimeoutError):
 
 
 class TransportError(RunnormError):
-    """The request did not complete: connection refused or reset, read error, timeout."""
+    """The request did not complete: connection refused or reset, read error, timeout.
 
-    def __init__(self, message: str, *, provider: str | None = None) -> None:
+    ``.kind`` says which: ``connect``, ``read``, ``timeout`` or ``too_large`` (the response
+    passed ``max_response_bytes``).
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None, kind: str = "read") -> None:
         self.provider = provider
+        self.kind = kind
         super().__init__(message)
 
 
@@ -182,6 +188,10 @@ class ToolError(APIError):
         self.error = error
         self.hint = hint
         super().__init__(message, provider=provider, body=body)
+
+
+class ToolNotFoundError(NotFoundError, ToolError):
+    """An MCP tool said the run does not exist: a ``NotFoundError`` with the tool's words."""
 
 
 class RunnormWarning(UserWarning):

@@ -23,6 +23,7 @@ from runnorm.timestamps import parse_timestamp
 
 __all__ = [
     "Auth",
+    "RelatedFetch",
     "Fields",
     "McpFetch",
     "Provider",
@@ -48,10 +49,31 @@ class Auth:
 
 
 @attrs.frozen
+class RelatedFetch:
+    """Documents fetched after the run when the call option ``option`` is true.
+
+    ``key`` names the payload field holding the related id (Browserbase's ``sessionId``);
+    ``paths`` maps a name to a path template using ``{id}``. Each document (None when the
+    provider answered one of ``missing_ok``) is handed to ``fold(run, documents)``, a pure
+    function returning the enriched ``Run``.
+    """
+
+    option: str
+    key: str
+    paths: Mapping[str, str]
+    fold: Callable[[Run, Mapping[str, Any]], Run]
+    missing_ok: frozenset[int] = frozenset({404, 409, 410, 422})
+
+
+@attrs.frozen
 class RestFetch:
-    """Fetch one run with ``GET {base_url}{path}``; ``path`` holds ``{run_id}``."""
+    """Fetch one run with ``GET {base_url}{path}``; ``path`` holds ``{run_id}``.
+
+    ``related`` lists opt-in follow-up fetches, each switched on by a call option.
+    """
 
     path: str
+    related: tuple[RelatedFetch, ...] = ()
 
 
 @attrs.frozen
@@ -90,6 +112,13 @@ class Provider:
     samples: Path | None = None
     docs_url: str | None = None
     field_notes: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def options(self) -> frozenset[str]:
+        """Provider-specific call options (``include_session`` for Browserbase)."""
+        if isinstance(self.fetch, RestFetch):
+            return frozenset(related.option for related in self.fetch.related)
+        return frozenset()
 
     @property
     def capabilities(self) -> frozenset[str]:

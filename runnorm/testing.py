@@ -25,13 +25,20 @@ from typing import Any, ClassVar
 import pytest
 
 from runnorm.errors import PayloadError, UnknownStatusWarning
+from runnorm.fakeserver import FakeProviderServer, RecordedRequest, Reply
 from runnorm.model import Run
 from runnorm.normalize import normalize
 from runnorm.plugins import get_host
 from runnorm.provider import Provider
 from runnorm.status import RunStatus, reset_unknown_status_warnings
 
-__all__ = ["ProviderConformance", "load_samples"]
+__all__ = [
+    "FakeProviderServer",
+    "ProviderConformance",
+    "RecordedRequest",
+    "Reply",
+    "load_samples",
+]
 
 
 def load_samples(directory: Path | str) -> list[tuple[str, Mapping[str, Any]]]:

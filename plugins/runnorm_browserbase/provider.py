@@ -7,6 +7,13 @@ dashboard page -> ``web_url`` and an ``other`` artifact named ``session``. ``age
 ``sandboxId``, ``resultSchema`` and any field Browserbase adds later -> ``extra`` in
 snake_case (``agent_id``, ``sandbox_id``, ``result_schema``).
 
+With ``include_session=True`` (a live-fetch option) the run's session is fetched too
+(``GET /v1/sessions/{id}``, ``/recording/downloads``, ``/logs``; read-only, never the POST
+that asks Browserbase to build recordings): the session document goes to
+``extra["session"]``, each finished recording to a ``recording`` artifact (the pending ones
+to ``extra["recordings"]``), the logs to a ``log`` artifact with inline content, and the
+session's ``startedAt`` / ``endedAt`` fill the run's timing where it has none.
+
 Dropped on purpose: nothing. The status arrives uppercase; one schema description says
 lowercase, so both spellings are declared.
 """
@@ -18,12 +25,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from runnorm import (
     Artifact,
     ArtifactKind,
     Auth,
     Fields,
     Provider,
+    RelatedFetch,
     RestFetch,
     Run,
     RunError,
@@ -70,6 +80,51 @@ def detect(payload: Mapping[str, Any]) -> bool:
     return (
         type(run_id) is str and _ID_SHAPE.fullmatch(run_id) is not None and "run_id" not in payload
     )
+
+
+def fold_session(run: Run, documents: Mapping[str, Any]) -> Run:
+    """Fold the session, its recording downloads and its logs into *run*."""
+    session = fields.mapping(documents, "session", "session")
+    recordings = fields.mapping(documents, "recordings", "recordings")
+    logs = documents.get("logs")
+    artifacts = list(run.artifacts)
+    extra = dict(run.extra)
+    timing = run.timing
+    if session is not None:
+        extra["session"] = session
+        timing = attrs.evolve(
+            timing,
+            started_at=timing.started_at or fields.time(session, "startedAt", "session.startedAt"),
+            finished_at=timing.finished_at or fields.time(session, "endedAt", "session.endedAt"),
+        )
+    if recordings is not None:
+        states = []
+        for index, item in enumerate(fields.objects(recordings, "downloads", "recordings")):
+            path = f"recordings.downloads[{index}]"
+            page = item.get("pageId")
+            states.append({"page_id": page, "status": item.get("status")})
+            url = fields.text(item, "downloadUrl", f"{path}.downloadUrl")
+            if url:
+                artifacts.append(
+                    Artifact(
+                        kind=ArtifactKind.RECORDING,
+                        url=url,
+                        name=f"page-{page}.mp4",
+                        media_type="video/mp4",
+                        created_at=fields.time(item, "completedAt", f"{path}.completedAt"),
+                    )
+                )
+        extra["recordings"] = states
+    if isinstance(logs, list):
+        artifacts.append(
+            Artifact(
+                kind=ArtifactKind.LOG,
+                name="session_logs",
+                media_type="application/json",
+                content=logs,
+            )
+        )
+    return attrs.evolve(run, artifacts=tuple(artifacts), extra=extra, timing=timing)
 
 
 def to_run(p: Mapping[str, Any]) -> Run:
@@ -123,7 +178,22 @@ PROVIDER = Provider(
     auth=Auth(header="X-BB-API-Key", env_var="BROWSERBASE_API_KEY"),
     base_url="https://api.browserbase.com",
     base_url_env="BROWSERBASE_BASE_URL",
-    fetch=RestFetch(path="/v1/agents/runs/{run_id}"),
+    fetch=RestFetch(
+        path="/v1/agents/runs/{run_id}",
+        related=(
+            RelatedFetch(
+                option="include_session",
+                key="sessionId",
+                paths={
+                    "session": "/v1/sessions/{id}",
+                    "recordings": "/v1/sessions/{id}/recording/downloads",
+                    "logs": "/v1/sessions/{id}/logs",
+                },
+                fold=fold_session,
+            ),
+        ),
+    ),
+    sensitive_keys=("signingKey", "connectUrl"),
     docs_url="https://docs.browserbase.com",
     samples=Path(__file__).parent / "samples",
     field_notes={

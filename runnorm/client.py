@@ -1,0 +1,375 @@
+"""``Client`` and ``AsyncClient``: pooled connections, ``get``, ``wait`` and ``get_many``.
+
+Both run the same flows (:mod:`runnorm.flows`); the drivers here only send requests and
+sleep. A 429 answered to any request of a client holds back every request of that client
+(the shared gate), so ``get_many`` slows the whole pool down rather than one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from runnorm._http import AsyncSender, SyncSender
+from runnorm.errors import RunnormError, TransportError, UnsupportedError
+from runnorm.flows import McpState, get_run_flow, wait_flow
+from runnorm.model import Run
+from runnorm.normalize import resolve_provider
+from runnorm.options import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    CallOptions,
+    resolve_options,
+)
+from runnorm.provider import Provider
+from runnorm.wire import Flow, Sleep
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["AsyncClient", "Client"]
+
+T = TypeVar("T")
+DEFAULT_CONCURRENCY = 16
+
+
+class _Gate:
+    """When the provider said 429, every request of the client waits until ``until``."""
+
+    __slots__ = ("until",)
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        self.until = max(self.until, time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.until - time.monotonic()
+
+
+class _Base:
+    def __init__(
+        self,
+        provider: str | Provider,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        headers: Mapping[str, str] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.provider = resolve_provider(provider)
+        if self.provider.fetch is None:
+            raise UnsupportedError(
+                f"provider {self.provider.name!r} does not support fetching runs "
+                "(its plugin declares no fetch); runnorm.normalize() still works offline"
+            )
+        self._settings: dict[str, Any] = {
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "max_response_bytes": max_response_bytes,
+        }
+        if api_key is not None:
+            self._settings["api_key"] = api_key
+        if base_url is not None:
+            self._settings["base_url"] = base_url
+        if headers:
+            self._settings["headers"] = dict(headers)
+        resolve_options(self.provider, self._settings)  # fail early on bad settings
+        self._gate = _Gate()
+        self._mcp: dict[tuple[str, str], McpState] = {}
+        self._mcp_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        base = self._settings.get("base_url") or self.provider.base_url
+        return f"{type(self).__name__}(provider={self.provider.name!r}, base_url={base!r})"
+
+    def _options(self, overrides: Mapping[str, Any]) -> CallOptions:
+        return resolve_options(self.provider, {**self._settings, **overrides})
+
+    def _mcp_state(self, options: CallOptions) -> McpState:
+        fingerprint = hashlib.sha256((options.api_key or "").encode()).hexdigest()
+        key = (options.base_url, fingerprint)
+        with self._mcp_lock:
+            state = self._mcp.get(key)
+            if state is None:
+                state = self._mcp[key] = McpState()
+            return state
+
+    def _get_flow(self, run_id: str, overrides: Mapping[str, Any]) -> Flow[Run]:
+        options = self._options(overrides)
+        return get_run_flow(options, run_id, self._mcp_state(options))
+
+    def _wait_flow(
+        self,
+        run_id: str,
+        *,
+        timeout: float,
+        interval: float,
+        stop_on_paused: bool,
+        request_timeout: float | None,
+        on_update: Callable[[Run], object] | None,
+        overrides: Mapping[str, Any],
+    ) -> Flow[Run]:
+        if request_timeout is not None:
+            overrides = {**overrides, "timeout": request_timeout}
+        options = self._options(overrides)
+        return wait_flow(
+            options,
+            run_id,
+            timeout=timeout,
+            interval=interval,
+            stop_on_paused=stop_on_paused,
+            on_update=on_update,
+            mcp_state=self._mcp_state(options),
+        )
+
+
+def _drive_sync(flow: Flow[T], sender: SyncSender, gate: _Gate) -> T:
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value = error = None
+        if isinstance(step, Sleep):
+            if step.shared:
+                gate.hold(step.seconds)
+            time.sleep(step.seconds)
+            continue
+        _wait_gate_sync(gate)
+        try:
+            value = sender.send(step)
+        except TransportError as exc:
+            error = exc
+
+
+def _wait_gate_sync(gate: _Gate) -> None:
+    remaining = gate.remaining()
+    while remaining > 0:
+        time.sleep(remaining)
+        remaining = gate.remaining()
+
+
+async def _drive_async(flow: Flow[T], sender: AsyncSender, gate: _Gate) -> T:
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value = error = None
+        if isinstance(step, Sleep):
+            if step.shared:
+                gate.hold(step.seconds)
+            await asyncio.sleep(step.seconds)
+            continue
+        remaining = gate.remaining()
+        while remaining > 0:
+            await asyncio.sleep(remaining)
+            remaining = gate.remaining()
+        try:
+            value = await sender.send(step)
+        except TransportError as exc:
+            error = exc
+
+
+class Client(_Base):
+    """A pooled, reusable client for one provider (a context manager).
+
+    ``http_client`` takes a configured ``httpx.Client`` (proxies, TLS, transports); it is
+    not closed by :meth:`close`. Per-call options override the client's settings.
+    """
+
+    def __init__(
+        self,
+        provider: str | Provider,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        headers: Mapping[str, str] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(
+            provider,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers=headers,
+            max_response_bytes=max_response_bytes,
+        )
+        self._sender = SyncSender(http_client)
+
+    def get(self, run_id: str, **options: Any) -> Run:
+        """Fetch and normalize one run."""
+        return _drive_sync(self._get_flow(run_id, options), self._sender, self._gate)
+
+    def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float = 600.0,
+        interval: float = 2.0,
+        stop_on_paused: bool = True,
+        request_timeout: float | None = None,
+        on_update: Callable[[Run], object] | None = None,
+        **options: Any,
+    ) -> Run:
+        """Poll until the run is terminal (or paused); ``WaitTimeout`` after *timeout* s."""
+        flow = self._wait_flow(
+            run_id,
+            timeout=timeout,
+            interval=interval,
+            stop_on_paused=stop_on_paused,
+            request_timeout=request_timeout,
+            on_update=on_update,
+            overrides=options,
+        )
+        return _drive_sync(flow, self._sender, self._gate)
+
+    def get_many(
+        self, ids: Iterable[str], *, concurrency: int = DEFAULT_CONCURRENCY, **options: Any
+    ) -> list[Run | RunnormError]:
+        """Fetch many runs concurrently; results in input order, each a Run or its error."""
+        ids = list(ids)
+        self._options(options)  # bad options fail here, in the caller's thread
+
+        async def run() -> list[Run | RunnormError]:
+            async with AsyncClient(self.provider, **self._settings) as client:
+                return await client.get_many(ids, concurrency=concurrency, **options)
+
+        return _run_coroutine(run)
+
+    def close(self) -> None:
+        """Close the connection pool (unless it was passed in as ``http_client``)."""
+        self._sender.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    outcome: dict[str, Any] = {}  # the value, or the error to re-raise
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(factory())
+        except BaseException as exc:  # re-raised in the calling thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="runnorm-get-many")
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    value: T = outcome["value"]
+    return value
+
+
+class AsyncClient(_Base):
+    """The async twin of :class:`Client` (an async context manager).
+
+    Bound to the event loop it is first used on; ``http_client`` takes a configured
+    ``httpx.AsyncClient``.
+    """
+
+    def __init__(
+        self,
+        provider: str | Provider,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        headers: Mapping[str, str] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            provider,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers=headers,
+            max_response_bytes=max_response_bytes,
+        )
+        self._sender = AsyncSender(http_client)
+
+    async def get(self, run_id: str, **options: Any) -> Run:
+        """Fetch and normalize one run."""
+        return await _drive_async(self._get_flow(run_id, options), self._sender, self._gate)
+
+    async def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float = 600.0,
+        interval: float = 2.0,
+        stop_on_paused: bool = True,
+        request_timeout: float | None = None,
+        on_update: Callable[[Run], object] | None = None,
+        **options: Any,
+    ) -> Run:
+        """Poll until the run is terminal (or paused); ``WaitTimeout`` after *timeout* s."""
+        flow = self._wait_flow(
+            run_id,
+            timeout=timeout,
+            interval=interval,
+            stop_on_paused=stop_on_paused,
+            request_timeout=request_timeout,
+            on_update=on_update,
+            overrides=options,
+        )
+        return await _drive_async(flow, self._sender, self._gate)
+
+    async def get_many(
+        self, ids: Iterable[str], *, concurrency: int = DEFAULT_CONCURRENCY, **options: Any
+    ) -> list[Run | RunnormError]:
+        """Fetch many runs concurrently; results in input order, each a Run or its error."""
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency!r}")
+        ids = list(ids)
+        self._options(options)  # bad options fail once, up front
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(run_id: str) -> Run | RunnormError:
+            async with limit:
+                try:
+                    return await self.get(run_id, **options)
+                except RunnormError as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(one(run_id) for run_id in ids)))
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it was passed in as ``http_client``)."""
+        await self._sender.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -1,0 +1,178 @@
+"""A loopback HTTP server that plays a REST provider in tests (``runnorm.testing`` exports it).
+
+It serves JSON documents by path, checks a credential header, and can be scripted per path
+to answer errors, ``Retry-After``, delays, oversized bodies or redirects. Every request is
+recorded (method, path, lowercase headers) so tests can assert what was sent, and where.
+
+    with FakeProviderServer(auth=("x-api-key", "sk-test")) as server:
+        server.routes["/v1/runs/tsk_1"] = {"run_id": "tsk_1", "status": "completed"}
+        runnorm.get("skyvern", "tsk_1", base_url=server.url, api_key="sk-test")
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+__all__ = ["FakeProviderServer", "RecordedRequest", "Reply"]
+
+
+@attrs.frozen
+class Reply:
+    """One scripted answer. ``body`` may be a JSON value or raw bytes.
+
+    ``chunked=True`` sends the body without a ``Content-Length`` (to test streaming caps);
+    ``delay`` waits before answering.
+    """
+
+    status: int = 200
+    body: Any = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    delay: float = 0.0
+    chunked: bool = False
+
+
+@attrs.frozen
+class RecordedRequest:
+    """What the server received."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: float = 0.0
+    """``time.monotonic()`` when the request arrived."""
+
+
+class FakeProviderServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1 with an ephemeral port."""
+
+    def __init__(
+        self,
+        *,
+        auth: tuple[str, str] | None = None,
+        auth_failure: Reply | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self.routes: dict[str, Any] = {}
+        self.scripts: dict[str, deque[Reply]] = {}
+        self.requests: list[RecordedRequest] = []
+        self.auth = auth
+        self.auth_failure = auth_failure or Reply(403, {"detail": "Invalid credentials"})
+        self.delay = delay
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def script(self, path: str, *replies: Reply) -> None:
+        """Answer the next requests for *path* with *replies*, in order, then the route."""
+        with self._lock:
+            self.scripts.setdefault(path, deque()).extend(replies)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """The recorded requests for *path*."""
+        return [request for request in self.requests if request.path == path]
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeProviderServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _answer(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            queue = self.scripts.get(request.path)
+            if queue:
+                return queue.popleft()
+        if self.auth is not None:
+            name, value = self.auth
+            if request.headers.get(name.lower()) != value:
+                return self.auth_failure
+        if request.path in self.routes:
+            return Reply(200, self.routes[request.path], delay=self.delay)
+        return Reply(404, {"detail": f"Not found: {request.path}"}, delay=self.delay)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                recorded = RecordedRequest(
+                    method=self.command,
+                    path=parts.path,
+                    query=parts.query,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                    received_at=time.monotonic(),
+                )
+                reply = fake._answer(recorded)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if isinstance(reply.body, bytes):
+                    payload = reply.body
+                elif reply.body is None:
+                    payload = b""
+                else:
+                    payload = json.dumps(reply.body).encode()
+                self.send_response(reply.status)
+                headers = {k.lower(): v for k, v in reply.headers.items()}
+                if payload and "content-type" not in headers:
+                    self.send_header("content-type", "application/json")
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if reply.chunked:
+                    self.send_header("transfer-encoding", "chunked")
+                    self.end_headers()
+                    step = 64 * 1024
+                    try:
+                        for start in range(0, len(payload), step):
+                            chunk = payload[start : start + step]
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.write(b"0\r\n\r\n")
+                    except (BrokenPipeError, ConnectionResetError):
+                        self.close_connection = True
+                    return
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        return Handler

@@ -1,0 +1,251 @@
+"""A small MCP client (JSON-RPC over Streamable HTTP) for providers that expose runs as tools.
+
+Why our own client and not the official ``mcp`` client: the official client is async-only
+(anyio task groups and nested context managers per session), while runnorm needs the same
+behaviour from sync and async code, on the caller's pooled ``httpx`` client, with runnorm's
+retries, size caps, credential rules and error tree. Fetching a run needs three messages
+(``initialize``, ``notifications/initialized``, ``tools/call``), so the protocol part is small
+enough to own. It is written as a flow (see :mod:`runnorm.flows`), so both drivers share it,
+and the test suite proves it against a server built with the official ``mcp`` SDK.
+
+Handled: the ``Mcp-Session-Id`` header from ``initialize`` sent on later requests, with the
+negotiated ``MCP-Protocol-Version``; replies as ``application/json`` or as an SSE stream;
+results as ``structuredContent`` or as JSON text content; ``isError`` results become
+``ToolError`` (or ``NotFoundError`` when the tool says the run does not exist) carrying the
+tool's ``error``, ``message`` and ``hint``; JSON-RPC errors become ``APIError``; an expired
+session (HTTP 404 on a request that carried a session id) re-initializes once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from runnorm._version import __version__
+from runnorm.errors import APIError, PayloadError, ToolError, ToolNotFoundError, shorten
+from runnorm.flows import McpState, error_for, send_with_retries
+from runnorm.model import Run
+from runnorm.normalize import apply
+from runnorm.options import CallOptions
+from runnorm.provider import McpFetch
+from runnorm.records import loads
+from runnorm.wire import Flow, Request, Response
+
+__all__ = ["PROTOCOL_VERSION", "iter_sse_data", "mcp_call_tool", "mcp_get_run"]
+
+PROTOCOL_VERSION = "2025-06-18"
+ACCEPT = "application/json, text/event-stream"
+_NOT_FOUND_WORDS = ("not_found", "run_not_found", "notfound")
+
+
+def iter_sse_data(body: bytes) -> Iterator[str]:
+    """The ``data`` of each event in a ``text/event-stream`` body (multi-line data joined)."""
+    data: list[str] = []
+    for raw in body.decode("utf-8", "replace").splitlines():
+        line = raw.rstrip("\r")
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)
+
+
+def _post(options: CallOptions, state: McpState, message: Mapping[str, Any]) -> Flow[Response]:
+    headers = options.request_headers(accept=ACCEPT)
+    headers["content-type"] = "application/json"
+    if state.session_id:
+        headers["mcp-session-id"] = state.session_id
+    if state.protocol_version:
+        headers["mcp-protocol-version"] = state.protocol_version
+    request = Request(
+        method="POST",
+        url=options.base_url,
+        headers=headers,
+        body=orjson.dumps(message),
+        timeout=options.timeout,
+        max_bytes=options.max_response_bytes,
+        secret_headers=options.secret_headers() | {"mcp-session-id"},
+    )
+    return (yield from send_with_retries(options, request))
+
+
+def _messages(options: CallOptions, response: Response) -> list[Any]:
+    what = f"MCP endpoint {options.base_url}"
+    try:
+        if response.content_type == "text/event-stream":
+            return [loads(data) for data in iter_sse_data(response.body) if data.strip()]
+        decoded = loads(response.body)
+    except ValueError as exc:
+        raise PayloadError(
+            f"{what} sent a reply that is not JSON: {shorten(response.body[:200])}",
+            provider=options.provider.name,
+        ) from exc
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+def _reply(options: CallOptions, response: Response, message_id: int) -> Mapping[str, Any]:
+    for message in _messages(options, response):
+        if isinstance(message, Mapping) and message.get("id") == message_id:
+            return message
+    raise PayloadError(
+        f"MCP endpoint {options.base_url} sent no JSON-RPC response to request {message_id}",
+        provider=options.provider.name,
+    )
+
+
+def _rpc_error(options: CallOptions, error: Any, what: str) -> APIError:
+    if isinstance(error, Mapping):
+        text = f"JSON-RPC error {error.get('code')}: {error.get('message')}"
+    else:
+        text = f"JSON-RPC error {shorten(error)}"
+    return APIError(
+        options.scrub(f"{options.provider.name}: {what}: {text}"),
+        provider=options.provider.name,
+        body=options.scrub_value(error),
+    )
+
+
+def _initialize(options: CallOptions, state: McpState) -> Flow[None]:
+    message_id = state.take_id()
+    response = yield from _post(
+        options,
+        state,
+        {
+            "jsonrpc": "2.0",
+            "id": message_id,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "runnorm", "version": __version__},
+            },
+        },
+    )
+    if response.status != 200:
+        raise error_for(options, response, "MCP initialize")
+    reply = _reply(options, response, message_id)
+    if "error" in reply:
+        raise _rpc_error(options, reply["error"], "MCP initialize")
+    result = reply.get("result")
+    version = result.get("protocolVersion") if isinstance(result, Mapping) else None
+    state.session_id = response.headers.get("mcp-session-id") or None
+    state.protocol_version = version if isinstance(version, str) else PROTOCOL_VERSION
+    notified = yield from _post(
+        options, state, {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    )
+    if notified.status >= 400:
+        raise error_for(options, notified, "MCP notifications/initialized")
+
+
+def _tool_error(options: CallOptions, tool: str, result: Mapping[str, Any]) -> APIError:
+    body: Any = result.get("structuredContent")
+    if body is None:
+        texts = [
+            item.get("text", "")
+            for item in result.get("content") or []
+            if isinstance(item, Mapping) and item.get("type") == "text"
+        ]
+        text = "\n".join(t for t in texts if isinstance(t, str))
+        try:
+            body = loads(text)
+        except ValueError:
+            body = text
+    fields = body if isinstance(body, Mapping) else {}
+    error = fields.get("error") if isinstance(fields.get("error"), str) else None
+    message = fields.get("message") if isinstance(fields.get("message"), str) else None
+    hint = fields.get("hint") if isinstance(fields.get("hint"), str) else None
+    if not fields:
+        message = shorten(body, 300) if body else "the tool reported an error"
+    summary = message or error or "the tool reported an error"
+    text = options.scrub(
+        f"{options.provider.name}: tool {tool!r} failed: {summary}"
+        + (f" ({error})" if error and message else "")
+        + (f". Hint: {hint}" if hint else "")
+    )
+    lowered = f"{error or ''} {message or ''}".lower()
+    body = options.scrub_value(body)
+    if any(word in lowered for word in _NOT_FOUND_WORDS) or "not found" in lowered:
+        return ToolNotFoundError(
+            text, provider=options.provider.name, error=error, hint=hint, body=body
+        )
+    return ToolError(text, provider=options.provider.name, error=error, hint=hint, body=body)
+
+
+def _tool_value(options: CallOptions, tool: str, result: Any) -> Any:
+    if not isinstance(result, Mapping):
+        raise PayloadError(
+            f"tool {tool!r} returned {shorten(result)}, not a tool result",
+            provider=options.provider.name,
+        )
+    if result.get("isError"):
+        raise _tool_error(options, tool, result)
+    structured = result.get("structuredContent")
+    if isinstance(structured, Mapping):
+        inner = structured.get("result")
+        if len(structured) == 1 and isinstance(inner, Mapping):
+            return inner  # a server that wrapped a non-object return type
+        return structured
+    for item in result.get("content") or []:
+        if isinstance(item, Mapping) and item.get("type") == "text":
+            try:
+                return loads(item.get("text") or "")
+            except ValueError:
+                continue
+    raise PayloadError(
+        f"tool {tool!r} returned no JSON content", provider=options.provider.name, value=result
+    )
+
+
+def mcp_call_tool(
+    options: CallOptions, state: McpState, tool: str, arguments: Mapping[str, Any]
+) -> Flow[Any]:
+    """Call *tool* and return its JSON result (structured content, else parsed text)."""
+    what = f"MCP tools/call {tool}"
+    if state.protocol_version is None:
+        yield from _initialize(options, state)
+    renewed = False
+    while True:
+        message_id = state.take_id()
+        response = yield from _post(
+            options,
+            state,
+            {
+                "jsonrpc": "2.0",
+                "id": message_id,
+                "method": "tools/call",
+                "params": {"name": tool, "arguments": dict(arguments)},
+            },
+        )
+        if response.status == 404 and state.session_id and not renewed:
+            state.reset()
+            renewed = True
+            yield from _initialize(options, state)
+            continue
+        if response.status != 200:
+            raise error_for(options, response, what)
+        reply = _reply(options, response, message_id)
+        break
+    if "error" in reply:
+        raise _rpc_error(options, reply["error"], what)
+    return _tool_value(options, tool, reply.get("result"))
+
+
+def mcp_get_run(options: CallOptions, fetch: McpFetch, state: McpState, run_id: str) -> Flow[Run]:
+    """Fetch one run with the provider's tool and normalize it."""
+    payload = yield from mcp_call_tool(options, state, fetch.tool, {fetch.argument: run_id})
+    if not isinstance(payload, Mapping):
+        raise PayloadError(
+            f"tool {fetch.tool!r} returned {type(payload).__name__}, not a run object",
+            provider=options.provider.name,
+            value=payload,
+        )
+    return apply(options.provider, payload)
