@@ -28,8 +28,11 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def run(run_id: str, status: str) -> dict[str, object]:
-    return {"run_id": run_id, "status": status,
-            "run_request": {"prompt": "p", "extra_http_headers": {"Authorization": "Bearer s3"}}}  # fmt: skip
+    return {
+        "run_id": run_id,
+        "status": status,
+        "run_request": {"prompt": "p", "extra_http_headers": {"Authorization": "Bearer s3"}},
+    }
 
 
 def test_get_prints_json_when_piped_and_redacts(server: FakeProviderServer) -> None:
@@ -53,9 +56,15 @@ def test_get_table_on_a_terminal(
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [("completed", 0), ("failed", 1), ("canceled", 3), ("terminated", 3), ("timed_out", 4),
-     ("paused", 1)],
-)  # fmt: skip
+    [
+        ("completed", 0),
+        ("failed", 1),
+        ("canceled", 3),
+        ("terminated", 3),
+        ("timed_out", 4),
+        ("paused", 1),
+    ],
+)
 def test_wait_exit_codes(server: FakeProviderServer, status: str, code: int) -> None:
     server.script("/v1/runs/tsk_2", Reply(200, run("tsk_2", "running")))
     server.routes["/v1/runs/tsk_2"] = run("tsk_2", status)
@@ -74,9 +83,11 @@ def test_wait_deadline_exits_4_with_the_last_run(server: FakeProviderServer) -> 
 
 @pytest.mark.parametrize(
     ("reply", "message"),
-    [(Reply(404, {"detail": "Task run not found"}), "not found"),
-     (Reply(403, {"detail": "Invalid credentials"}), "Invalid credentials")],
-)  # fmt: skip
+    [
+        (Reply(404, {"detail": "Task run not found"}), "not found"),
+        (Reply(403, {"detail": "Invalid credentials"}), "Invalid credentials"),
+    ],
+)
 def test_errors_exit_5(server: FakeProviderServer, reply: Reply, message: str) -> None:
     server.script("/v1/runs/tsk_4", reply)
     code, _, err = invoke("get", "skyvern", "tsk_4")
@@ -94,11 +105,16 @@ def test_base_url_flag_and_provider_options(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("BROWSERBASE_API_KEY", KEY)
     run_id = "d21c5a1d-3873-446a-8ac9-032d2092fb9f"
     with FakeProviderServer(auth=("x-bb-api-key", KEY)) as fake:
-        fake.routes[f"/v1/agents/runs/{run_id}"] = {"runId": run_id, "status": "RUNNING",
-                                                    "task": "t", "sessionId": "s1"}  # fmt: skip
+        fake.routes[f"/v1/agents/runs/{run_id}"] = {
+            "runId": run_id,
+            "status": "RUNNING",
+            "task": "t",
+            "sessionId": "s1",
+        }
         fake.routes["/v1/sessions/s1"] = {"id": "s1", "status": "RUNNING", "region": "eu-central-1"}
-        code, out, err = invoke("get", "browserbase", run_id, "--base-url", fake.url,
-                                "-O", "include_session=true")  # fmt: skip
+        code, out, err = invoke(
+            "get", "browserbase", run_id, "--base-url", fake.url, "-O", "include_session=true"
+        )
     assert code == 0, err
     assert json.loads(out)["extra"]["session"]["region"] == "eu-central-1"
     assert invoke("get", "browserbase", run_id, "-O", "nonsense")[0] == 2

@@ -53,8 +53,14 @@ def browserbase() -> Iterator[FakeProviderServer]:
 
 @pytest.fixture(autouse=True)
 def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SKYVERN_API_KEY", "BROWSERBASE_API_KEY", "BRIDGETOWN_API_KEY",
-                 "SKYVERN_BASE_URL", "BROWSERBASE_BASE_URL", "BRIDGETOWN_MCP_URL"):  # fmt: skip
+    for name in (
+        "SKYVERN_API_KEY",
+        "BROWSERBASE_API_KEY",
+        "BRIDGETOWN_API_KEY",
+        "SKYVERN_BASE_URL",
+        "BROWSERBASE_BASE_URL",
+        "BRIDGETOWN_MCP_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -118,8 +124,9 @@ def test_wrong_key_is_an_auth_error_with_the_body(skyvern: FakeProviderServer) -
 
 def test_browserbase_401_is_an_auth_error(browserbase: FakeProviderServer) -> None:
     with pytest.raises(AuthError) as info:
-        runnorm.get("browserbase", next(iter(BROWSERBASE)), base_url=browserbase.url,
-                    api_key="nope-nope")  # fmt: skip
+        runnorm.get(
+            "browserbase", next(iter(BROWSERBASE)), base_url=browserbase.url, api_key="nope-nope"
+        )
     assert info.value.status_code == 401 and "Invalid key" in str(info.value)
 
 
@@ -261,8 +268,9 @@ def test_key_never_appears_in_reprs_logs_or_errors(
 def test_user_supplied_httpx_client_is_used_and_left_open(skyvern: FakeProviderServer) -> None:
     seen: list[str] = []
     http = httpx.Client(event_hooks={"request": [lambda request: seen.append(str(request.url))]})
-    with runnorm.Client("skyvern", base_url=skyvern.url, api_key=SKYVERN_KEY,
-                        http_client=http) as c:  # fmt: skip
+    with runnorm.Client(
+        "skyvern", base_url=skyvern.url, api_key=SKYVERN_KEY, http_client=http
+    ) as c:
         c.get(FULL)
     assert seen == [f"{skyvern.url}/v1/runs/{FULL}"]
     assert not http.is_closed
@@ -297,8 +305,9 @@ def test_include_session_folds_session_recordings_and_logs(browserbase: FakeProv
     )
     browserbase.routes[f"{base}/logs"] = load(BB_SESSION_DIR / "logs.json")
     plain = runnorm.get("browserbase", run_id, base_url=browserbase.url, api_key=BB_KEY)
-    run = runnorm.get("browserbase", run_id, base_url=browserbase.url, api_key=BB_KEY,
-                      include_session=True)  # fmt: skip
+    run = runnorm.get(
+        "browserbase", run_id, base_url=browserbase.url, api_key=BB_KEY, include_session=True
+    )
     assert len(browserbase.requests) == 5
     assert {r.method for r in browserbase.requests} == {"GET"}  # never the POST
     recordings = [a for a in run.artifacts if a.kind is ArtifactKind.RECORDING]
@@ -307,8 +316,10 @@ def test_include_session_folds_session_recordings_and_logs(browserbase: FakeProv
     (logs,) = [a for a in run.artifacts if a.kind is ArtifactKind.LOG]
     assert logs.content == load(BB_SESSION_DIR / "logs.json")
     assert run.extra["session"]["region"] == "us-west-2"
-    assert run.extra["recordings"] == [{"page_id": "0", "status": "COMPLETED"},
-                                       {"page_id": "1", "status": "PENDING"}]  # fmt: skip
+    assert run.extra["recordings"] == [
+        {"page_id": "0", "status": "COMPLETED"},
+        {"page_id": "1", "status": "PENDING"},
+    ]
     assert plain.artifacts == run.artifacts[: len(plain.artifacts)]
     assert run.raw == plain.raw
 
@@ -318,7 +329,8 @@ def test_include_session_tolerates_missing_recordings(browserbase: FakeProviderS
     session_id = BROWSERBASE[run_id]["sessionId"]
     browserbase.routes[f"/v1/sessions/{session_id}"] = load(BB_SESSION_DIR / "session.json")
     browserbase.routes[f"/v1/sessions/{session_id}/logs"] = []
-    run = runnorm.get("browserbase", run_id, base_url=browserbase.url, api_key=BB_KEY,
-                      include_session=True)  # fmt: skip
+    run = runnorm.get(
+        "browserbase", run_id, base_url=browserbase.url, api_key=BB_KEY, include_session=True
+    )
     assert "recordings" not in run.extra
     assert run.status is RunStatus.SUCCEEDED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -40,8 +41,13 @@ def options(server: FakeProviderServer) -> dict[str, Any]:
 def test_wait_polls_queued_running_succeeded(server: FakeProviderServer) -> None:
     sequence(server, "queued", "queued", "running", "completed")
     seen: list[str] = []
-    run = runnorm.wait("skyvern", "tsk_wait", interval=0.01, on_update=lambda r: seen.append(r.status.value),
-                       **options(server))  # fmt: skip
+    run = runnorm.wait(
+        "skyvern",
+        "tsk_wait",
+        interval=0.01,
+        on_update=lambda r: seen.append(r.status.value),
+        **options(server),
+    )
     assert run.status is RunStatus.SUCCEEDED
     assert seen == ["queued", "running", "succeeded"]  # called on changes only
     assert len(server.requests) == 4
@@ -69,8 +75,9 @@ def test_wait_stops_on_paused_unless_told_otherwise(server: FakeProviderServer) 
     sequence(server, "running", "paused", "running", "completed")
     run = runnorm.wait("skyvern", "tsk_wait", interval=0.01, **options(server))
     assert run.status is RunStatus.PAUSED
-    run = runnorm.wait("skyvern", "tsk_wait", interval=0.01, stop_on_paused=False,
-                       **options(server))  # fmt: skip
+    run = runnorm.wait(
+        "skyvern", "tsk_wait", interval=0.01, stop_on_paused=False, **options(server)
+    )
     assert run.status is RunStatus.SUCCEEDED
 
 
@@ -85,7 +92,7 @@ def test_wait_backs_off_between_polls(server: FakeProviderServer) -> None:
     sequence(server, "running", "running", "running", "running", "completed")
     runnorm.wait("skyvern", "tsk_wait", interval=0.05, **options(server))
     times = [r.received_at for r in server.requests]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps[-1] > gaps[0] * 1.8  # 0.05, 0.075, 0.1125, 0.169
 
 
@@ -98,8 +105,9 @@ def test_wait_propagates_errors_retries_cannot_fix(server: FakeProviderServer) -
 def test_wait_request_timeout_is_separate_from_the_deadline(server: FakeProviderServer) -> None:
     server.script(PATH, Reply(200, state("completed"), delay=0.5))
     with pytest.raises(runnorm.TransportError) as info:
-        runnorm.wait("skyvern", "tsk_wait", timeout=10, request_timeout=0.1, max_retries=0,
-                     **options(server))  # fmt: skip
+        runnorm.wait(
+            "skyvern", "tsk_wait", timeout=10, request_timeout=0.1, max_retries=0, **options(server)
+        )
     assert info.value.kind == "timeout"
 
 
@@ -115,8 +123,15 @@ def test_get_many_mixes_found_missing_and_rate_limited(server: FakeProviderServe
     server.script("/v1/runs/tsk_5", busy, busy, busy)
     results = runnorm.get_many("skyvern", ids, concurrency=4, max_retries=2, **options(server))
     assert [r.id if isinstance(r, runnorm.Run) else type(r) for r in results] == [
-        "tsk_0", "tsk_1", "tsk_2", NotFoundError, "tsk_4", RateLimitError, "tsk_6", "tsk_7",
-    ]  # fmt: skip
+        "tsk_0",
+        "tsk_1",
+        "tsk_2",
+        NotFoundError,
+        "tsk_4",
+        RateLimitError,
+        "tsk_6",
+        "tsk_7",
+    ]
 
 
 def test_a_429_holds_back_the_whole_pool(server: FakeProviderServer) -> None:
