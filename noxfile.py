@@ -33,3 +33,10 @@ def types(session: nox.Session) -> None:
     """mypy --strict over runnorm and the first-party plugins."""
     session.install("-e", ".[types]")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: ratios against baselines measured in the same run (not part of CI)."""
+    session.install("-e", ".")
+    session.run("python", "bench/live.py", *session.posargs)

@@ -25,6 +25,12 @@ import attrs
 __all__ = ["FakeProviderServer", "RecordedRequest", "Reply"]
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 drops concurrent connects (each costing a 1 s SYN retry).
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @attrs.frozen
 class Reply:
     """One scripted answer. ``body`` may be a JSON value or raw bytes.
@@ -70,8 +76,7 @@ class FakeProviderServer:
         self.auth_failure = auth_failure or Reply(403, {"detail": "Invalid credentials"})
         self.delay = delay
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -123,6 +128,10 @@ class FakeProviderServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One buffered write per response, flushed by the base class, and no Nagle delay:
+            # headers and body in separate small packets meet delayed ACKs (40 ms stalls).
+            wbufsize = -1
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
