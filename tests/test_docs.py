@@ -70,3 +70,34 @@ def test_every_hookspec_is_in_the_hook_reference_with_its_signature() -> None:
             continue
         signature = f"def {name}{inspect.signature(spec)}".replace("'", "")
         assert signature in reference, signature
+
+
+def test_readme_live_example_is_the_tested_example_file() -> None:
+    block = README.split("## Live runs", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    example = (ROOT / "examples" / "live.py").read_text()
+    body = example.split("# --- the README's example starts here ---\n", 1)[1]
+    body = body.split("    # --- the README's example ends here ---", 1)[0]
+    dedented = "\n".join(line.removeprefix("    ") for line in body.splitlines())
+    assert block.strip() == dedented.strip()
+
+
+def test_live_example_runs_against_the_loopback_server() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "live.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={k: v for k, v in __import__("os").environ.items() if not k.startswith("SKYVERN_")},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "failed Login failed"
+    assert lines[1:4] == ["  now queued", "  now running", "  now succeeded"]
+    assert lines[4] == "True {'total': 3}"
+    assert lines[5:7] == ["succeeded", "failed"]
+    assert lines[7].startswith("NotFoundError(")
+    assert lines[8].startswith("auth: 403") and "wrong-key" not in lines[8]
