@@ -12,7 +12,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from runnorm._http import AsyncSender, SyncSender
 from runnorm.errors import RunnormError, TransportError, UnsupportedError
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient", "Client"]
 
 T = TypeVar("T")
+H = TypeVar("H")  # the httpx client type a client accepts
+S = TypeVar("S", SyncSender, AsyncSender)
 DEFAULT_CONCURRENCY = 16
 
 
@@ -53,7 +55,9 @@ class _Gate:
         return self.until - time.monotonic()
 
 
-class _Base:
+class _Base(Generic[H, S]):
+    """Settings, option resolution and MCP sessions shared by both clients."""
+
     def __init__(
         self,
         provider: str | Provider,
@@ -64,6 +68,7 @@ class _Base:
         max_retries: int = DEFAULT_MAX_RETRIES,
         headers: Mapping[str, str] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        http_client: H | None = None,
     ) -> None:
         self.provider = resolve_provider(provider)
         if self.provider.fetch is None:
@@ -86,6 +91,10 @@ class _Base:
         self._gate = _Gate()
         self._mcp: dict[tuple[str, str], McpState] = {}
         self._mcp_lock = threading.Lock()
+        self._sender: S = self._new_sender(http_client)
+
+    def _new_sender(self, http_client: H | None) -> S:
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         base = self._settings.get("base_url") or self.provider.base_url
@@ -184,35 +193,15 @@ async def _drive_async(flow: Flow[T], sender: AsyncSender, gate: _Gate) -> T:
             error = exc
 
 
-class Client(_Base):
+class Client(_Base["httpx.Client", SyncSender]):
     """A pooled, reusable client for one provider (a context manager).
 
     ``http_client`` takes a configured ``httpx.Client`` (proxies, TLS, transports); it is
     not closed by :meth:`close`. Per-call options override the client's settings.
     """
 
-    def __init__(
-        self,
-        provider: str | Provider,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        headers: Mapping[str, str] | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(
-            provider,
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            headers=headers,
-            max_response_bytes=max_response_bytes,
-        )
-        self._sender = SyncSender(http_client)
+    def _new_sender(self, http_client: httpx.Client | None) -> SyncSender:
+        return SyncSender(http_client)
 
     def get(self, run_id: str, **options: Any) -> Run:
         """Fetch and normalize one run."""
@@ -288,35 +277,15 @@ def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return value
 
 
-class AsyncClient(_Base):
+class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
     """The async twin of :class:`Client` (an async context manager).
 
     Bound to the event loop it is first used on; ``http_client`` takes a configured
     ``httpx.AsyncClient``.
     """
 
-    def __init__(
-        self,
-        provider: str | Provider,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        headers: Mapping[str, str] | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(
-            provider,
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            headers=headers,
-            max_response_bytes=max_response_bytes,
-        )
-        self._sender = AsyncSender(http_client)
+    def _new_sender(self, http_client: httpx.AsyncClient | None) -> AsyncSender:
+        return AsyncSender(http_client)
 
     async def get(self, run_id: str, **options: Any) -> Run:
         """Fetch and normalize one run."""
