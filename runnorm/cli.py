@@ -8,21 +8,23 @@ missing).
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
+import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 import orjson
 
 from runnorm._version import __version__
+from runnorm.batch import BatchOptions, BatchStats, expand_paths, run_batch
+from runnorm.dump import RecordError
 from runnorm.errors import RunnormError, WaitTimeout
+from runnorm.jsonio import dumps
 from runnorm.model import Run
-from runnorm.normalize import normalize, resolve_provider
+from runnorm.normalize import resolve_provider
+from runnorm.outputs import FORMATS, format_for
 from runnorm.plugins import ProviderInfo, get_host
-from runnorm.records import DecodeFailure, iter_records
 from runnorm.redaction import Redactor
 from runnorm.serialization import json_schema
 from runnorm.status import RunStatus
@@ -300,16 +302,27 @@ def schema_command() -> None:
 # -- normalize ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _open_input(path: str) -> Iterator[IO[bytes]]:
-    if path == "-":
-        yield sys.stdin.buffer
-        return
-    file = Path(path)
-    if not file.is_file():
-        _fail(f"no such file: {path}")
-    with file.open("rb") as stream:
-        yield stream
+class _Progress:
+    """A one-line progress display on stderr (records, MB/s, errors), at most 5 times a second."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.shown = 0.0
+
+    def __call__(self, stats: BatchStats) -> None:
+        now = time.monotonic()
+        if now - self.shown < 0.2:
+            return
+        self.shown = now
+        rate = stats.bytes_read / max(now - self.started, 1e-9) / 1e6
+        click.echo(
+            f"\r{stats.records:,} records  {rate:.1f} MB/s  {stats.failed:,} failed\033[K",
+            err=True,
+            nl=False,
+        )
+
+    def finish(self) -> None:
+        click.echo("\r\033[K", err=True, nl=False)
 
 
 @main.command("normalize")
@@ -318,62 +331,104 @@ def _open_input(path: str) -> Iterator[IO[bytes]]:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Output file."
 )
-@click.option("--no-redact", is_flag=True, help="Keep secrets found in payloads in the output.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format (default: from the -o suffix, else jsonl).",
+)
+@click.option(
+    "--errors", "errors_path", type=click.Path(dir_okay=False), help="Failed records, as JSONL."
+)
 @click.option("--strict", is_flag=True, help="Stop at the first record that fails.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (one shard each).",
+)
+@click.option("--summary", is_flag=True, help="Print counts by provider and status, and run times.")
+@click.option("--no-redact", is_flag=True, help="Keep secrets found in payloads in the output.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local processes, or a Dask cluster (runnorm[dask]).",
+)
+@click.option("--scheduler", help="Dask scheduler address (with --engine dask).")
 def normalize_command(
-    paths: tuple[str, ...], provider: str | None, output: str | None, no_redact: bool, strict: bool
+    paths: tuple[str, ...],
+    provider: str | None,
+    output: str | None,
+    fmt: str | None,
+    errors_path: str | None,
+    strict: bool,
+    jobs: int,
+    summary: bool,
+    no_redact: bool,
+    engine: str,
+    scheduler: str | None,
 ) -> None:
-    """Normalize JSON or JSON Lines files of runs into JSON Lines (stdout by default).
+    """Normalize dumps (JSON Lines, JSON, wrappers, gzip, directories, - for stdin).
 
-    Each record that fails is reported on stderr with its file and line; a counts line
-    always ends the run. Exit code 1 when any record failed.
+    Each failed record is reported with its file and line (on stderr, or as JSONL in
+    --errors FILE); a counts line always ends on stderr. Exit code 1 when any record failed.
     """
-    chosen = None
+    fmt = format_for(fmt, output)
     if provider is not None:
         try:
-            chosen = resolve_provider(provider)
+            resolve_provider(provider)
         except RunnormError as exc:
             _fail(str(exc))
-    redactors: dict[str, Redactor] = {}
-    host = get_host()
-    total = failed = 0
+    try:
+        files = expand_paths(list(paths))
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+        return
+    options = BatchOptions(
+        provider=provider, fmt=fmt, redact=not no_redact, strict=strict, summary=summary
+    )
+    if fmt == "parquet" and (output in (None, "-")):
+        raise click.UsageError("Parquet output needs a file: -o runs.parquet")
+    errors_file = Path(errors_path).open("wb") if errors_path else None  # noqa: SIM115
+
+    def report(error: RecordError) -> None:
+        if errors_file is not None:
+            errors_file.write(dumps(error.to_dict()) + b"\n")
+        else:
+            click.echo(f"{error.where}: {error.reason}", err=True)
+
+    progress = _Progress() if sys.stderr.isatty() else None
     sink = sys.stdout.buffer if output in (None, "-") else Path(str(output)).open("wb")  # noqa: SIM115
     try:
-        for path in paths:
-            with _open_input(path) as stream:
-                for record in iter_records(stream):
-                    total += 1
-                    where = f"{path}:{record.line}" if record.line else path
-                    if record.index is not None:
-                        where += f"[{record.index}]"
-                    try:
-                        if isinstance(record.value, DecodeFailure):
-                            raise RunnormError(record.value.reason)
-                        run = normalize(record.value, chosen)
-                    except RunnormError as exc:
-                        failed += 1
-                        click.echo(f"{where}: {exc}", err=True)
-                        if strict:
-                            break
-                        continue
-                    document = run.to_dict()
-                    if not no_redact:
-                        redactor = redactors.get(run.provider)
-                        if redactor is None:
-                            declared = host.usable().get(run.provider)
-                            patterns = declared.sensitive_keys if declared else ()
-                            redactor = redactors[run.provider] = Redactor(patterns)
-                        document = redactor.redact_document(document)
-                    sink.write(_dumps(document) + b"\n")
-            if strict and failed:
-                break
+        if engine == "dask":
+            from runnorm.dask import normalize_to_stream
+
+            stats = normalize_to_stream(files, options, sink, report=report, scheduler=scheduler)
+        else:
+            stats = run_batch(files, options, sink, report=report, jobs=jobs, progress=progress)
+    except ImportError as exc:
+        _fail(str(exc))
+        return
     finally:
+        if progress is not None:
+            progress.finish()
         if sink is not sys.stdout.buffer:
             sink.close()
         else:
             sink.flush()
-    click.echo(f"records in: {total}, normalized: {total - failed}, failed: {failed}", err=True)
-    if failed:
+        if errors_file is not None:
+            errors_file.close()
+    if stats.summary is not None:
+        click.echo(stats.summary.table(), err=True)
+    click.echo(
+        f"records in: {stats.records}, normalized: {stats.normalized}, failed: {stats.failed}",
+        err=True,
+    )
+    if stats.failed:
         raise SystemExit(EXIT_FAILED)
 
 

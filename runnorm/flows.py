@@ -24,11 +24,11 @@ from runnorm.errors import (
     WaitTimeout,
     shorten,
 )
+from runnorm.jsonio import loads
 from runnorm.model import Run
 from runnorm.normalize import apply
 from runnorm.options import CallOptions
 from runnorm.provider import McpFetch, RelatedFetch, RestFetch
-from runnorm.records import loads
 from runnorm.retry import backoff_delay, is_retryable_status, parse_retry_after
 from runnorm.status import RunStatus
 from runnorm.wire import Flow, Request, Response, Sleep

@@ -26,11 +26,11 @@ import orjson
 from runnorm._version import __version__
 from runnorm.errors import APIError, PayloadError, ToolError, ToolNotFoundError, shorten
 from runnorm.flows import McpState, error_for, send_with_retries
+from runnorm.jsonio import loads
 from runnorm.model import Run
 from runnorm.normalize import apply
 from runnorm.options import CallOptions
 from runnorm.provider import McpFetch
-from runnorm.records import loads
 from runnorm.wire import Flow, Request, Response
 
 __all__ = ["PROTOCOL_VERSION", "iter_sse_data", "mcp_call_tool", "mcp_get_run"]

@@ -85,6 +85,7 @@ class PluginHost:
         self._failed: list[ProviderInfo] = []
         self._claims: dict[str, list[tuple[Provider, _Origin]]] = {}
         self._providers: dict[str, Provider] = {}
+        self._detectors: tuple[Provider, ...] = ()
         self._infos: list[ProviderInfo] = []
         self._aliases: dict[str, str] = {}
         self._clashes: dict[str, str] = {}
@@ -237,6 +238,7 @@ class PluginHost:
                 )
         infos.sort(key=lambda info: (info.name, info.package or ""))
         self._providers = providers
+        self._detectors = tuple(providers.values())
         self._aliases = aliases
         self._clashes = clashes
         self._infos = infos
@@ -273,8 +275,10 @@ class PluginHost:
 
     def detect(self, payload: Mapping[str, Any]) -> list[Provider]:
         """Every usable provider whose detector accepts *payload*."""
+        if not self._loaded:
+            self._load_once()
         matches = []
-        for provider in self.usable().values():
+        for provider in self._detectors:
             try:
                 accepted = provider.detect(payload)
             except Exception:  # a faulty detector abstains rather than breaking detection

@@ -21,6 +21,8 @@ from runnorm.model import JSON, Run
 from runnorm.status import StatusMap
 from runnorm.timestamps import parse_timestamp
 
+_fromisoformat = datetime.fromisoformat
+
 __all__ = [
     "Auth",
     "RelatedFetch",
@@ -163,7 +165,7 @@ class Fields:
 
     def require_mapping(self, payload: Any) -> Mapping[str, Any]:
         """*payload* itself, or ``PayloadError`` when it is not a JSON object."""
-        if isinstance(payload, Mapping):
+        if type(payload) is dict or isinstance(payload, Mapping):
             return payload
         raise self.error("$", payload, "a JSON object")
 
@@ -219,6 +221,15 @@ class Fields:
         value = p.get(key)
         if value is None:
             return None
+        if type(value) is str and len(value) >= 19:
+            last = value[-1]
+            try:
+                if last == "Z":  # the most common zoned form; 3.11 parses Z as UTC
+                    return _fromisoformat(value)
+                if value[-6] not in "+-":  # naive: UTC (cheaper than .replace afterwards)
+                    return _fromisoformat(value + "+00:00")
+            except ValueError:
+                pass
         return parse_timestamp(value, provider=self.provider, path=path or key)
 
     def mapping(
@@ -226,7 +237,7 @@ class Fields:
     ) -> Mapping[str, Any] | None:
         """A JSON object field or None."""
         value = p.get(key)
-        if value is None or isinstance(value, Mapping):
+        if value is None or type(value) is dict or isinstance(value, Mapping):
             return value
         raise self.error(path or key, value, "a JSON object")
 
@@ -235,6 +246,8 @@ class Fields:
         value = p.get(key)
         if value is None:
             return []
+        if type(value) is list:
+            return value
         if isinstance(value, list | tuple):
             return list(value)
         raise self.error(path or key, value, "a JSON array")
@@ -245,14 +258,17 @@ class Fields:
         """A JSON array of objects; a missing or null one is empty."""
         items = self.array(p, key, path)
         for index, item in enumerate(items):
-            if not isinstance(item, Mapping):
+            if type(item) is not dict and not isinstance(item, Mapping):
                 raise self.error(f"{path or key}[{index}]", item, "a JSON object")
         return items
 
     def strings(self, p: Mapping[str, Any], key: str, path: str | None = None) -> list[str]:
         """A JSON array of strings (nulls skipped); a missing or null one is empty."""
+        items = self.array(p, key, path)
+        if all(type(item) is str for item in items):
+            return items
         out: list[str] = []
-        for index, item in enumerate(self.array(p, key, path)):
+        for index, item in enumerate(items):
             if item is None:
                 continue
             if not isinstance(item, str):

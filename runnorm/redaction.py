@@ -35,20 +35,55 @@ DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
 )
 
 
+_BLANK = b" \t\r\n"
+
+
+def _is_key_with_value(text: bytes, position: int) -> bool:
+    """After a closing quote at ``position - 1``: a colon, then a value other than null?"""
+    size = len(text)
+    while position < size and text[position] in _BLANK:
+        position += 1
+    if position >= size or text[position] != 58:  # ":" - not a key, a string value
+        return False
+    position += 1
+    while position < size and text[position] in _BLANK:
+        position += 1
+    return not text.startswith(b"null", position)
+
+
 class Redactor:
     """Replaces the values of sensitive keys, at any depth, in copies of JSON documents."""
 
-    __slots__ = ("_match",)
+    __slots__ = ("_candidates", "_match")
 
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         every = [*DEFAULT_SENSITIVE_KEYS, *patterns]
         regex = "|".join(f"(?:{fnmatch.translate(p.lower())})" for p in every)
         matcher = re.compile(regex).match
         self._match = lru_cache(maxsize=2048)(lambda key: matcher(key.lower()) is not None)
+        # The same keys as they appear in JSON text, lowercase: the whole quoted name, or
+        # for a wildcard pattern its quoted literal start. One regex finds every candidate.
+        alternatives = []
+        for pattern in every:
+            lowered = pattern.lower()
+            stem = lowered.split("*")[0].split("?")[0].split("[")[0]
+            alternatives.append(re.escape(stem) + ('"' if stem == lowered else '[^"]*"'))
+        self._candidates = re.compile(f'"(?:{"|".join(alternatives)})'.encode()).finditer
 
     def is_sensitive(self, key: str) -> bool:
         """True when values under *key* are secrets."""
         return bool(self._match(key))
+
+    def may_hold_secrets(self, json_text: bytes) -> bool:
+        """False when the JSON text certainly holds no sensitive key with a non-null value.
+
+        A byte scan, much cheaper than walking the decoded value. Keys written with escapes
+        (``\\u``) are not scanned: such text counts as possibly holding secrets.
+        """
+        if b"\\u" in json_text:
+            return True
+        lowered = json_text.lower()
+        return any(_is_key_with_value(lowered, m.end()) for m in self._candidates(lowered))
 
     def redact(self, value: Any) -> Any:
         """*value* with secrets replaced; parts without secrets are shared, not copied."""

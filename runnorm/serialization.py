@@ -11,12 +11,13 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 import attrs
 import cattrs
+from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from runnorm.errors import PayloadError, shorten
@@ -32,28 +33,38 @@ SCHEMA_VERSION = 1
 _DURATIONS = ("queue_time", "run_time", "total_time")
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
 def _structure_identity(value: Any, _type: Any) -> Any:
     return value
 
 
-def _seconds(value: timedelta | None) -> float | None:
-    return None if value is None else value.total_seconds()
+_STATUS_TEXT = {status: status.value for status in RunStatus}
+_KIND_TEXT = {kind: kind.value for kind in ArtifactKind}
 
 
 def _unstructure_timing(timing: Timing) -> dict[str, Any]:
+    created, queued, started, finished, updated = (
+        timing.created_at,
+        timing.queued_at,
+        timing.started_at,
+        timing.finished_at,
+        timing.updated_at,
+    )
+    begin = queued or created
     return {
-        "created_at": None if timing.created_at is None else timing.created_at.isoformat(),
-        "queued_at": None if timing.queued_at is None else timing.queued_at.isoformat(),
-        "started_at": None if timing.started_at is None else timing.started_at.isoformat(),
-        "finished_at": None if timing.finished_at is None else timing.finished_at.isoformat(),
-        "updated_at": None if timing.updated_at is None else timing.updated_at.isoformat(),
-        "queue_time": _seconds(timing.queue_time),
-        "run_time": _seconds(timing.run_time),
-        "total_time": _seconds(timing.total_time),
+        "created_at": None if created is None else created.isoformat(),
+        "queued_at": None if queued is None else queued.isoformat(),
+        "started_at": None if started is None else started.isoformat(),
+        "finished_at": None if finished is None else finished.isoformat(),
+        "updated_at": None if updated is None else updated.isoformat(),
+        "queue_time": None
+        if begin is None or started is None
+        else (started - begin).total_seconds(),
+        "run_time": None
+        if started is None or finished is None
+        else (finished - started).total_seconds(),
+        "total_time": None
+        if created is None or finished is None
+        else (finished - created).total_seconds(),
     }
 
 
@@ -76,9 +87,14 @@ def _make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(Timing, _unstructure_timing)
+    # JSON values and optional scalars are already JSON: cattrs inlines ``identity`` hooks,
+    # so these fields cost an attribute read each instead of a dispatch.
+    same = override(unstruct_hook=identity)
     conv.register_unstructure_hook(
         RunError,
-        make_dict_unstructure_fn(RunError, conv, details=override(unstruct_hook=list)),
+        make_dict_unstructure_fn(
+            RunError, conv, code=same, message=same, details=override(unstruct_hook=list)
+        ),
     )
     conv.register_structure_hook(
         RunError,
@@ -86,20 +102,38 @@ def _make_converter() -> cattrs.Converter:
     )
     conv.register_unstructure_hook(
         Artifact,
-        make_dict_unstructure_fn(Artifact, conv, content=override(unstruct_hook=_identity)),
+        make_dict_unstructure_fn(
+            Artifact,
+            conv,
+            kind=override(unstruct_hook=_KIND_TEXT.__getitem__),
+            **dict.fromkeys(("url", "name", "checksum", "size", "media_type", "content"), same),
+        ),
     )
     conv.register_structure_hook(
         Artifact,
         make_dict_structure_fn(Artifact, conv, content=override(struct_hook=_structure_identity)),
     )
+    unstructure_error = conv.get_unstructure_hook(RunError)
+    unstructure_artifact = conv.get_unstructure_hook(Artifact)
+
+    def optional_error(error: RunError | None) -> dict[str, Any] | None:
+        return None if error is None else unstructure_error(error)
+
+    def artifacts(items: tuple[Artifact, ...]) -> list[dict[str, Any]]:
+        return [unstructure_artifact(item) for item in items]
+
     conv.register_unstructure_hook(
         Run,
         make_dict_unstructure_fn(
             Run,
             conv,
-            result=override(unstruct_hook=_identity),
-            extra=override(unstruct_hook=_identity),
-            raw=override(unstruct_hook=_identity),
+            status=override(unstruct_hook=_STATUS_TEXT.__getitem__),
+            error=override(unstruct_hook=optional_error),
+            artifacts=override(unstruct_hook=artifacts),
+            **dict.fromkeys(
+                ("kind", "result", "web_url", "session_id", "step_count", "task", "extra", "raw"),
+                same,
+            ),
         ),
     )
     conv.register_structure_hook(

@@ -56,6 +56,8 @@ def parse_timestamp(value: Any, *, provider: str | None = None, path: str = "") 
 
 
 def _to_utc(parsed: datetime, provider: str | None, path: str) -> datetime:
+    if parsed.tzinfo is UTC:
+        return parsed
     offset = parsed.utcoffset()
     if offset is None:
         return parsed.replace(tzinfo=UTC)

@@ -1,0 +1,465 @@
+"""The batch engine behind ``runnorm normalize``: dumps in, one output file, counts out.
+
+One process streams every record through :func:`runnorm.read_dump` into a writer. With
+``jobs > 1`` the input is cut into shards (byte ranges of plain JSON Lines files, aligned to
+line ends; whole files otherwise), each worker process normalizes its shards and writes the
+*serialized* output to a temporary fragment (sending ``Run`` objects back would cost more
+than it saves: PERFORMANCE.md), and the parent concatenates the fragments in input order,
+renumbering error lines. Records in = normalized + failed, always.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from runnorm.dump import GZIP_MAGIC, RecordError, _iter_lines, _normalize_records, dump_files
+from runnorm.dump import read_records as _read_records
+from runnorm.jsonio import dumps
+from runnorm.model import Run
+from runnorm.normalize import resolve_provider
+from runnorm.outputs import make_writer
+from runnorm.plugins import get_host
+from runnorm.redaction import Redactor
+from runnorm.summary import Summary
+
+__all__ = ["BatchOptions", "BatchStats", "Shard", "plan_shards", "run_batch"]
+
+SPLIT_MIN_BYTES = 4 * 1024 * 1024
+SHARDS_PER_JOB = 4
+
+
+@attrs.frozen
+class BatchOptions:
+    """What to do with each record."""
+
+    provider: str | None = None
+    fmt: str = "jsonl"
+    redact: bool = True
+    strict: bool = False
+    summary: bool = False
+
+
+@attrs.define
+class BatchStats:
+    """Counts of one batch (records in = normalized + failed)."""
+
+    records: int = 0
+    normalized: int = 0
+    failed: int = 0
+    bytes_read: int = 0
+    summary: Summary | None = None
+    stopped: bool = False
+
+
+@attrs.frozen
+class Shard:
+    """A unit of work: a whole file, or a line-aligned byte range of a plain JSONL file."""
+
+    path: str
+    start: int | None = None
+    end: int | None = None
+
+
+# -- planning -----------------------------------------------------------------------------------
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files to read, in order: directories expanded (recursive, sorted, dump files only)."""
+    out: list[str] = []
+    for path in paths:
+        if path == "-":
+            out.append(path)
+            continue
+        candidate = Path(path)
+        if candidate.is_dir():
+            out.extend(str(file) for file in dump_files(candidate))
+        elif candidate.is_file():
+            out.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {path}")
+    return out
+
+
+def _is_plain_jsonl(path: str) -> bool:
+    with open(path, "rb") as stream:
+        head = stream.read(1 << 16)
+    if head.startswith(GZIP_MAGIC):
+        return False
+    stripped = head.lstrip(b" \t\r\n\xef\xbb\xbf")
+    if stripped.startswith(b"["):
+        return False
+    first = stripped.split(b"\n", 1)[0].strip()
+    return not stripped.startswith(b"{") or first.endswith(b"}")
+
+
+def plan_shards(files: list[str], jobs: int) -> list[Shard]:
+    """Cut *files* into shards for *jobs* workers, preserving order."""
+    shards: list[Shard] = []
+    for path in files:
+        size = os.path.getsize(path) if path != "-" else 0
+        if path == "-" or jobs <= 1 or size < SPLIT_MIN_BYTES or not _is_plain_jsonl(path):
+            shards.append(Shard(path))
+            continue
+        pieces = jobs * SHARDS_PER_JOB
+        bounds = [0]
+        with open(path, "rb") as stream:
+            for k in range(1, pieces):
+                stream.seek(max(bounds[-1], size * k // pieces))
+                stream.readline()  # move to the start of the next line
+                position = stream.tell()
+                if bounds[-1] < position < size:
+                    bounds.append(position)
+        bounds.append(size)
+        shards.extend(Shard(path, a, b) for a, b in itertools.pairwise(bounds))
+    return shards
+
+
+class _Range(io.RawIOBase):
+    """Bytes ``[start, end)`` of a file."""
+
+    def __init__(self, path: str, start: int, end: int) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._file.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        size = min(len(view), self._left)
+        if size <= 0:
+            return 0
+        read = self._file.readinto(view[:size])
+        self._left -= read
+        return read
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+# -- the per-shard loop -------------------------------------------------------------------------
+
+
+class _Normalizer:
+    """Turns records into output documents: provider choice, redaction, summary."""
+
+    def __init__(self, options: BatchOptions) -> None:
+        self.options = options
+        self.host = get_host()
+        self.fixed = resolve_provider(options.provider) if options.provider else None
+        self.redactors: dict[str, Redactor] = {}
+
+    def redactor(self, provider: str) -> Redactor:
+        redactor = self.redactors.get(provider)
+        if redactor is None:
+            declared = self.host.usable().get(provider)
+            redactor = Redactor(declared.sensitive_keys if declared else ())
+            self.redactors[provider] = redactor
+        return redactor
+
+    def items(
+        self, shard: Shard, stream: IO[bytes]
+    ) -> Iterator[tuple[Run | RecordError, bytes | None]]:
+        name = "<stdin>" if shard.path == "-" else shard.path
+        whole = shard.start is None  # a byte range is always JSON Lines
+        records = _read_records(stream) if whole else _iter_lines(stream, b"")
+        return _normalize_records(records, name, self.fixed, self.host)
+
+
+def _open_shard(shard: Shard) -> IO[bytes]:
+    if shard.path == "-":
+        return sys.stdin.buffer
+    if shard.start is None or shard.end is None:
+        return open(shard.path, "rb")
+    return io.BufferedReader(_Range(shard.path, shard.start, shard.end), buffer_size=1 << 20)
+
+
+def _run_shard(
+    shard: Shard,
+    normalizer: _Normalizer,
+    *,
+    write: Callable[[dict[str, Any]], None],
+    report: Callable[[RecordError], None],
+    stats: BatchStats,
+    tick: Callable[[IO[bytes]], None] | None = None,
+    write_jsonl: Callable[[bytes], object] | None = None,
+) -> None:
+    """Normalize one shard. With *write_jsonl*, JSON Lines output is written as bytes."""
+    options = normalizer.options
+    summary = stats.summary
+    redact = options.redact
+    stream = _open_shard(shard)
+    try:
+        count = 0
+        for item, source in normalizer.items(shard, stream):
+            stats.records += 1
+            if type(item) is RecordError:
+                stats.failed += 1
+                report(item)
+                if options.strict:
+                    stats.stopped = True
+                    return
+                continue
+            run: Run = item  # type: ignore[assignment]
+            stats.normalized += 1
+            if summary is not None:
+                summary.add(run)
+            document = run.to_dict()
+            redactor = normalizer.redactor(run.provider) if redact else None
+            if (
+                write_jsonl is not None
+                and source is not None
+                and (redactor is None or not redactor.may_hold_secrets(source))
+            ):
+                # The payload's own bytes are its JSON: splice them in as "raw" (the last
+                # key) instead of encoding the payload again.
+                del document["raw"]
+                write_jsonl(b"".join((dumps(document)[:-1], b',"raw":', source.strip(), b"}\n")))
+            else:
+                if redactor is not None:
+                    document = redactor.redact_document(document)
+                write(document)
+            count += 1
+            if tick is not None and not count & 1023:
+                tick(stream)
+        if tick is not None:
+            tick(stream)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+# -- workers ------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _ShardResult:
+    index: int
+    output: str
+    errors: str
+    lines: int
+    stats: BatchStats
+
+
+def _count_lines(shard: Shard) -> int:
+    if shard.start is None or shard.end is None:
+        return 0
+    with open(shard.path, "rb") as stream:
+        stream.seek(shard.start)
+        left = shard.end - shard.start
+        lines = 0
+        while left > 0:
+            chunk = stream.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+            lines += chunk.count(b"\n")
+    return lines
+
+
+def _worker(args: tuple[int, Shard, BatchOptions, str]) -> _ShardResult:
+    index, shard, options, directory = args
+    normalizer = _Normalizer(options)
+    stats = BatchStats(summary=Summary() if options.summary else None)
+    output = os.path.join(directory, f"{index:06d}.out")
+    errors = os.path.join(directory, f"{index:06d}.err")
+    with open(output, "wb") as out, open(errors, "wb") as err:
+        writer = make_writer(options.fmt, out, fragment=True)
+
+        def report(error: RecordError) -> None:
+            err.write(dumps(error.to_dict()) + b"\n")
+
+        _run_shard(
+            shard,
+            normalizer,
+            write=writer.write,
+            report=report,
+            stats=stats,
+            write_jsonl=out.write if options.fmt == "jsonl" else None,
+        )
+        writer.close()
+    return _ShardResult(index, output, errors, _count_lines(shard), stats)
+
+
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    # fork starts workers in milliseconds with the plugins already loaded; the batch parent
+    # runs no threads of its own, which is what makes fork safe here.
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+# -- the batch ----------------------------------------------------------------------------------
+
+
+@attrs.define
+class _Sinks:
+    """Where documents and errors go, and how progress is shown."""
+
+    write: Callable[[dict[str, Any]], None]
+    report: Callable[[RecordError], None]
+    progress: Callable[[BatchStats], None] | None = None
+
+
+def run_batch(
+    files: list[str],
+    options: BatchOptions,
+    output: IO[bytes],
+    *,
+    report: Callable[[RecordError], None],
+    jobs: int = 1,
+    progress: Callable[[BatchStats], None] | None = None,
+) -> BatchStats:
+    """Normalize *files* into *output* (in ``options.fmt``); return the counts."""
+    stats = BatchStats(summary=Summary() if options.summary else None)
+    if jobs > 1 and "-" not in files:
+        shards = plan_shards(files, jobs)
+        if len(shards) > 1:
+            _run_parallel(
+                shards,
+                options,
+                output=output,
+                report=report,
+                jobs=jobs,
+                stats=stats,
+                progress=progress,
+            )
+            return stats
+    normalizer = _Normalizer(options)
+    writer = make_writer(options.fmt, output)
+    done_bytes = 0
+
+    def tick(stream: IO[bytes]) -> None:
+        if progress is None:
+            return
+        try:
+            position = stream.tell()
+        except (OSError, ValueError):
+            position = 0
+        stats.bytes_read = done_bytes + position
+        progress(stats)
+
+    try:
+        for path in files:
+            _run_shard(
+                Shard(path),
+                normalizer,
+                write=writer.write,
+                report=report,
+                stats=stats,
+                tick=tick,
+                write_jsonl=output.write if options.fmt == "jsonl" else None,
+            )
+            if path != "-":
+                done_bytes += os.path.getsize(path)
+            if stats.stopped:
+                break
+    finally:
+        writer.close()
+    return stats
+
+
+def _run_parallel(
+    shards: list[Shard],
+    options: BatchOptions,
+    *,
+    output: IO[bytes],
+    report: Callable[[RecordError], None],
+    jobs: int,
+    stats: BatchStats,
+    progress: Callable[[BatchStats], None] | None,
+) -> None:
+    fmt = options.fmt
+    line_offsets: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="runnorm-") as directory:
+        work = [(i, shard, options, directory) for i, shard in enumerate(shards)]
+        parquet = None
+        if fmt == "parquet":
+            from runnorm.outputs import ParquetWriter
+
+            parquet = ParquetWriter(output)
+        elif fmt == "json":
+            output.write(b"[")
+        elif fmt == "csv":
+            make_writer("csv", output).close()  # the header line
+        wrote_any = False
+        pool = _context().Pool(processes=jobs)
+        try:
+            for result in pool.imap(_worker, work):
+                shard = shards[result.index]
+                offset = line_offsets.get(shard.path, 0)
+                with open(result.errors, "rb") as errors:
+                    for line in errors:
+                        data = _loads_error(line)
+                        if data.line is not None and shard.start is not None:
+                            data = attrs.evolve(data, line=data.line + offset)
+                        report(data)
+                line_offsets[shard.path] = offset + result.lines
+                if parquet is not None:
+                    _append_parquet(parquet, result.output)
+                else:
+                    with open(result.output, "rb") as fragment:
+                        if fmt == "json" and wrote_any and os.path.getsize(result.output):
+                            output.write(b",")
+                        shutil.copyfileobj(fragment, output, 1 << 20)
+                wrote_any = wrote_any or os.path.getsize(result.output) > 0
+                os.unlink(result.output)
+                os.unlink(result.errors)
+                part = result.stats
+                stats.records += part.records
+                stats.normalized += part.normalized
+                stats.failed += part.failed
+                if shard.end is not None:
+                    stats.bytes_read += shard.end - (shard.start or 0)
+                elif shard.path != "-":
+                    stats.bytes_read += os.path.getsize(shard.path)
+                if stats.summary is not None and part.summary is not None:
+                    stats.summary.merge(part.summary)
+                if progress is not None:
+                    progress(stats)
+                if part.stopped:
+                    stats.stopped = True
+                    break
+        finally:
+            pool.terminate()
+            pool.join()
+            if parquet is not None:
+                parquet.close()
+            elif fmt == "json":
+                output.write(b"\n]\n" if wrote_any else b"]\n")
+            output.flush()
+
+
+def _loads_error(line: bytes) -> RecordError:
+    from runnorm.jsonio import loads
+
+    data = loads(line)
+    return RecordError(**data)
+
+
+def _append_parquet(writer: Any, path: str) -> None:
+    import pyarrow.parquet as pq
+
+    if os.path.getsize(path) == 0:
+        return
+    source = pq.ParquetFile(path)
+    for group in range(source.num_row_groups):
+        writer.writer.write_table(source.read_row_group(group))
+
+
+def elapsed_since(start: float) -> float:
+    """Seconds since *start* (``time.monotonic``)."""
+    return time.monotonic() - start
