@@ -32,12 +32,24 @@ from runnorm.normalize import resolve_provider
 from runnorm.outputs import make_writer
 from runnorm.plugins import get_host
 from runnorm.redaction import Redactor
+from runnorm.serialization import encode_run
 from runnorm.summary import Summary
 
-__all__ = ["BatchOptions", "BatchStats", "Shard", "plan_shards", "run_batch"]
+__all__ = ["BatchOptions", "BatchStats", "Shard", "default_jobs", "plan_shards", "run_batch"]
 
 SPLIT_MIN_BYTES = 4 * 1024 * 1024
+"""Inputs smaller than this run in one process; larger plain JSONL files are split."""
 SHARDS_PER_JOB = 4
+MAX_DEFAULT_JOBS = 8
+
+
+def default_jobs() -> int:
+    """One worker per CPU this process may use, at most :data:`MAX_DEFAULT_JOBS`."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        available = os.cpu_count() or 1
+    return max(1, min(available, MAX_DEFAULT_JOBS))
 
 
 @attrs.frozen
@@ -218,18 +230,15 @@ def _run_shard(
             stats.normalized += 1
             if summary is not None:
                 summary.add(run)
-            document = run.to_dict()
             redactor = normalizer.redactor(run.provider) if redact else None
-            if (
-                write_jsonl is not None
-                and source is not None
-                and (redactor is None or not redactor.may_hold_secrets(source))
+            if write_jsonl is not None and (
+                redactor is None or (source is not None and not redactor.may_hold_secrets(source))
             ):
-                # The payload's own bytes are its JSON: splice them in as "raw" (the last
-                # key) instead of encoding the payload again.
-                del document["raw"]
-                write_jsonl(b"".join((dumps(document)[:-1], b',"raw":', source.strip(), b"}\n")))
+                # The payload's own bytes are its JSON: spliced in as "raw", not re-encoded.
+                raw_json = source.strip() if source is not None else None
+                write_jsonl(encode_run(run, raw_json) + b"\n")
             else:
+                document = run.to_dict()
                 if redactor is not None:
                     document = redactor.redact_document(document)
                 write(document)
@@ -325,7 +334,7 @@ def run_batch(
 ) -> BatchStats:
     """Normalize *files* into *output* (in ``options.fmt``); return the counts."""
     stats = BatchStats(summary=Summary() if options.summary else None)
-    if jobs > 1 and "-" not in files:
+    if jobs > 1 and "-" not in files and sum(map(os.path.getsize, files)) >= SPLIT_MIN_BYTES:
         shards = plan_shards(files, jobs)
         if len(shards) > 1:
             _run_parallel(
@@ -411,10 +420,9 @@ def _run_parallel(
                 if parquet is not None:
                     _append_parquet(parquet, result.output)
                 else:
-                    with open(result.output, "rb") as fragment:
-                        if fmt == "json" and wrote_any and os.path.getsize(result.output):
-                            output.write(b",")
-                        shutil.copyfileobj(fragment, output, 1 << 20)
+                    if fmt == "json" and wrote_any and os.path.getsize(result.output):
+                        output.write(b",")
+                    _append_file(output, result.output)
                 wrote_any = wrote_any or os.path.getsize(result.output) > 0
                 os.unlink(result.output)
                 os.unlink(result.errors)
@@ -441,6 +449,33 @@ def _run_parallel(
             elif fmt == "json":
                 output.write(b"\n]\n" if wrote_any else b"]\n")
             output.flush()
+
+
+def _append_file(output: IO[bytes], path: str) -> None:
+    """Append the file at *path* to *output*, in the kernel when both are plain files."""
+    with open(path, "rb") as fragment:
+        size = os.fstat(fragment.fileno()).st_size
+        try:
+            target = output.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            target = -1
+        if target >= 0 and size and hasattr(os, "copy_file_range"):
+            output.flush()
+            copied = 0
+            try:
+                while copied < size:
+                    done = os.copy_file_range(fragment.fileno(), target, size - copied)
+                    if done == 0:
+                        break
+                    copied += done
+            except OSError:
+                copied = -1 if copied == 0 else copied
+            if copied == size:
+                return
+            if copied > 0:
+                raise OSError(f"partial copy of {path}")  # pragma: no cover - kernel refused
+            fragment.seek(0)
+        shutil.copyfileobj(fragment, output, 1 << 20)
 
 
 def _loads_error(line: bytes) -> RecordError:

@@ -17,7 +17,7 @@ import click
 import orjson
 
 from runnorm._version import __version__
-from runnorm.batch import BatchOptions, BatchStats, expand_paths, run_batch
+from runnorm.batch import BatchOptions, BatchStats, default_jobs, expand_paths, run_batch
 from runnorm.dump import RecordError
 from runnorm.errors import RunnormError, WaitTimeout
 from runnorm.jsonio import dumps
@@ -344,10 +344,9 @@ class _Progress:
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Worker processes (one shard each).",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Worker processes, one shard each (default 0: one per CPU for large inputs).",
 )
 @click.option("--summary", is_flag=True, help="Print counts by provider and status, and run times.")
 @click.option("--no-redact", is_flag=True, help="Keep secrets found in payloads in the output.")
@@ -409,7 +408,8 @@ def normalize_command(
 
             stats = normalize_to_stream(files, options, sink, report=report, scheduler=scheduler)
         else:
-            stats = run_batch(files, options, sink, report=report, jobs=jobs, progress=progress)
+            workers = jobs or default_jobs()
+            stats = run_batch(files, options, sink, report=report, jobs=workers, progress=progress)
     except ImportError as exc:
         _fail(str(exc))
         return

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 import cattrs
+import orjson
 from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
@@ -25,7 +26,14 @@ from runnorm.model import Artifact, ArtifactKind, Run, RunError, Timing
 from runnorm.status import RunStatus
 from runnorm.timestamps import parse_timestamp
 
-__all__ = ["SCHEMA_VERSION", "converter", "json_schema", "run_from_dict", "run_to_dict"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "converter",
+    "encode_run",
+    "json_schema",
+    "run_from_dict",
+    "run_to_dict",
+]
 
 SCHEMA_VERSION = 1
 """Bumped when a field of ``to_dict`` output changes meaning or goes away."""
@@ -90,6 +98,10 @@ def _make_converter() -> cattrs.Converter:
     # JSON values and optional scalars are already JSON: cattrs inlines ``identity`` hooks,
     # so these fields cost an attribute read each instead of a dispatch.
     same = override(unstruct_hook=identity)
+
+    def _same(names: tuple[str, ...]) -> dict[str, Any]:
+        return dict.fromkeys(names, same)
+
     conv.register_unstructure_hook(
         RunError,
         make_dict_unstructure_fn(
@@ -106,7 +118,7 @@ def _make_converter() -> cattrs.Converter:
             Artifact,
             conv,
             kind=override(unstruct_hook=_KIND_TEXT.__getitem__),
-            **dict.fromkeys(("url", "name", "checksum", "size", "media_type", "content"), same),
+            **_same(("url", "name", "checksum", "size", "media_type", "content")),
         ),
     )
     conv.register_structure_hook(
@@ -130,9 +142,8 @@ def _make_converter() -> cattrs.Converter:
             status=override(unstruct_hook=_STATUS_TEXT.__getitem__),
             error=override(unstruct_hook=optional_error),
             artifacts=override(unstruct_hook=artifacts),
-            **dict.fromkeys(
-                ("kind", "result", "web_url", "session_id", "step_count", "task", "extra", "raw"),
-                same,
+            **_same(
+                ("kind", "result", "web_url", "session_id", "step_count", "task", "extra", "raw")
             ),
         ),
     )
@@ -265,3 +276,87 @@ def json_schema() -> dict[str, Any]:
         "x-statuses": {status.value: status.is_terminal for status in RunStatus},
         "x-artifact-kinds": [kind.value for kind in ArtifactKind],
     }
+
+
+# -- the batch encoder --------------------------------------------------------------------------
+
+_ORJSON = orjson.OPT_NON_STR_KEYS
+
+
+def encode_run(run: Run, raw_json: bytes | None = None) -> bytes:
+    """``Run.to_dict()`` encoded as compact JSON bytes, built for batch speed.
+
+    Produces the same JSON as ``orjson.dumps(run.to_dict())`` (a test holds it to that), but
+    lets orjson format the timestamps in C and, given *raw_json* (the payload's own JSON
+    text), splices it in as ``raw`` instead of encoding the payload again.
+    """
+    timing = run.timing
+    created, queued, started, finished = (
+        timing.created_at,
+        timing.queued_at,
+        timing.started_at,
+        timing.finished_at,
+    )
+    begin = queued or created
+    error = run.error
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "provider": run.provider,
+        "id": run.id,
+        "status": _STATUS_TEXT[run.status],
+        "native_status": run.native_status,
+        "kind": run.kind,
+        "result": run.result,
+        "error": None
+        if error is None
+        else {"code": error.code, "message": error.message, "details": list(error.details)},
+        "timing": {
+            "created_at": created,
+            "queued_at": queued,
+            "started_at": started,
+            "finished_at": finished,
+            "updated_at": timing.updated_at,
+            "queue_time": None
+            if begin is None or started is None
+            else (started - begin).total_seconds(),
+            "run_time": None
+            if started is None or finished is None
+            else (finished - started).total_seconds(),
+            "total_time": None
+            if created is None or finished is None
+            else (finished - created).total_seconds(),
+        },
+        "artifacts": [
+            {
+                "kind": _KIND_TEXT[a.kind],
+                "url": a.url,
+                "name": a.name,
+                "checksum": a.checksum,
+                "size": a.size,
+                "media_type": a.media_type,
+                "created_at": a.created_at,
+                "content": a.content,
+            }
+            for a in run.artifacts
+        ],
+        "web_url": run.web_url,
+        "session_id": run.session_id,
+        "step_count": run.step_count,
+        "task": run.task,
+        "extra": run.extra,
+    }
+    if raw_json is None:
+        document["raw"] = run.raw
+        return _encode(document)
+    return b"".join((_encode(document)[:-1], b',"raw":', raw_json, b"}"))
+
+
+def _encode(document: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(document, option=_ORJSON)
+    except TypeError:  # integers past 64 bits: the stdlib, with timestamps as text
+        import json
+
+        return json.dumps(
+            document, separators=(",", ":"), ensure_ascii=False, default=datetime.isoformat
+        ).encode()

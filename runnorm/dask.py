@@ -1,0 +1,202 @@
+"""Normalization beyond one machine, on Dask (``pip install 'runnorm[dask]'``).
+
+``read_dumps(paths)`` gives a Dask bag of normalized dicts (``Run.to_dict()``), one partition
+per dump file, read where the work runs: local paths (on a shared filesystem) or any fsspec
+URL (``s3://bucket/dumps/*.jsonl.gz``), gzip recognized by its magic bytes as everywhere.
+``normalize_bag(bag)`` normalizes a bag of native payloads. Both run on any scheduler,
+a ``dask.distributed`` cluster included.
+
+Records that fail are left out, or kept as ``{"record_error": {...}}`` dicts with
+``errors="include"``, the form ``runnorm normalize --engine dask`` uses to count and report
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+from runnorm.dump import RecordError, dump_files, read_dump
+from runnorm.model import Run
+from runnorm.normalize import normalize, resolve_provider
+from runnorm.plugins import get_host
+from runnorm.redaction import Redactor
+
+if TYPE_CHECKING:
+    from runnorm.batch import BatchOptions, BatchStats
+
+__all__ = ["normalize_bag", "normalize_to_stream", "read_dumps"]
+
+Errors = Literal["skip", "include"]
+_GLOB = ("*", "?", "[")
+
+
+def _require() -> tuple[Any, Any]:
+    try:
+        import dask.bag
+        import fsspec
+    except ImportError as exc:
+        raise ImportError(
+            "the Dask engine needs dask and fsspec: pip install 'runnorm[dask]'"
+        ) from exc
+    return dask.bag, fsspec
+
+
+def _expand(paths: Iterable[str | Path]) -> list[str]:
+    _, fsspec = _require()
+    files: list[str] = []
+    for path in map(str, paths):
+        if "://" not in path and Path(path).is_dir():
+            files.extend(str(file) for file in dump_files(Path(path)))
+        elif any(char in path for char in _GLOB):
+            fs, _, found = fsspec.core.get_fs_token_paths(path)
+            protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+            prefix = "" if protocol in ("file", "local") else f"{protocol}://"
+            files.extend(f"{prefix}{item}" for item in sorted(found))
+        else:
+            files.append(path)
+    return files
+
+
+def _document(run: Run, redactors: dict[str, Redactor] | None) -> dict[str, Any]:
+    document = run.to_dict()
+    if redactors is None:
+        return document
+    redactor = redactors.get(run.provider)
+    if redactor is None:
+        declared = get_host().usable().get(run.provider)
+        redactor = redactors[run.provider] = Redactor(declared.sensitive_keys if declared else ())
+    return redactor.redact_document(document)
+
+
+def _items(
+    items: Iterable[Run | RecordError], errors: Errors, redact: bool
+) -> Iterator[dict[str, Any]]:
+    redactors: dict[str, Redactor] | None = {} if redact else None
+    for item in items:
+        if isinstance(item, Run):
+            yield _document(item, redactors)
+        elif errors == "include":
+            yield {"record_error": item.to_dict()}
+
+
+def _open(path: str) -> IO[bytes]:
+    _, fsspec = _require()
+    opened: IO[bytes] = fsspec.open(path, "rb").open()
+    return opened
+
+
+def _normalize_files(
+    files: Sequence[str], provider: str | None, errors: Errors, redact: bool
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path in files:
+        with _open(path) as stream:
+            records = _renamed(read_dump(stream, provider), path)
+            out.extend(_items(records, errors, redact))
+    return out
+
+
+def _renamed(items: Iterable[Run | RecordError], path: str) -> Iterator[Run | RecordError]:
+    for item in items:
+        if isinstance(item, RecordError) and item.source != path:
+            yield RecordError(path, item.line, item.index, item.provider, item.reason, item.text)
+        else:
+            yield item
+
+
+def read_dumps(
+    paths: Iterable[str | Path] | str,
+    provider: str | None = None,
+    *,
+    errors: Errors = "skip",
+    redact: bool = False,
+) -> Any:
+    """A Dask bag of normalized dicts from dump files (one partition per file).
+
+    *paths* are files, directories (expanded here, recursively) or fsspec URLs and globs.
+    """
+    bag_module, _ = _require()
+    if provider is not None:
+        resolve_provider(provider)  # an unknown name fails here, not on a worker
+    files = _expand([paths] if isinstance(paths, str | Path) else paths)
+    if not files:
+        raise FileNotFoundError(f"no dump files in {paths!r}")
+    return bag_module.from_sequence(files, npartitions=len(files)).map_partitions(
+        _normalize_files, provider, errors, redact
+    )
+
+
+def _normalize_payloads(
+    payloads: Iterable[Any], provider: str | None, errors: Errors, redact: bool
+) -> list[dict[str, Any]]:
+    from runnorm.errors import RunnormError
+
+    items: list[Run | RecordError] = []
+    for index, payload in enumerate(payloads):
+        try:
+            items.append(normalize(payload, provider))
+        except RunnormError as exc:
+            text = repr(payload)
+            items.append(RecordError("<bag>", None, index, provider, str(exc), text[:300]))
+    return list(_items(items, errors, redact))
+
+
+def normalize_bag(
+    bag: Any, provider: str | None = None, *, errors: Errors = "skip", redact: bool = False
+) -> Any:
+    """Normalize a Dask bag of native payloads (mappings) into a bag of normalized dicts."""
+    _require()
+    if provider is not None:
+        resolve_provider(provider)
+    return bag.map_partitions(_normalize_payloads, provider, errors, redact)
+
+
+def normalize_to_stream(
+    files: list[str],
+    options: BatchOptions,
+    output: IO[bytes],
+    *,
+    report: Callable[[RecordError], None],
+    scheduler: str | None = None,
+) -> BatchStats:
+    """The ``--engine dask`` path of ``runnorm normalize``: results written in input order."""
+    from runnorm.batch import BatchStats
+    from runnorm.outputs import make_writer
+    from runnorm.summary import Summary
+
+    if "-" in files:
+        raise ValueError("the Dask engine reads files or URLs, not stdin")
+    bag = read_dumps(files, options.provider, errors="include", redact=options.redact)
+    stats = BatchStats(summary=Summary() if options.summary else None)
+    writer = make_writer(options.fmt, output)
+    client = None
+    if scheduler:
+        from distributed import Client
+
+        client = Client(scheduler)
+    try:
+        parts = bag.to_delayed()
+        futures = client.compute(parts) if client is not None else None
+        for position, part in enumerate(parts):
+            documents = futures[position].result() if futures is not None else part.compute()
+            for document in documents:
+                stats.records += 1
+                failure = document.get("record_error")
+                if failure is not None:
+                    stats.failed += 1
+                    report(RecordError(**failure))
+                    if options.strict:
+                        stats.stopped = True
+                        return stats
+                    continue
+                stats.normalized += 1
+                if stats.summary is not None:
+                    stats.summary.add(Run.from_dict(document))
+                writer.write(document)
+    finally:
+        writer.close()
+        if client is not None:
+            client.close()
+    return stats
