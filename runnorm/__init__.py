@@ -13,9 +13,11 @@ from __future__ import annotations
 from runnorm._version import __version__
 from runnorm.api import aget, await_run, get, get_many, wait
 from runnorm.client import AsyncClient, Client
+from runnorm.dump import RecordError, read_dump
 from runnorm.errors import (
     APIError,
     AuthError,
+    ConfigError,
     DetectionError,
     DumpError,
     NotFoundError,
@@ -41,6 +43,7 @@ from runnorm.plugins import ProviderInfo, get_host
 from runnorm.provider import Auth, Fields, McpFetch, Provider, RelatedFetch, RestFetch
 from runnorm.serialization import SCHEMA_VERSION, json_schema
 from runnorm.status import RunStatus, StatusMap
+from runnorm.summary import Summary, summarize
 
 __all__ = [
     "JSON",
@@ -52,6 +55,7 @@ __all__ = [
     "Auth",
     "AuthError",
     "Client",
+    "ConfigError",
     "DetectionError",
     "DumpError",
     "Fields",
@@ -62,6 +66,7 @@ __all__ = [
     "Provider",
     "ProviderInfo",
     "RateLimitError",
+    "RecordError",
     "RelatedFetch",
     "RestFetch",
     "Run",
@@ -72,6 +77,7 @@ __all__ = [
     "ServerError",
     "SignatureError",
     "StatusMap",
+    "Summary",
     "Timing",
     "ToolError",
     "TransportError",
@@ -90,6 +96,8 @@ __all__ = [
     "normalize",
     "wait",
     "providers",
+    "read_dump",
+    "summarize",
 ]
 
 

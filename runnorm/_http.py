@@ -17,7 +17,13 @@ import httpx
 from runnorm.errors import TransportError
 from runnorm.wire import Request, Response
 
-__all__ = ["AsyncSender", "ResponseTooLargeError", "SyncSender", "default_limits"]
+__all__ = [
+    "AsyncSender",
+    "ResponseTooLargeError",
+    "SyncSender",
+    "default_limits",
+    "valid_http_url",
+]
 
 MAX_REDIRECTS = 5
 PER_POOL = 4
@@ -27,6 +33,15 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 class ResponseTooLargeError(TransportError):
     """The response body is larger than the configured ``max_response_bytes``."""
+
+
+def valid_http_url(url: str) -> bool:
+    """True for an absolute http(s) URL that httpx can send to."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host)
 
 
 def default_limits() -> httpx.Limits:
@@ -39,13 +54,19 @@ def _kind(exc: httpx.HTTPError) -> str:
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
         return "connect"
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return "request"  # the request itself is bad: retrying cannot help
     return "read"
 
 
 def _transport_error(exc: httpx.HTTPError, request: Request) -> TransportError:
     kind = _kind(exc)
     where = str(httpx.URL(request.url).copy_with(query=None, fragment=None))
-    detail = str(exc) or type(exc).__name__
+    if kind == "request":
+        # httpx quotes the offending header value here; it may be a credential.
+        detail = f"{type(exc).__name__} (the request could not be encoded)"
+    else:
+        detail = str(exc) or type(exc).__name__
     return TransportError(f"{kind} error on {request.method} {where}: {detail}", kind=kind)
 
 
@@ -135,7 +156,7 @@ class SyncSender:
     """Sends requests on a pooled ``httpx.Client`` (the caller's, or one of its own)."""
 
     def __init__(self, http_client: httpx.Client | None = None) -> None:
-        self._owned = http_client is None
+        self.owned = http_client is None
         self.client = http_client or httpx.Client(limits=default_limits(), trust_env=True)
 
     def send(self, request: Request) -> Response:
@@ -155,7 +176,7 @@ class SyncSender:
 
     def close(self) -> None:
         """Close the pool if this sender created it."""
-        if self._owned:
+        if self.owned:
             self.client.close()
 
 
@@ -170,7 +191,7 @@ class AsyncSender:
     """
 
     def __init__(self, http_client: httpx.AsyncClient | None = None) -> None:
-        self._owned = http_client is None
+        self.owned = http_client is None
         self._clients: list[httpx.AsyncClient] = [] if http_client is None else [http_client]
         self._in_flight: list[int] = [] if http_client is None else [0]
 
@@ -192,7 +213,7 @@ class AsyncSender:
         if not self._clients:
             return self._grow()
         index = min(range(len(self._clients)), key=self._in_flight.__getitem__)
-        if self._owned and self._in_flight[index] >= PER_POOL and len(self._clients) < MAX_POOLS:
+        if self.owned and self._in_flight[index] >= PER_POOL and len(self._clients) < MAX_POOLS:
             index = self._grow()
         return index
 
@@ -221,7 +242,6 @@ class AsyncSender:
 
     async def aclose(self) -> None:
         """Close the pools this sender created (never the caller's client)."""
-        if self._owned:
-            clients, self._clients, self._in_flight = self._clients, [], []
-            for client in clients:
+        if self.owned:
+            for client in self._clients:
                 await client.aclose()

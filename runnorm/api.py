@@ -1,19 +1,18 @@
 """Module-level live API: ``get``, ``aget``, ``wait``, ``await_run``, ``get_many``.
 
 Sync functions reuse one lazily created :class:`~runnorm.client.Client` per provider, closed
-at interpreter exit. Async functions keep one :class:`~runnorm.client.AsyncClient` per
-provider *per event loop*, so separate ``asyncio.run()`` calls never reuse a client bound to
-a closed loop. Every call takes the options ``api_key``, ``base_url``, ``timeout`` (per HTTP
+at interpreter exit. Async functions use a fresh :class:`~runnorm.client.AsyncClient` per
+call, closed before they return: a client bound to one event loop is never reused on another,
+and nothing is left open when a loop ends. (For many async calls, hold an ``AsyncClient``.)
+Every call takes the options ``api_key``, ``base_url``, ``timeout`` (per HTTP
 request), ``max_retries``, ``headers`` and ``max_response_bytes``, plus the provider's own
 (``include_session`` for Browserbase).
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import threading
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,9 +26,6 @@ __all__ = ["aget", "await_run", "close_clients", "get", "get_many", "wait"]
 
 _sync_clients: dict[str, Client] = {}
 _sync_lock = threading.Lock()
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncClient]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def _client(provider: str | Provider) -> Client:
@@ -40,16 +36,6 @@ def _client(provider: str | Provider) -> Client:
             client = _sync_clients.get(name)
             if client is None:
                 client = _sync_clients[name] = Client(name)
-    return client
-
-
-def _async_client(provider: str | Provider) -> AsyncClient:
-    loop = asyncio.get_running_loop()
-    name = resolve_provider(provider).name
-    clients = _async_clients.setdefault(loop, {})
-    client = clients.get(name)
-    if client is None:
-        client = clients[name] = AsyncClient(name)
     return client
 
 
@@ -72,7 +58,8 @@ def get(provider: str | Provider, run_id: str, **options: Any) -> Run:
 
 async def aget(provider: str | Provider, run_id: str, **options: Any) -> Run:
     """Async :func:`get`."""
-    return await _async_client(provider).get(run_id, **options)
+    async with AsyncClient(provider) as client:
+        return await client.get(run_id, **options)
 
 
 def wait(
@@ -115,15 +102,16 @@ async def await_run(
     **options: Any,
 ) -> Run:
     """Async :func:`wait`."""
-    return await _async_client(provider).wait(
-        run_id,
-        timeout=timeout,
-        interval=interval,
-        stop_on_paused=stop_on_paused,
-        request_timeout=request_timeout,
-        on_update=on_update,
-        **options,
-    )
+    async with AsyncClient(provider) as client:
+        return await client.wait(
+            run_id,
+            timeout=timeout,
+            interval=interval,
+            stop_on_paused=stop_on_paused,
+            request_timeout=request_timeout,
+            on_update=on_update,
+            **options,
+        )
 
 
 def get_many(

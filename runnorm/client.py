@@ -8,15 +8,17 @@ sleep. A 429 answered to any request of a client holds back every request of tha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from runnorm._http import AsyncSender, SyncSender
-from runnorm.errors import RunnormError, TransportError, UnsupportedError
-from runnorm.flows import McpState, get_run_flow, wait_flow
+from runnorm.errors import ConfigError, RunnormError, TransportError, UnsupportedError
+from runnorm.flows import McpState, check_run_id, get_run_flow, wait_flow
 from runnorm.model import Run
 from runnorm.normalize import resolve_provider
 from runnorm.options import (
@@ -89,7 +91,7 @@ class _Base(Generic[H, S]):
             self._settings["headers"] = dict(headers)
         resolve_options(self.provider, self._settings)  # fail early on bad settings
         self._gate = _Gate()
-        self._mcp: dict[tuple[str, str], McpState] = {}
+        self._mcp: dict[tuple[str, str], tuple[McpState, CallOptions]] = {}
         self._mcp_lock = threading.Lock()
         self._sender: S = self._new_sender(http_client)
 
@@ -107,10 +109,29 @@ class _Base(Generic[H, S]):
         fingerprint = hashlib.sha256((options.api_key or "").encode()).hexdigest()
         key = (options.base_url, fingerprint)
         with self._mcp_lock:
-            state = self._mcp.get(key)
-            if state is None:
-                state = self._mcp[key] = McpState()
-            return state
+            entry = self._mcp.get(key)
+            if entry is None:
+                entry = self._mcp[key] = (McpState(), options)
+            return entry[0]
+
+    def _close_flows(self) -> list[Flow[None]]:
+        """Flows that end the MCP sessions this client opened."""
+        from runnorm.mcp import mcp_close
+
+        with self._mcp_lock:
+            entries = list(self._mcp.values())
+            self._mcp.clear()
+        return [mcp_close(options, state) for state, options in entries if state.session_id]
+
+    def _checked(
+        self, ids: Iterable[str], concurrency: int, options: Mapping[str, Any]
+    ) -> list[str]:
+        """The ids as a list, after checking them, the concurrency and the options."""
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError(f"concurrency must be a positive integer, not {concurrency!r}")
+        checked = [check_run_id(run_id) for run_id in ids]
+        self._options(options)  # bad options fail here, once, before any request
+        return checked
 
     def _get_flow(self, run_id: str, overrides: Mapping[str, Any]) -> Flow[Run]:
         options = self._options(overrides)
@@ -233,18 +254,40 @@ class Client(_Base["httpx.Client", SyncSender]):
     def get_many(
         self, ids: Iterable[str], *, concurrency: int = DEFAULT_CONCURRENCY, **options: Any
     ) -> list[Run | RunnormError]:
-        """Fetch many runs concurrently; results in input order, each a Run or its error."""
-        ids = list(ids)
-        self._options(options)  # bad options fail here, in the caller's thread
+        """Fetch many runs concurrently; results in input order, each a Run or its error.
+
+        Runs on a pooled async client with this client's settings; when this client was
+        given its own ``http_client``, on threads over that client instead, so its proxies,
+        TLS settings and transports apply.
+        """
+        checked = self._checked(ids, concurrency, options)
+        if not self._sender.owned:
+            return self._get_many_threaded(checked, concurrency, options)
 
         async def run() -> list[Run | RunnormError]:
             async with AsyncClient(self.provider, **self._settings) as client:
-                return await client.get_many(ids, concurrency=concurrency, **options)
+                client._gate = self._gate  # one 429 hold-back for both
+                return await client.get_many(checked, concurrency=concurrency, **options)
 
         return _run_coroutine(run)
 
+    def _get_many_threaded(
+        self, ids: list[str], concurrency: int, options: Mapping[str, Any]
+    ) -> list[Run | RunnormError]:
+        def one(run_id: str) -> Run | RunnormError:
+            try:
+                return self.get(run_id, **options)
+            except RunnormError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="runnorm") as pool:
+            return list(pool.map(one, ids))
+
     def close(self) -> None:
-        """Close the connection pool (unless it was passed in as ``http_client``)."""
+        """End MCP sessions, then close the pool (unless it came as ``http_client``)."""
+        for flow in self._close_flows():
+            with contextlib.suppress(RunnormError):
+                _drive_sync(flow, self._sender, self._gate)
         self._sender.close()
 
     def __enter__(self) -> Client:
@@ -317,11 +360,12 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
     async def get_many(
         self, ids: Iterable[str], *, concurrency: int = DEFAULT_CONCURRENCY, **options: Any
     ) -> list[Run | RunnormError]:
-        """Fetch many runs concurrently; results in input order, each a Run or its error."""
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, not {concurrency!r}")
-        ids = list(ids)
-        self._options(options)  # bad options fail once, up front
+        """Fetch many runs concurrently; results in input order, each a Run or its error.
+
+        A per-id failure is returned in place. Anything else (a bug, a cancellation)
+        cancels the outstanding requests and is raised once they have stopped.
+        """
+        checked = self._checked(ids, concurrency, options)
         limit = asyncio.Semaphore(concurrency)
 
         async def one(run_id: str) -> Run | RunnormError:
@@ -331,10 +375,15 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
                 except RunnormError as exc:
                     return exc
 
-        return list(await asyncio.gather(*(one(run_id) for run_id in ids)))
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(run_id)) for run_id in checked]
+        return [task.result() for task in tasks]
 
     async def aclose(self) -> None:
-        """Close the connection pool (unless it was passed in as ``http_client``)."""
+        """End MCP sessions, then close the pools (unless one came as ``http_client``)."""
+        for flow in self._close_flows():
+            with contextlib.suppress(RunnormError):
+                await _drive_async(flow, self._sender, self._gate)
         await self._sender.aclose()
 
     async def __aenter__(self) -> AsyncClient:

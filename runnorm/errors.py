@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APIError",
     "AuthError",
+    "ConfigError",
     "DetectionError",
     "DumpError",
     "NotFoundError",
@@ -69,6 +70,13 @@ class UnknownProviderError(RunnormError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return self.message
+
+
+class ConfigError(RunnormError, ValueError, TypeError):
+    """A bad option or setting: an unknown option name, a malformed URL or key, a bad number.
+
+    Also a ``ValueError`` and a ``TypeError``, as Python code raises those for bad arguments.
+    """
 
 
 class PluginLoadError(RunnormError):
@@ -130,8 +138,8 @@ class WaitTimeout(RunnormError, TimeoutError):
 class TransportError(RunnormError):
     """The request did not complete: connection refused or reset, read error, timeout.
 
-    ``.kind`` says which: ``connect``, ``read``, ``timeout`` or ``too_large`` (the response
-    passed ``max_response_bytes``).
+    ``.kind`` says which: ``connect``, ``read``, ``timeout``, ``too_large`` (the response
+    passed ``max_response_bytes``) or ``request`` (the request could not be sent as built).
     """
 
     def __init__(self, message: str, *, provider: str | None = None, kind: str = "read") -> None:

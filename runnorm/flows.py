@@ -7,17 +7,23 @@ the sync and async drivers in :mod:`runnorm.client` only perform the I/O.
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+import attrs
+
 from runnorm.errors import (
     APIError,
     AuthError,
+    ConfigError,
     NotFoundError,
     PayloadError,
     RateLimitError,
+    RunnormError,
     ServerError,
     TransportError,
     UnsupportedError,
@@ -40,25 +46,50 @@ WAIT_BACKOFF = 1.5
 WAIT_INTERVAL_CAP = 30.0
 
 
+class DeadlinePassed(Exception):
+    """Internal: the caller's overall deadline (``CallOptions.deadline``) has passed."""
+
+
+def _remaining(options: CallOptions) -> float | None:
+    return None if options.deadline is None else options.deadline - time.monotonic()
+
+
 def send_with_retries(options: CallOptions, request: Request) -> Flow[Response]:
-    """Send *request*, retrying connection errors, 408, 429 and 5xx up to ``max_retries``."""
+    """Send *request*, retrying connection errors, 408, 429 and 5xx up to ``max_retries``.
+
+    With ``options.deadline`` set, no wait or request timeout reaches past it.
+    """
     attempt = 0
     while True:
+        remaining = _remaining(options)
+        if remaining is not None:
+            if remaining <= 0:
+                raise DeadlinePassed
+            if request.timeout is None or request.timeout > remaining:
+                request = attrs.evolve(request, timeout=remaining)
         try:
             response: Response = yield request
         except TransportError as exc:
             exc.provider = exc.provider or options.provider.name
-            if exc.kind == "too_large" or attempt >= options.max_retries:
+            if exc.kind in ("too_large", "request") or attempt >= options.max_retries:
                 raise
-            yield Sleep(backoff_delay(attempt))
+            yield _pause(options, backoff_delay(attempt))
             attempt += 1
             continue
         if is_retryable_status(response.status) and attempt < options.max_retries:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            yield Sleep(backoff_delay(attempt, retry_after), shared=response.status == 429)
+            delay = backoff_delay(attempt, retry_after)
+            yield _pause(options, delay, shared=response.status == 429)
             attempt += 1
             continue
         return response
+
+
+def _pause(options: CallOptions, seconds: float, *, shared: bool = False) -> Sleep:
+    remaining = _remaining(options)
+    if remaining is not None:
+        seconds = max(0.0, min(seconds, remaining))
+    return Sleep(seconds, shared=shared)
 
 
 def _decode_body(response: Response) -> Any:
@@ -175,31 +206,76 @@ def _fetch_related(options: CallOptions, related: RelatedFetch, run: Run) -> Flo
 
 
 class McpState:
-    """An MCP session kept by a client between calls (one per endpoint and key)."""
+    """An MCP session kept by a client between calls (one per endpoint and key).
 
-    __slots__ = ("next_id", "protocol_version", "session_id")
+    ``phase`` is ``None`` (no session), ``"starting"`` (one call is initializing; the others
+    wait for it) or ``"ready"``. The lock guards the phase change only and is never held
+    across I/O, so it serves threads and event loops alike.
+    """
+
+    __slots__ = ("_ids", "lock", "phase", "protocol_version", "session_id")
 
     def __init__(self) -> None:
         self.session_id: str | None = None
         self.protocol_version: str | None = None
-        self.next_id = 1
+        self.phase: str | None = None
+        self.lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def claim_start(self) -> bool:
+        """True for the one caller that should initialize now."""
+        with self.lock:
+            if self.phase is None:
+                self.phase = "starting"
+                return True
+            return False
+
+    def ready(self, session_id: str | None, protocol_version: str) -> None:
+        """The handshake completed."""
+        with self.lock:
+            self.session_id, self.protocol_version, self.phase = (
+                session_id,
+                protocol_version,
+                "ready",
+            )
 
     def reset(self) -> None:
-        """Forget the session (it expired, or the server lost it)."""
-        self.session_id = None
-        self.protocol_version = None
+        """Forget the session (it expired, the server lost it, or initializing failed)."""
+        with self.lock:
+            self.session_id, self.protocol_version, self.phase = None, None, None
 
     def take_id(self) -> int:
         """A fresh JSON-RPC request id."""
-        value = self.next_id
-        self.next_id += 1
-        return value
+        return next(self._ids)
+
+
+def scrubbed(options: CallOptions, error: RunnormError) -> RunnormError:
+    """*error* with the API key masked in its message, ``body`` and ``value``."""
+    if not options.api_key:
+        return error
+    error.args = tuple(options.scrub(a) if isinstance(a, str) else a for a in error.args)
+    for attribute in ("body", "value"):
+        if hasattr(error, attribute):
+            setattr(error, attribute, options.scrub_value(getattr(error, attribute)))
+    return error
+
+
+def check_run_id(run_id: object) -> str:
+    """*run_id* itself, or ``ConfigError`` when it is not a non-empty string."""
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise ConfigError(f"run_id must be a non-empty string, not {shorten(run_id)}")
+    return run_id
 
 
 def get_run_flow(options: CallOptions, run_id: str, mcp_state: McpState | None = None) -> Flow[Run]:
-    """Fetch and normalize one run."""
-    if not isinstance(run_id, str) or not run_id:
-        raise ValueError(f"run_id must be a non-empty string, not {run_id!r}")
+    """Fetch and normalize one run; no error it raises holds the API key."""
+    try:
+        return (yield from _get_run(options, check_run_id(run_id), mcp_state))
+    except RunnormError as exc:
+        raise scrubbed(options, exc) from exc.__cause__
+
+
+def _get_run(options: CallOptions, run_id: str, mcp_state: McpState | None) -> Flow[Run]:
     fetch = options.provider.fetch
     if isinstance(fetch, RestFetch):
         return (yield from _rest_get_run(options, fetch, run_id))
@@ -219,17 +295,40 @@ def wait_flow(
     stop_on_paused: bool,
     on_update: Callable[[Run], object] | None,
     mcp_state: McpState | None = None,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Flow[Run]:
-    """Poll until the run is terminal (or paused); ``WaitTimeout`` past *timeout* seconds."""
-    if interval <= 0:
-        raise ValueError(f"interval must be positive, not {interval!r}")
-    deadline = clock() + timeout
+    """Poll until the run is terminal (or paused); ``WaitTimeout`` once *timeout* s pass.
+
+    The deadline bounds everything: the polls, the waits between them, and each request's
+    own retries, ``Retry-After`` waits and timeouts.
+    """
+    if not interval > 0:
+        raise ConfigError(f"interval must be positive, not {shorten(interval)}")
+    if not timeout >= 0:
+        raise ConfigError(f"timeout must be a non-negative number, not {shorten(timeout)}")
+    check_run_id(run_id)
+    deadline = time.monotonic() + timeout
+    bounded = attrs.evolve(options, deadline=deadline)
     delay = interval
     cap = max(interval, WAIT_INTERVAL_CAP)
     last: Run | None = None
+
+    def expired(cause: BaseException | None = None) -> WaitTimeout:
+        state = f"still {last.status.value} ({last.native_status!r})" if last else "not seen yet"
+        error = WaitTimeout(
+            f"{options.provider.name} run {run_id!r} {state} after {timeout:g} s", last_run=last
+        )
+        error.__cause__ = cause
+        return error
+
     while True:
-        run = yield from get_run_flow(options, run_id, mcp_state)
+        try:
+            run = yield from get_run_flow(bounded, run_id, mcp_state)
+        except DeadlinePassed:
+            raise expired() from None
+        except TransportError as exc:
+            if exc.kind == "timeout" and time.monotonic() >= deadline:
+                raise expired(exc) from exc
+            raise
         if last is None or (run.status, run.native_status) != (last.status, last.native_status):
             delay = interval
             if on_update is not None:
@@ -237,12 +336,8 @@ def wait_flow(
         last = run
         if run.is_terminal or (stop_on_paused and run.status is RunStatus.PAUSED):
             return run
-        remaining = deadline - clock()
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise WaitTimeout(
-                f"{options.provider.name} run {run_id!r} still {run.status.value} "
-                f"({run.native_status!r}) after {timeout:g} s",
-                last_run=run,
-            )
+            raise expired()
         yield Sleep(min(delay, remaining))
         delay = min(delay * WAIT_BACKOFF, cap)

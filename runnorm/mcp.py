@@ -24,20 +24,29 @@ from typing import Any
 import orjson
 
 from runnorm._version import __version__
-from runnorm.errors import APIError, PayloadError, ToolError, ToolNotFoundError, shorten
+from runnorm.errors import (
+    APIError,
+    PayloadError,
+    RunnormError,
+    ToolError,
+    ToolNotFoundError,
+    TransportError,
+    shorten,
+)
 from runnorm.flows import McpState, error_for, send_with_retries
 from runnorm.jsonio import loads
 from runnorm.model import Run
 from runnorm.normalize import apply
 from runnorm.options import CallOptions
 from runnorm.provider import McpFetch
-from runnorm.wire import Flow, Request, Response
+from runnorm.wire import Flow, Request, Response, Sleep
 
-__all__ = ["PROTOCOL_VERSION", "iter_sse_data", "mcp_call_tool", "mcp_get_run"]
+__all__ = ["PROTOCOL_VERSION", "iter_sse_data", "mcp_call_tool", "mcp_close", "mcp_get_run"]
 
 PROTOCOL_VERSION = "2025-06-18"
 ACCEPT = "application/json, text/event-stream"
 _NOT_FOUND_WORDS = ("not_found", "run_not_found", "notfound")
+_WAIT_STEP = 0.01
 
 
 def iter_sse_data(body: bytes) -> Iterator[str]:
@@ -59,13 +68,18 @@ def iter_sse_data(body: bytes) -> Iterator[str]:
         yield "\n".join(data)
 
 
-def _post(options: CallOptions, state: McpState, message: Mapping[str, Any]) -> Flow[Response]:
+def _post(
+    options: CallOptions,
+    message: Mapping[str, Any],
+    session_id: str | None = None,
+    protocol_version: str | None = None,
+) -> Flow[Response]:
     headers = options.request_headers(accept=ACCEPT)
     headers["content-type"] = "application/json"
-    if state.session_id:
-        headers["mcp-session-id"] = state.session_id
-    if state.protocol_version:
-        headers["mcp-protocol-version"] = state.protocol_version
+    if session_id:
+        headers["mcp-session-id"] = session_id
+    if protocol_version:
+        headers["mcp-protocol-version"] = protocol_version
     request = Request(
         method="POST",
         url=options.base_url,
@@ -115,10 +129,10 @@ def _rpc_error(options: CallOptions, error: Any, what: str) -> APIError:
 
 
 def _initialize(options: CallOptions, state: McpState) -> Flow[None]:
+    """The handshake; the session is published to other calls only once it is complete."""
     message_id = state.take_id()
     response = yield from _post(
         options,
-        state,
         {
             "jsonrpc": "2.0",
             "id": message_id,
@@ -137,13 +151,38 @@ def _initialize(options: CallOptions, state: McpState) -> Flow[None]:
         raise _rpc_error(options, reply["error"], "MCP initialize")
     result = reply.get("result")
     version = result.get("protocolVersion") if isinstance(result, Mapping) else None
-    state.session_id = response.headers.get("mcp-session-id") or None
-    state.protocol_version = version if isinstance(version, str) else PROTOCOL_VERSION
+    protocol_version = version if isinstance(version, str) else PROTOCOL_VERSION
+    session_id = response.headers.get("mcp-session-id") or None
     notified = yield from _post(
-        options, state, {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        options,
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        session_id,
+        protocol_version,
     )
     if notified.status >= 400:
         raise error_for(options, notified, "MCP notifications/initialized")
+    state.ready(session_id, protocol_version)
+
+
+def _ensure_session(options: CallOptions, state: McpState) -> Flow[None]:
+    """Initialize once per state: one call does it, concurrent ones wait for it."""
+    waited = 0.0
+    while state.phase != "ready":
+        if state.claim_start():
+            try:
+                yield from _initialize(options, state)
+            except BaseException:
+                state.reset()
+                raise
+            return
+        if options.timeout is not None and waited > options.timeout:
+            raise TransportError(
+                f"{options.provider.name}: gave up waiting for the MCP session to start",
+                provider=options.provider.name,
+                kind="timeout",
+            )
+        yield Sleep(_WAIT_STEP)
+        waited += _WAIT_STEP
 
 
 def _tool_error(options: CallOptions, tool: str, result: Mapping[str, Any]) -> APIError:
@@ -210,25 +249,28 @@ def mcp_call_tool(
 ) -> Flow[Any]:
     """Call *tool* and return its JSON result (structured content, else parsed text)."""
     what = f"MCP tools/call {tool}"
-    if state.protocol_version is None:
-        yield from _initialize(options, state)
     renewed = False
     while True:
+        yield from _ensure_session(options, state)
+        session_id = state.session_id
         message_id = state.take_id()
         response = yield from _post(
             options,
-            state,
             {
                 "jsonrpc": "2.0",
                 "id": message_id,
                 "method": "tools/call",
                 "params": {"name": tool, "arguments": dict(arguments)},
             },
+            session_id,
+            state.protocol_version,
         )
-        if response.status == 404 and state.session_id and not renewed:
-            state.reset()
+        if response.status == 404 and session_id and not renewed:
             renewed = True
-            yield from _initialize(options, state)
+            with state.lock:
+                lost = state.session_id == session_id and state.phase == "ready"
+            if lost:
+                state.reset()  # expired; whoever gets here first starts a new session
             continue
         if response.status != 200:
             raise error_for(options, response, what)
@@ -237,6 +279,28 @@ def mcp_call_tool(
     if "error" in reply:
         raise _rpc_error(options, reply["error"], what)
     return _tool_value(options, tool, reply.get("result"))
+
+
+def mcp_close(options: CallOptions, state: McpState) -> Flow[None]:
+    """End the session on the server (``DELETE`` with its id); best effort, errors ignored."""
+    session_id = state.session_id
+    state.reset()
+    if not session_id:
+        return
+    headers = options.request_headers(accept=ACCEPT)
+    headers["mcp-session-id"] = session_id
+    request = Request(
+        method="DELETE",
+        url=options.base_url,
+        headers=headers,
+        timeout=min(options.timeout or 5.0, 5.0),
+        max_bytes=64 * 1024,
+        secret_headers=options.secret_headers() | {"mcp-session-id"},
+    )
+    try:
+        yield request
+    except RunnormError:
+        return
 
 
 def mcp_get_run(options: CallOptions, fetch: McpFetch, state: McpState, run_id: str) -> Flow[Run]:

@@ -13,8 +13,9 @@ from typing import Any
 
 import attrs
 
+from runnorm._http import valid_http_url
 from runnorm._version import __version__
-from runnorm.errors import AuthError
+from runnorm.errors import AuthError, ConfigError, shorten
 from runnorm.provider import Provider
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "GENERIC_OPTIONS", "CallOptions", "resolve_options"]
@@ -40,6 +41,8 @@ class CallOptions:
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     extras: Mapping[str, Any] = attrs.field(factory=dict)
+    deadline: float | None = None
+    """``time.monotonic()`` past which nothing may wait or be sent (``wait``'s timeout)."""
 
     def auth_headers(self) -> dict[str, str]:
         """The credential header, or ``AuthError`` naming the variable when no key is set."""
@@ -86,9 +89,40 @@ class CallOptions:
 def _number(name: str, value: Any, *, allow_none: bool = False) -> Any:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigError(f"{name} must be a non-negative number, not {shorten(value)}")
     return value
+
+
+def _api_key(provider: Provider, value: Any, source: str) -> str | None:
+    """The key with surrounding whitespace removed; never echoed when it is malformed."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{provider.name}: the API key ({source}) must be a string")
+    key = value.strip()
+    if not key:
+        return None
+    if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
+        raise ConfigError(
+            f"{provider.name}: the API key ({source}) contains spaces, control or non-ASCII "
+            "characters; check how it was copied"
+        )
+    return key
+
+
+def _headers(value: Any) -> dict[str, str]:
+    if not value:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("headers must be a mapping of header names to values")
+    out = {}
+    for key, item in value.items():
+        name, text = str(key), str(item)
+        if not name.isascii() or not text.isascii() or "\n" in text or "\r" in text:
+            raise ConfigError(f"header {shorten(name)}: names and values must be ASCII text")
+        out[name] = text
+    return out
 
 
 def resolve_options(provider: Provider, settings: Mapping[str, Any]) -> CallOptions:
@@ -96,32 +130,34 @@ def resolve_options(provider: Provider, settings: Mapping[str, Any]) -> CallOpti
     unknown = set(settings) - GENERIC_OPTIONS - provider.options
     if unknown:
         allowed = ", ".join(sorted(GENERIC_OPTIONS | provider.options))
-        raise TypeError(
+        raise ConfigError(
             f"unexpected option(s) for {provider.name}: {', '.join(sorted(unknown))} "
             f"(allowed: {allowed})"
         )
-    api_key = settings.get("api_key")
+    api_key = _api_key(provider, settings.get("api_key"), "api_key=")
     if api_key is None and provider.auth is not None:
-        api_key = os.environ.get(provider.auth.env_var) or None
+        variable = provider.auth.env_var
+        api_key = _api_key(provider, os.environ.get(variable), variable)
     base_url = settings.get("base_url")
+    source = "base_url="
     if base_url is None and provider.base_url_env:
         base_url = os.environ.get(provider.base_url_env) or None
+        source = provider.base_url_env
     base_url = base_url or provider.base_url
     if not base_url:
-        raise ValueError(f"{provider.name}: no base_url configured")
-    if not str(base_url).startswith(("http://", "https://")):
-        raise ValueError(f"{provider.name}: base_url must be an http(s) URL, not {base_url!r}")
+        raise ConfigError(f"{provider.name}: no base_url configured")
+    if not isinstance(base_url, str) or not valid_http_url(base_url):
+        raise ConfigError(
+            f"{provider.name}: {source} must be an http(s) URL, not {shorten(base_url)}"
+        )
     max_retries = _number("max_retries", settings.get("max_retries", DEFAULT_MAX_RETRIES))
-    headers = settings.get("headers") or {}
-    if not isinstance(headers, Mapping):
-        raise TypeError("headers must be a mapping of header names to values")
     return CallOptions(
         provider=provider,
         api_key=api_key,
-        base_url=str(base_url).rstrip("/"),
+        base_url=base_url.rstrip("/"),
         timeout=_number("timeout", settings.get("timeout", DEFAULT_TIMEOUT), allow_none=True),
         max_retries=int(max_retries),
-        headers={str(k): str(v) for k, v in headers.items()},
+        headers=_headers(settings.get("headers")),
         max_response_bytes=int(
             _number(
                 "max_response_bytes",

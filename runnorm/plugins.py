@@ -248,14 +248,14 @@ class PluginHost:
     def get(self, name: str) -> Provider:
         """The provider registered as *name* (or an alias of it)."""
         self._ensure_loaded()
+        if not isinstance(name, str):
+            raise UnknownProviderError(repr(name), self._providers)
         provider = self._providers.get(name)
         if provider is not None:
             return provider
         target = self._aliases.get(name)
         if target is not None:
             return self._providers[target]
-        if not isinstance(name, str):
-            raise UnknownProviderError(repr(name), self._providers)
         if name in self._clashes:
             raise PluginLoadError(self._clashes[name])
         for info in self._failed:

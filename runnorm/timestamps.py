@@ -64,7 +64,7 @@ def _to_utc(parsed: datetime, provider: str | None, path: str) -> datetime:
     if offset or parsed.tzinfo is not UTC:
         try:
             return parsed.astimezone(UTC)
-        except OverflowError:
+        except (OverflowError, ValueError):
             raise PayloadError(
                 f"timestamp out of range: {parsed!s}", provider=provider, path=path, value=parsed
             ) from None
@@ -72,28 +72,30 @@ def _to_utc(parsed: datetime, provider: str | None, path: str) -> datetime:
 
 
 def _parse_fallback(value: str, provider: str | None, path: str) -> datetime:
-    from dateutil import parser as date_parser  # only loaded for odd strings
+    """ISO 8601 forms ``fromisoformat`` rejects (python-dateutil), then RFC 2822 dates.
 
-    def fail(exc: Exception | None = None) -> PayloadError:
-        error = PayloadError(
-            f"not a timestamp: {shorten(value)}", provider=provider, path=path, value=value
-        )
-        if exc is not None:
-            error.__cause__ = exc
-        return error
+    Nothing lenient: a string naming a time zone these cannot resolve (``PST``) is an error,
+    never silently UTC.
+    """
+    from email.utils import parsedate_to_datetime
+
+    from dateutil import parser as date_parser  # loaded only for odd strings
 
     text = value.strip()
-    # A bare number or a word is not a timestamp, whatever a lenient parser makes of it.
-    if not text or len(text) > _MAX_LEN or sum(ch.isdigit() for ch in text) < 6:
-        raise fail()
-    try:
-        return date_parser.isoparse(text)
-    except (ValueError, OverflowError):
-        pass
-    try:
-        return date_parser.parse(text)
-    except (ValueError, OverflowError) as exc:
-        raise fail(exc) from exc
+    if text and len(text) <= _MAX_LEN:
+        try:
+            return date_parser.isoparse(text)
+        except (ValueError, OverflowError):
+            pass
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            parsed = None
+        if parsed is not None and (parsed.tzinfo is not None or text.endswith(("GMT", "UT"))):
+            return parsed
+    raise PayloadError(
+        f"not a timestamp: {shorten(value)}", provider=provider, path=path, value=value
+    )
 
 
 def format_timestamp(value: datetime | None) -> str | None:
