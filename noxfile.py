@@ -39,4 +39,5 @@ def types(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: ratios against baselines measured in the same run (not part of CI)."""
     session.install("-e", ".")
-    session.run("python", "bench/live.py", *session.posargs)
+    session.run("python", "bench/live.py")
+    session.run("python", "bench/batch.py", *session.posargs)

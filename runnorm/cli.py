@@ -19,7 +19,7 @@ import orjson
 from runnorm._version import __version__
 from runnorm.batch import BatchOptions, BatchStats, default_jobs, expand_paths, run_batch
 from runnorm.dump import RecordError
-from runnorm.errors import RunnormError, WaitTimeout
+from runnorm.errors import ConfigError, RunnormError, WaitTimeout
 from runnorm.jsonio import dumps
 from runnorm.model import Run
 from runnorm.normalize import resolve_provider
@@ -141,13 +141,25 @@ def _live_options(base_url: str | None, options: tuple[str, ...]) -> dict[str, A
         settings["base_url"] = base_url
     for item in options:
         name, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not name.strip():
             raise click.UsageError(f"--option takes NAME=VALUE, not {item!r}")
-        settings[name.strip()] = _option_value(value)
+        settings[name.strip()] = _option_value(name.strip(), value)
     return settings
 
 
-def _option_value(text: str) -> Any:
+_NUMBER_OPTIONS: dict[str, type] = {"timeout": float, "max_retries": int, "max_response_bytes": int}
+_TEXT_OPTIONS = frozenset({"api_key", "base_url"})
+
+
+def _option_value(name: str, text: str) -> Any:
+    """-O values: numbers for the numeric options, text for keys and URLs, else flags."""
+    if name in _NUMBER_OPTIONS:
+        try:
+            return _NUMBER_OPTIONS[name](text)
+        except ValueError:
+            raise click.UsageError(f"--option {name} takes a number, not {text!r}") from None
+    if name in _TEXT_OPTIONS:
+        return text
     lowered = text.strip().lower()
     if lowered in ("true", "yes", "on", "1"):
         return True
@@ -221,7 +233,9 @@ def get_command(
     settings = _live_options(base_url, options)
     try:
         run = get(provider, run_id, **settings)
-    except (RunnormError, TypeError, ValueError) as exc:
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except RunnormError as exc:
         _live_error(exc)
         return
     _show_run(run, as_json)
@@ -230,8 +244,20 @@ def get_command(
 @main.command("wait")
 @click.argument("provider")
 @click.argument("run_id")
-@click.option("--timeout", type=float, default=600.0, show_default=True, help="Deadline (s).")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="First poll gap.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Deadline (s).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="First poll gap (s).",
+)
 @click.option(
     "--stop-on-paused/--no-stop-on-paused",
     default=True,
@@ -279,7 +305,9 @@ def wait_command(
         if exc.last_run is not None:
             _show_run(exc.last_run, as_json)
         raise SystemExit(EXIT_TIMED_OUT) from None
-    except (RunnormError, TypeError, ValueError) as exc:
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except RunnormError as exc:
         if live:
             click.echo("", err=True)
         _live_error(exc)

@@ -63,6 +63,7 @@ def _status_key(payload: Mapping[str, Any], run: Run) -> str | None:
     return None
 
 
+@pytest.mark.usefixtures("runnorm_fresh_status_warnings")
 class ProviderConformance:
     """Conformance tests a provider plugin runs over its own sample payloads."""
 
@@ -165,9 +166,9 @@ class ProviderConformance:
         assert _quiet_normalize(runnorm_sample).provider == self.declared_provider().name
 
 
-@pytest.fixture(autouse=True)
-def _runnorm_fresh_status_warnings() -> None:
-    """Each test sees the once-per-(provider, word) unknown-status warning afresh."""
+@pytest.fixture
+def runnorm_fresh_status_warnings() -> None:
+    """Let each (provider, word) unknown-status warning fire again in this test."""
     reset_unknown_status_warnings()
 
 

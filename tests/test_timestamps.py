@@ -59,7 +59,19 @@ def test_date_only_is_midnight_utc() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["yesterday", "", "12", "2026-13-45T99:99:99", True, [2026], {"t": 1}, 10**30]
+    "bad",
+    [
+        "yesterday",
+        "",
+        "12",
+        "2026-13-45T99:99:99",
+        "2026-01-20 11:52:29 PST",  # an unknown zone is not UTC
+        "2026-01-20T11:52:29+25:00",
+        True,
+        [2026],
+        {"t": 1},
+        10**30,
+    ],
 )
 def test_unparseable_values_raise_payload_error_naming_the_field(bad: object) -> None:
     with pytest.raises(PayloadError) as info:

@@ -68,6 +68,7 @@ _CONSUMED = frozenset(
     }
 )
 _OUTPUT_CONSUMED = frozenset({"status", "exit_code", "stdout", "stderr", "outputs"})
+_STREAMS = ((ArtifactKind.STDOUT, "stdout"), (ArtifactKind.STDERR, "stderr"))
 _MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv", ".txt": "text/plain"}
 
 
@@ -103,12 +104,10 @@ def to_run(p: Mapping[str, Any]) -> Run:
     outputs = fields.mapping(source, "outputs", prefix + "outputs")
 
     artifacts: list[Artifact] = []
-    for kind in (ArtifactKind.STDOUT, ArtifactKind.STDERR):
-        text = fields.text(source, kind.value, prefix + kind.value)
+    for kind, key in _STREAMS:
+        text = fields.text(source, key, prefix + key)
         if text is not None:
-            artifacts.append(
-                Artifact(kind=kind, name=kind.value, media_type="text/plain", content=text)
-            )
+            artifacts.append(Artifact(kind=kind, name=key, media_type="text/plain", content=text))
     for name, content in (outputs or {}).items():
         artifacts.append(
             Artifact(
@@ -116,14 +115,21 @@ def to_run(p: Mapping[str, Any]) -> Run:
             )
         )
 
-    message = fields.text(p, "error_message") or fields.text(p, "error")
+    error_message = fields.text(p, "error_message")
+    sync_error = fields.text(p, "error")
+    message = error_message or sync_error
     exit_code = extra.get("exit_code")
     error = None
     if message is not None or (exit_code is not None and exit_code != 0):
+        details: list[dict[str, Any]] = []
+        if exit_code is not None:
+            details.append({"exit_code": exit_code})
+        if error_message and sync_error and sync_error != error_message:
+            details.append({"error": sync_error})  # both sent: keep the second one too
         error = RunError(
             code=f"exit_code_{exit_code}" if exit_code else None,
             message=message or f"the model exited with code {exit_code}",
-            details=({"exit_code": exit_code},) if exit_code is not None else (),
+            details=tuple(details),
         )
     return Run(
         provider=NAME,

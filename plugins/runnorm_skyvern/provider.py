@@ -13,7 +13,8 @@ and ``action_screenshot_urls`` (webhooks) -> ``screenshot`` artifacts, each URL 
 ``downloaded_files`` (url, filename, checksum, file_size, modified_at) and webhook
 ``downloaded_file_urls`` -> ``download`` artifacts; ``browser_console_log_url`` -> a ``log``
 artifact; ``app_url`` -> ``web_url``; ``browser_session_id`` -> ``session_id``;
-``step_count`` -> ``step_count``; ``run_request.prompt`` (webhooks: ``prompt``) -> ``task``.
+``step_count`` (workflow webhooks send it null: then ``total_steps``) -> ``step_count``;
+``run_request.prompt`` (webhooks: ``prompt``) -> ``task``.
 Every other field (``run_request``, ``browser_profile_id``, ``script_run``, ``run_with``,
 ``recording_archived``, ``title``, ``trigger_type``, webhook extras such as ``summary``,
 ``total_steps``, ``webhook_failure_reason``, ...) -> ``extra`` as sent.
@@ -104,6 +105,8 @@ def detect(payload: Mapping[str, Any]) -> bool:
 
 
 def _error(p: Mapping[str, Any]) -> RunError | None:
+    if p.keys().isdisjoint(_ERROR_KEYS):  # list items: nothing to look at
+        return None
     reason = fields.text(p, "failure_reason")
     errors = fields.objects(p, "errors")
     categories = fields.objects(p, "failure_category")
@@ -124,7 +127,24 @@ def _error(p: Mapping[str, Any]) -> RunError | None:
     return RunError(code=code, message=reason, details=(*errors, *categories))
 
 
+_ERROR_KEYS = frozenset({"failure_reason", "errors", "failure_category"})
+_ARTIFACT_KEYS = frozenset(
+    {
+        "recording_url",
+        "recording_urls",
+        "screenshot_urls",
+        "screenshot_url",
+        "action_screenshot_urls",
+        "downloaded_files",
+        "downloaded_file_urls",
+        "browser_console_log_url",
+    }
+)
+
+
 def _artifacts(p: Mapping[str, Any]) -> tuple[Artifact, ...]:
+    if p.keys().isdisjoint(_ARTIFACT_KEYS):  # list items carry no artifacts
+        return ()
     out: list[Artifact] = []
     recording = fields.text(p, "recording_url")
     recordings = [recording] if recording else []
@@ -202,7 +222,9 @@ def to_run(p: Mapping[str, Any]) -> Run:
         artifacts=_artifacts(p),
         web_url=fields.text(p, "app_url"),
         session_id=fields.text(p, "browser_session_id"),
-        step_count=fields.integer(p, "step_count"),
+        step_count=fields.integer(p, "step_count")
+        if p.get("step_count") is not None
+        else fields.integer(p, "total_steps"),
         task=task,
         extra=extra,
         raw=p,
@@ -236,7 +258,7 @@ PROVIDER = Provider(
         "browser_console_log_url": "`log` artifact",
         "app_url": "web_url",
         "browser_session_id": "session_id",
-        "step_count": "step_count",
+        "step_count (workflow webhooks: total_steps)": "step_count",
         "run_request.prompt (webhooks: prompt)": "task",
         "run_request, browser_profile_id, script_run, summary, ...": "extra, as sent",
         "downloaded_files[].artifact_id": "dropped (raw only)",

@@ -156,3 +156,11 @@ def test_mistyped_exit_code_names_the_field() -> None:
     assert info.value.path == "output.exit_code"
     assert info.value.value == "zero"
     assert "bridgetown" in str(info.value)
+
+
+def test_sync_error_is_kept_when_error_message_is_also_sent() -> None:
+    payload = {**sample("run-sync-failed"), "error_message": "Model failed"}
+    run = runnorm.normalize(payload)
+    assert run.error is not None
+    assert run.error.message == "Model failed"
+    assert {"error": payload["error"]} in run.error.details

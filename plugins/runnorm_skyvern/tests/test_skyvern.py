@@ -223,3 +223,9 @@ def test_mistyped_nested_field_names_its_path() -> None:
         runnorm.normalize(p)
     assert info.value.path == "downloaded_files[1].modified_at"
     assert info.value.value == "last tuesday"
+
+
+def test_workflow_webhook_step_count_falls_back_to_total_steps() -> None:
+    p = sample("webhook-workflow-run-completed")
+    assert p["step_count"] is None
+    assert runnorm.normalize(p).step_count == p["total_steps"]
