@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_TEMPLATE = 1800
+MAX_TEMPLATE = 1900
 STAMP_KEYS = {
     "created_at",
     "queued_at",

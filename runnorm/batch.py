@@ -18,11 +18,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import attrs
+import orjson
 
 from runnorm.dump import GZIP_MAGIC, RecordError, _iter_lines, _normalize_records, dump_files
 from runnorm.dump import read_records as _read_records
@@ -200,6 +201,97 @@ def _open_shard(shard: Shard) -> IO[bytes]:
     return io.BufferedReader(_Range(shard.path, shard.start, shard.end), buffer_size=1 << 20)
 
 
+def _jsonl_lines(shard: Shard, stream: IO[bytes]) -> Iterable[bytes] | None:
+    """The lines of *stream* when it is plain JSON Lines (a byte-range shard, or a file whose
+    first line is a complete JSON object); None when the general reader must handle it."""
+    if shard.start is not None:
+        return stream
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return None
+    head = peek(1 << 16)
+    if not head.startswith(b"{"):
+        return None  # gzip, arrays, BOMs, leading blanks, pretty JSON: the general path
+    first = head.split(b"\n", 1)[0]
+    try:
+        orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return None
+    return stream
+
+
+def _fast_jsonl(
+    lines: Iterable[bytes],
+    normalizer: _Normalizer,
+    *,
+    write_jsonl: Callable[[bytes], object],
+    fallback: Callable[[bytes, int], None],
+    stats: BatchStats,
+) -> None:
+    """The JSON Lines to JSON Lines hot loop: decode, detect, map, encode, write.
+
+    Everything unusual (bad JSON, no single provider, a mapping error, a wrapper object,
+    possible secrets) goes to *fallback*, which takes the general path for that one line.
+    """
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    fixed = normalizer.fixed
+    detectors = [(p, p.detect) for p in normalizer.host.usable().values()]
+    redact = normalizer.options.redact
+    redactors = normalizer.redactors
+    summary = stats.summary
+    records = normalized = 0
+    number = 0
+    try:
+        for raw in lines:
+            number += 1
+            try:
+                value = loads(raw)
+            except decode_error:
+                if raw.isspace() or not raw:
+                    continue
+                fallback(raw, number)
+                continue
+            if type(value) is not dict:
+                fallback(raw, number)
+                continue
+            provider = fixed
+            if provider is None:
+                for candidate, accepts in detectors:
+                    try:
+                        accepted = accepts(value)
+                    except Exception:
+                        accepted = False
+                    if accepted:
+                        if provider is not None:
+                            provider = None
+                            break
+                        provider = candidate
+                if provider is None:
+                    fallback(raw, number)
+                    continue
+            try:
+                run = provider.to_run(value)
+            except Warning:
+                raise
+            except Exception:
+                fallback(raw, number)
+                continue
+            if redact:
+                redactor = redactors.get(provider.name) or normalizer.redactor(provider.name)
+                if redactor.may_hold_secrets(raw):
+                    fallback(raw, number)
+                    continue
+            records += 1
+            normalized += 1
+            if summary is not None:
+                summary.add(run)
+            write_jsonl(encode_run(run, raw.rstrip(), newline=True))
+    finally:
+        stats.records += records
+        stats.normalized += normalized
+
+
 def _run_shard(
     shard: Shard,
     normalizer: _Normalizer,
@@ -214,35 +306,55 @@ def _run_shard(
     options = normalizer.options
     summary = stats.summary
     redact = options.redact
+
+    def handle(item: Run | RecordError, source: bytes | None) -> bool:
+        """Count and write one result; False when ``--strict`` must stop here."""
+        stats.records += 1
+        if type(item) is RecordError:
+            stats.failed += 1
+            report(item)
+            if options.strict:
+                stats.stopped = True
+                return False
+            return True
+        run: Run = item  # type: ignore[assignment]
+        stats.normalized += 1
+        if summary is not None:
+            summary.add(run)
+        redactor = normalizer.redactor(run.provider) if redact else None
+        if write_jsonl is not None and (
+            redactor is None or (source is not None and not redactor.may_hold_secrets(source))
+        ):
+            # The payload's own bytes are its JSON: spliced in as "raw", not re-encoded.
+            raw_json = source.rstrip() if source is not None else None
+            write_jsonl(encode_run(run, raw_json, newline=True))
+        else:
+            document = run.to_dict()
+            if redactor is not None:
+                document = redactor.redact_document(document)
+            write(document)
+        return True
+
     stream = _open_shard(shard)
     try:
-        count = 0
-        for item, source in normalizer.items(shard, stream):
-            stats.records += 1
-            if type(item) is RecordError:
-                stats.failed += 1
-                report(item)
-                if options.strict:
-                    stats.stopped = True
-                    return
-                continue
-            run: Run = item  # type: ignore[assignment]
-            stats.normalized += 1
-            if summary is not None:
-                summary.add(run)
-            redactor = normalizer.redactor(run.provider) if redact else None
-            if write_jsonl is not None and (
-                redactor is None or (source is not None and not redactor.may_hold_secrets(source))
-            ):
-                # The payload's own bytes are its JSON: spliced in as "raw", not re-encoded.
-                raw_json = source.strip() if source is not None else None
-                write_jsonl(encode_run(run, raw_json) + b"\n")
-            else:
-                document = run.to_dict()
-                if redactor is not None:
-                    document = redactor.redact_document(document)
-                write(document)
-            count += 1
+        lines = None
+        if write_jsonl is not None and not options.strict and tick is None:
+            lines = _jsonl_lines(shard, stream)
+        if lines is not None and write_jsonl is not None:
+            name = "<stdin>" if shard.path == "-" else shard.path
+
+            def fallback(raw: bytes, number: int) -> None:
+                one = _iter_lines(io.BytesIO(raw), b"")
+                records = _normalize_records(one, name, normalizer.fixed, normalizer.host)
+                for item, source in records:
+                    located = attrs.evolve(item, line=number) if type(item) is RecordError else item
+                    handle(located, source)
+
+            _fast_jsonl(lines, normalizer, write_jsonl=write_jsonl, fallback=fallback, stats=stats)
+            return
+        for count, (item, source) in enumerate(normalizer.items(shard, stream), 1):
+            if not handle(item, source):
+                return
             if tick is not None and not count & 1023:
                 tick(stream)
         if tick is not None:
@@ -369,7 +481,7 @@ def run_batch(
                 write=writer.write,
                 report=report,
                 stats=stats,
-                tick=tick,
+                tick=tick if progress is not None else None,
                 write_jsonl=output.write if options.fmt == "jsonl" else None,
             )
             if path != "-":

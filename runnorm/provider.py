@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -136,10 +135,18 @@ class Provider:
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
-@lru_cache(maxsize=4096)
+_SNAKE: dict[str, str] = {}
+_SNAKE_LIMIT = 4096
+
+
 def snake_case(name: str) -> str:
-    """``sandboxId`` -> ``sandbox_id``; snake_case names pass unchanged."""
-    return _CAMEL.sub("_", name).lower()
+    """``sandboxId`` -> ``sandbox_id``; snake_case names pass unchanged (results cached)."""
+    converted = _SNAKE.get(name)
+    if converted is None:
+        converted = _CAMEL.sub("_", name).lower()
+        if len(_SNAKE) < _SNAKE_LIMIT:
+            _SNAKE[name] = converted
+    return converted
 
 
 class Fields:
@@ -285,5 +292,6 @@ class Fields:
         With ``snake=True`` camelCase keys become snake_case (``agentId`` -> ``agent_id``).
         """
         if snake:
-            return {snake_case(k): v for k, v in p.items() if k not in consumed}
+            cached = _SNAKE.get
+            return {cached(k) or snake_case(k): v for k, v in p.items() if k not in consumed}
         return {k: v for k, v in p.items() if k not in consumed}

@@ -43,7 +43,7 @@ from runnorm import (
 )
 
 NAME = "browserbase"
-SESSION_PAGE = "https://browserbase.com/sessions/{session_id}"
+SESSION_PAGE_ROOT = "https://browserbase.com/sessions/"
 fields = Fields(NAME)
 
 _WORDS = {
@@ -141,7 +141,7 @@ def to_run(p: Mapping[str, Any]) -> Run:
         )
     web_url = artifacts = None
     if session_id:
-        web_url = SESSION_PAGE.format(session_id=session_id)
+        web_url = f"{SESSION_PAGE_ROOT}{session_id}"
         artifacts = (
             Artifact(kind=ArtifactKind.OTHER, url=web_url, name="session", media_type="text/html"),
         )
