@@ -1,7 +1,7 @@
 """Generate a mixed-provider JSON Lines dump for the batch benchmarks.
 
 Records are the repository's real sample payloads of all three providers (the ones under
-1.5 KB compact, so the average lands near 600 bytes), with fresh ids and shifted timestamps so
+1.9 KB compact, so the average lands near 600 bytes), with fresh ids and shifted timestamps so
 no two records are alike. Deterministic for a given seed.
 
     python bench/make_dump.py bench/data/dump.jsonl --records 200000

@@ -9,6 +9,7 @@ are dropped whenever a redirect leaves the original origin; httpx's exceptions t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -35,6 +36,7 @@ class ResponseTooLargeError(TransportError):
     """The response body is larger than the configured ``max_response_bytes``."""
 
 
+@functools.lru_cache(maxsize=256)
 def valid_http_url(url: str) -> bool:
     """True for an absolute http(s) URL that httpx can send to."""
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -90,6 +91,7 @@ class _Base(Generic[H, S]):
         if headers:
             self._settings["headers"] = dict(headers)
         resolve_options(self.provider, self._settings)  # fail early on bad settings
+        self._resolved: tuple[tuple[str | None, str | None], CallOptions] | None = None
         self._gate = _Gate()
         self._mcp: dict[tuple[str, str], tuple[McpState, CallOptions]] = {}
         self._mcp_lock = threading.Lock()
@@ -103,7 +105,22 @@ class _Base(Generic[H, S]):
         return f"{type(self).__name__}(provider={self.provider.name!r}, base_url={base!r})"
 
     def _options(self, overrides: Mapping[str, Any]) -> CallOptions:
-        return resolve_options(self.provider, {**self._settings, **overrides})
+        if overrides:
+            return resolve_options(self.provider, {**self._settings, **overrides})
+        # The common call: the client's own settings. Resolved once per environment state
+        # (the key and base URL may come from variables that can change between calls).
+        environment = self._environment()
+        cached = self._resolved
+        if cached is None or cached[0] != environment:
+            cached = self._resolved = (environment, resolve_options(self.provider, self._settings))
+        return cached[1]
+
+    def _environment(self) -> tuple[str | None, str | None]:
+        auth, variable = self.provider.auth, self.provider.base_url_env
+        return (
+            os.environ.get(auth.env_var) if auth is not None else None,
+            os.environ.get(variable) if variable else None,
+        )
 
     def _mcp_state(self, options: CallOptions) -> McpState:
         fingerprint = hashlib.sha256((options.api_key or "").encode()).hexdigest()
