@@ -95,10 +95,14 @@ __all__ = [
     "json_schema",
     "normalize",
     "wait",
+    "webhooks",
     "providers",
     "read_dump",
     "summarize",
 ]
+
+
+from runnorm import webhooks  # the submodule, as runnorm.webhooks
 
 
 def providers() -> list[ProviderInfo]:

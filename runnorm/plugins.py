@@ -4,14 +4,18 @@ Plugins are entry points of the group ``runnorm``. They load lazily, on the firs
 needs a provider, and one by one: a plugin that fails to import or to register is recorded
 (``runnorm.providers()`` shows it with its package and error) and the others keep working.
 ``RUNNORM_LOAD_PLUGINS=a,b`` loads only the named entry points; ``RUNNORM_DISABLE_PLUGINS=c``
-blocks some. Two providers claiming one name are both reported and the name becomes unusable
-(``PluginLoadError``) instead of one silently winning.
+blocks some; ``RUNNORM_TRACE_PLUGINS=1`` prints every hook call, its result and each
+registered provider to stderr, with secrets and key-like strings masked. Two providers
+claiming one name are both reported and the name becomes unusable (``PluginLoadError``)
+instead of one silently winning.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -28,6 +32,31 @@ __all__ = ["ENTRY_POINT_GROUP", "PluginHost", "ProviderInfo", "get_host", "reset
 ENTRY_POINT_GROUP = "runnorm"
 LOAD_ENV = "RUNNORM_LOAD_PLUGINS"
 DISABLE_ENV = "RUNNORM_DISABLE_PLUGINS"
+TRACE_ENV = "RUNNORM_TRACE_PLUGINS"
+_KEYLIKE = re.compile(r"\b(?:sk|btk|bb_live|bb|key|token)[-_][A-Za-z0-9_\-]{6,}", re.IGNORECASE)
+
+
+def _safe(value: object) -> str:
+    """A short repr for trace output with mapping secrets and key-like strings masked."""
+    from runnorm.redaction import Redactor
+
+    text = repr(Redactor().redact(value))
+    text = _KEYLIKE.sub("***", text)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _tracer() -> tuple[Any, Any]:
+    def before(hook_name: str, hook_impls: list[Any], kwargs: Mapping[str, Any]) -> None:
+        plugins = ", ".join(impl.plugin_name for impl in hook_impls) or "none"
+        arguments = ", ".join(f"{k}={_safe(v)}" for k, v in kwargs.items())
+        print(f"runnorm: hook {hook_name}({arguments}) -> plugins: {plugins}", file=sys.stderr)
+
+    def after(outcome: Any, hook_name: str, hook_impls: list[Any], kwargs: Any) -> None:
+        exception = outcome.exception
+        result = f"raised {exception!r}" if exception is not None else _safe(outcome.get_result())
+        print(f"runnorm: hook {hook_name} -> {result}", file=sys.stderr)
+
+    return before, after
 
 
 @attrs.frozen
@@ -79,6 +108,9 @@ class PluginHost:
         self.group = group
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
+        self._trace = os.environ.get(TRACE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+        if self._trace:
+            self.pm.add_hookcall_monitoring(*_tracer())
         self._use_entry_points = entry_points
         self._lock = threading.RLock()
         self._loaded = False
@@ -99,6 +131,12 @@ class PluginHost:
         def register(provider: Provider) -> None:
             if not isinstance(provider, Provider):
                 raise TypeError(f"register() takes a runnorm.Provider, not {type(provider)!r}")
+            if self._trace:
+                print(
+                    f"runnorm: register(Provider(name={provider.name!r}, "
+                    f"capabilities={sorted(provider.capabilities)}))",
+                    file=sys.stderr,
+                )
             registered.append(provider)
 
         others = [p for p in self.pm.get_plugins() if p is not plugin]

@@ -166,3 +166,53 @@ def test_hookspecs_are_typed_and_documented() -> None:
     assert inspect.getdoc(spec)
     assert set(inspect.signature(spec).parameters) == {"register"}
     assert "Callable[[Provider], None]" in str(inspect.signature(spec).parameters["register"])
+
+
+def test_runnorm_register_providers_receives_a_register_callable() -> None:
+    seen: list[object] = []
+
+    class Plugin:
+        @runnorm.hookimpl
+        def runnorm_register_providers(self, register):  # type: ignore[no-untyped-def]
+            seen.append(register)
+            register(get_host().get("skyvern"))
+
+    host = PluginHost(entry_points=False)
+    host.add_plugin(Plugin(), "probe")
+    (register,) = seen
+    assert callable(register)
+    assert [info.name for info in host.infos()] == ["skyvern"]
+
+
+def test_every_hookspec_has_a_test_of_its_own() -> None:
+    import inspect
+    from pathlib import Path
+
+    from runnorm import hookspecs
+
+    sources = "\n".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
+    for name, _ in inspect.getmembers(hookspecs, inspect.isfunction):
+        if name.startswith("runnorm_"):
+            assert f"def test_{name}" in sources, f"hookspec {name} has no test named test_{name}*"
+
+
+def test_trace_plugins_prints_hook_calls_without_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RUNNORM_TRACE_PLUGINS", "1")
+    secret = "sk-live-trace-0123456789"
+
+    class Plugin:
+        @runnorm.hookimpl
+        def runnorm_register_providers(self, register):  # type: ignore[no-untyped-def]
+            register(get_host().get("bridgetown"))
+            return {"api_key": secret, "note": f"token is {secret}"}
+
+    host = PluginHost(entry_points=False)
+    host.add_plugin(Plugin(), "tracer")
+    err = capsys.readouterr().err
+    assert "runnorm: hook runnorm_register_providers(register=" in err
+    assert "plugins: tracer" in err
+    assert "register(Provider(name='bridgetown'" in err
+    assert "-> [{'api_key': '[REDACTED]'" in err
+    assert secret not in err

@@ -19,6 +19,10 @@ Every other field (``run_request``, ``browser_profile_id``, ``script_run``, ``ru
 ``recording_archived``, ``title``, ``trigger_type``, webhook extras such as ``summary``,
 ``total_steps``, ``webhook_failure_reason``, ...) -> ``extra`` as sent.
 
+Webhooks: ``verify_webhook`` checks ``x-skyvern-signature`` (HMAC-SHA256 of the raw body,
+keyed with the API key) and the ``x-skyvern-timestamp`` window; both webhook shapes (task
+and workflow) map like get-run responses.
+
 Dropped on purpose: ``downloaded_files[].artifact_id`` (an artifact has no id field; it stays
 in ``raw``). Secrets in ``run_request`` (``extra_http_headers``, ``cdp_connect_headers``,
 ``totp_*``) stay in ``raw`` and ``extra`` in memory and are redacted in CLI output.
@@ -26,6 +30,7 @@ in ``raw``). Secrets in ``run_request`` (``extra_http_headers``, ``cdp_connect_h
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,9 +45,11 @@ from runnorm import (
     Run,
     RunError,
     RunStatus,
+    SignatureError,
     StatusMap,
     Timing,
 )
+from runnorm.webhooks import check_timestamp, hmac_sha256_hex, require_header
 
 NAME = "skyvern"
 fields = Fields(NAME)
@@ -189,6 +196,19 @@ def _artifacts(p: Mapping[str, Any]) -> tuple[Artifact, ...]:
     return tuple(out)
 
 
+def verify_webhook(
+    body: bytes, headers: Mapping[str, str], secret: str | bytes, *, tolerance: float, now: float
+) -> None:
+    """Skyvern signs the raw body: ``x-skyvern-signature`` is the lowercase hex HMAC-SHA256
+    keyed with the API key. ``x-skyvern-timestamp`` (Unix seconds) is not signed, so the
+    tolerance window (plus de-duplication by run and status) is the replay defence."""
+    signature = require_header(headers, "x-skyvern-signature")
+    stamp = require_header(headers, "x-skyvern-timestamp")
+    check_timestamp(stamp, tolerance=tolerance, now=now, name="x-skyvern-timestamp")
+    if not hmac.compare_digest(hmac_sha256_hex(secret, body), signature.lower()):
+        raise SignatureError("x-skyvern-signature does not match the body")
+
+
 def to_run(p: Mapping[str, Any]) -> Run:
     """Map a get-run response, a list item or a webhook body to a ``Run``."""
     p = fields.require_mapping(p)
@@ -241,6 +261,7 @@ PROVIDER = Provider(
     base_url="https://api.skyvern.com",
     base_url_env="SKYVERN_BASE_URL",
     fetch=RestFetch(path="/v1/runs/{run_id}"),
+    verify_webhook=verify_webhook,
     sensitive_keys=("extra_http_headers", "cdp_connect_headers", "totp_*"),
     samples=Path(__file__).parent / "samples",
     docs_url="https://docs.skyvern.com",
