@@ -18,15 +18,13 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import attrs
-import orjson
 
-from runnorm.dump import GZIP_MAGIC, RecordError, _iter_lines, _normalize_records, dump_files
-from runnorm.dump import read_records as _read_records
+from runnorm.dump import GZIP_MAGIC, RecordError, dump_files, normalize_stream
 from runnorm.jsonio import dumps
 from runnorm.model import Run
 from runnorm.normalize import resolve_provider
@@ -188,9 +186,8 @@ class _Normalizer:
         self, shard: Shard, stream: IO[bytes]
     ) -> Iterator[tuple[Run | RecordError, bytes | None]]:
         name = "<stdin>" if shard.path == "-" else shard.path
-        whole = shard.start is None  # a byte range is always JSON Lines
-        records = _read_records(stream) if whole else _iter_lines(stream, b"")
-        return _normalize_records(records, name, self.fixed, self.host)
+        byte_range = shard.start is not None  # a byte range is always JSON Lines
+        return normalize_stream(stream, name, self.fixed, self.host, lines=byte_range)
 
 
 def _open_shard(shard: Shard) -> IO[bytes]:
@@ -199,97 +196,6 @@ def _open_shard(shard: Shard) -> IO[bytes]:
     if shard.start is None or shard.end is None:
         return open(shard.path, "rb")
     return io.BufferedReader(_Range(shard.path, shard.start, shard.end), buffer_size=1 << 20)
-
-
-def _jsonl_lines(shard: Shard, stream: IO[bytes]) -> Iterable[bytes] | None:
-    """The lines of *stream* when it is plain JSON Lines (a byte-range shard, or a file whose
-    first line is a complete JSON object); None when the general reader must handle it."""
-    if shard.start is not None:
-        return stream
-    peek = getattr(stream, "peek", None)
-    if peek is None:
-        return None
-    head = peek(1 << 16)
-    if not head.startswith(b"{"):
-        return None  # gzip, arrays, BOMs, leading blanks, pretty JSON: the general path
-    first = head.split(b"\n", 1)[0]
-    try:
-        orjson.loads(first)
-    except orjson.JSONDecodeError:
-        return None
-    return stream
-
-
-def _fast_jsonl(
-    lines: Iterable[bytes],
-    normalizer: _Normalizer,
-    *,
-    write_jsonl: Callable[[bytes], object],
-    fallback: Callable[[bytes, int], None],
-    stats: BatchStats,
-) -> None:
-    """The JSON Lines to JSON Lines hot loop: decode, detect, map, encode, write.
-
-    Everything unusual (bad JSON, no single provider, a mapping error, a wrapper object,
-    possible secrets) goes to *fallback*, which takes the general path for that one line.
-    """
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
-    fixed = normalizer.fixed
-    detectors = [(p, p.detect) for p in normalizer.host.usable().values()]
-    redact = normalizer.options.redact
-    redactors = normalizer.redactors
-    summary = stats.summary
-    records = normalized = 0
-    number = 0
-    try:
-        for raw in lines:
-            number += 1
-            try:
-                value = loads(raw)
-            except decode_error:
-                if raw.isspace() or not raw:
-                    continue
-                fallback(raw, number)
-                continue
-            if type(value) is not dict:
-                fallback(raw, number)
-                continue
-            provider = fixed
-            if provider is None:
-                for candidate, accepts in detectors:
-                    try:
-                        accepted = accepts(value)
-                    except Exception:
-                        accepted = False
-                    if accepted:
-                        if provider is not None:
-                            provider = None
-                            break
-                        provider = candidate
-                if provider is None:
-                    fallback(raw, number)
-                    continue
-            try:
-                run = provider.to_run(value)
-            except Warning:
-                raise
-            except Exception:
-                fallback(raw, number)
-                continue
-            if redact:
-                redactor = redactors.get(provider.name) or normalizer.redactor(provider.name)
-                if redactor.may_hold_secrets(raw):
-                    fallback(raw, number)
-                    continue
-            records += 1
-            normalized += 1
-            if summary is not None:
-                summary.add(run)
-            write_jsonl(encode_run(run, raw.rstrip(), newline=True))
-    finally:
-        stats.records += records
-        stats.normalized += normalized
 
 
 def _run_shard(
@@ -337,21 +243,6 @@ def _run_shard(
 
     stream = _open_shard(shard)
     try:
-        lines = None
-        if write_jsonl is not None and not options.strict and tick is None:
-            lines = _jsonl_lines(shard, stream)
-        if lines is not None and write_jsonl is not None:
-            name = "<stdin>" if shard.path == "-" else shard.path
-
-            def fallback(raw: bytes, number: int) -> None:
-                one = _iter_lines(io.BytesIO(raw), b"")
-                records = _normalize_records(one, name, normalizer.fixed, normalizer.host)
-                for item, source in records:
-                    located = attrs.evolve(item, line=number) if type(item) is RecordError else item
-                    handle(located, source)
-
-            _fast_jsonl(lines, normalizer, write_jsonl=write_jsonl, fallback=fallback, stats=stats)
-            return
         for count, (item, source) in enumerate(normalizer.items(shard, stream), 1):
             if not handle(item, source):
                 return

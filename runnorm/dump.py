@@ -37,6 +37,7 @@ from runnorm.provider import Provider
 
 __all__ = [
     "DUMP_SUFFIXES",
+    "normalize_stream",
     "WHOLE_DOCUMENT_LIMIT",
     "RecordError",
     "dump_files",
@@ -464,7 +465,7 @@ def read_dump(
     for name, opener in _sources(source):
         stream = opener()
         try:
-            for item, _ in _normalize_records(read_records(stream), name, fixed, host):
+            for item, _ in normalize_stream(stream, name, fixed, host):
                 if type(item) is RecordError and on_error == "raise":
                     raise DumpError(f"{item.where}: {item.reason}", item)
                 yield item
@@ -473,9 +474,82 @@ def read_dump(
                 stream.close()
 
 
+Result = tuple[Run | RecordError, bytes | None]
+
+
+def normalize_stream(
+    stream: IO[bytes],
+    name: str,
+    fixed: Provider | None,
+    host: PluginHost,
+    *,
+    lines: bool = False,
+) -> Iterator[Result]:
+    """Each record of a binary stream as a ``Run`` or ``RecordError``, with its own bytes.
+
+    Plain JSON Lines (or a byte range of them, ``lines=True``) take the fast loop; anything
+    else (gzip of documents, arrays, wrappers, BOMs) the general reader.
+    """
+    if lines:
+        return _jsonl_results(stream, name, fixed, host)
+    stream = open_stream(stream)
+    peek = getattr(stream, "peek", None)
+    head = peek(1 << 16) if peek is not None else b""
+    if head.startswith(b"{") and _is_json(head.split(b"\n", 1)[0]):
+        return _jsonl_results(stream, name, fixed, host)
+    return _normalize_records(read_records(stream), name, fixed, host)
+
+
+def _jsonl_results(
+    lines: Iterable[bytes], name: str, fixed: Provider | None, host: PluginHost
+) -> Iterator[Result]:
+    """The JSON Lines hot loop: decode, detect, map. Anything unusual on a line (bad JSON,
+    no single provider, a mapping error, a wrapper, a non-object) takes the general path for
+    that line alone, so the results are exactly the general reader's."""
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    detectors = [(p, p.detect, p.detect_keys) for p in host.usable().values()]
+    number = 0
+    for raw in lines:
+        number += 1
+        try:
+            value = loads(raw)
+        except decode_error:
+            if raw.isspace() or not raw:
+                continue
+            value = None
+        if type(value) is dict:
+            provider = fixed
+            if provider is None:
+                for candidate, accepts, keys in detectors:
+                    if keys and keys.isdisjoint(value):
+                        continue  # none of the keys its detector needs
+                    try:
+                        accepted = accepts(value)
+                    except Exception:
+                        accepted = False
+                    if accepted:
+                        if provider is not None:
+                            provider = None
+                            break
+                        provider = candidate
+            if provider is not None:
+                try:
+                    yield provider.to_run(value), raw
+                    continue
+                except Warning:
+                    raise
+                except Exception:  # reported by the general path below, with the same words
+                    pass
+        for item, source in _normalize_records(
+            _iter_lines(io.BytesIO(raw), b""), name, fixed, host
+        ):
+            yield (attrs.evolve(item, line=number) if type(item) is RecordError else item), source
+
+
 def _normalize_records(
     records: Iterable[Raw], name: str, fixed: Provider | None, host: PluginHost
-) -> Iterator[tuple[Run | RecordError, bytes | None]]:
+) -> Iterator[Result]:
     """Each record as a ``Run`` or a ``RecordError``, with the record's own bytes when known."""
     detect = host.detect
     fixed_map = fixed.to_run if fixed is not None else None

@@ -317,6 +317,9 @@ class PluginHost:
             self._load_once()
         matches = []
         for provider in self._detectors:
+            keys = provider.detect_keys
+            if keys and keys.isdisjoint(payload):
+                continue
             try:
                 accepted = provider.detect(payload)
             except Exception:  # a faulty detector abstains rather than breaking detection

@@ -113,6 +113,9 @@ class Provider:
     samples: Path | None = None
     docs_url: str | None = None
     field_notes: Mapping[str, str] = attrs.field(factory=dict)
+    detect_keys: frozenset[str] = frozenset()
+    """Optional: keys of which a payload must have at least one for ``detect`` to accept it.
+    Lets detection skip this provider's detector cheaply on other providers' payloads."""
 
     @property
     def options(self) -> frozenset[str]:

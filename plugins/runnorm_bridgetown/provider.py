@@ -156,6 +156,7 @@ PROVIDER = Provider(
     statuses=STATUSES,
     to_run=to_run,
     detect=detect,
+    detect_keys=frozenset({"run_id"}),
     aliases=("bridge-town",),
     auth=Auth(header="Authorization", scheme="Bearer", env_var="BRIDGETOWN_API_KEY"),
     base_url="https://api.bridgetown.builders/mcp",

@@ -174,6 +174,7 @@ PROVIDER = Provider(
     statuses=STATUSES,
     to_run=to_run,
     detect=detect,
+    detect_keys=frozenset({"runId"}),
     aliases=("bb",),
     auth=Auth(header="X-BB-API-Key", env_var="BROWSERBASE_API_KEY"),
     base_url="https://api.browserbase.com",

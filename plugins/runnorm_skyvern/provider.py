@@ -257,6 +257,7 @@ PROVIDER = Provider(
     statuses=STATUSES,
     to_run=to_run,
     detect=detect,
+    detect_keys=frozenset(ID_KEYS),
     auth=Auth(header="x-api-key", env_var="SKYVERN_API_KEY"),
     base_url="https://api.skyvern.com",
     base_url_env="SKYVERN_BASE_URL",
