@@ -56,9 +56,11 @@ def _quiet_normalize(payload: Mapping[str, Any], provider: str | None = None) ->
         return normalize(payload, provider)
 
 
-def _status_key(payload: Mapping[str, Any], run: Run) -> str | None:
+def _status_key(payload: Mapping[str, Any], run: Run, declared: str | None = None) -> str | None:
+    if declared is not None:
+        return declared
     for key, value in payload.items():
-        if value == run.native_status and "status" in key.lower():
+        if value == run.native_status and ("status" in key.lower() or "state" in key.lower()):
             return key
     return None
 
@@ -72,6 +74,10 @@ class ProviderConformance:
 
     samples: ClassVar[Path | str | None] = None
     """A directory of sample payloads (``*.json``); default: the provider's ``samples``."""
+
+    status_field: ClassVar[str | None] = None
+    """The payload key holding the status word; default: found in the first sample (a key
+    containing "status" or "state" whose value is the run's native status)."""
 
     @classmethod
     def declared_provider(cls) -> Provider:
@@ -107,7 +113,7 @@ class ProviderConformance:
     def test_every_native_status_normalizes_to_the_declared_status(self) -> None:
         statuses = self.declared_provider().statuses
         name, payload = self.sample_payloads()[0]
-        key = _status_key(payload, _quiet_normalize(payload, self.provider))
+        key = _status_key(payload, _quiet_normalize(payload, self.provider), self.status_field)
         assert key is not None, f"cannot find the status field of sample {name!r}"
         for word, expected in statuses.items():
             run = _quiet_normalize({**payload, key: word}, self.provider)
@@ -124,8 +130,8 @@ class ProviderConformance:
 
     def test_unseen_status_is_unknown_and_kept(self) -> None:
         _, payload = self.sample_payloads()[0]
-        key = _status_key(payload, _quiet_normalize(payload, self.provider))
-        assert key is not None
+        key = _status_key(payload, _quiet_normalize(payload, self.provider), self.status_field)
+        assert key is not None, "set status_field on the test class"
         run = _quiet_normalize({**payload, key: "never-seen-status-word"}, self.provider)
         assert run.status is RunStatus.UNKNOWN
         assert run.native_status == "never-seen-status-word"
