@@ -49,7 +49,8 @@ _STATUS_TEXT = {status: status.value for status in RunStatus}
 _KIND_TEXT = {kind: kind.value for kind in ArtifactKind}
 
 
-def _unstructure_timing(timing: Timing) -> dict[str, Any]:
+def _timing_document(timing: Timing, stamp: Any) -> dict[str, Any]:
+    """The ``timing`` object of a document; *stamp* renders each timestamp."""
     created, queued, started, finished, updated = (
         timing.created_at,
         timing.queued_at,
@@ -59,11 +60,11 @@ def _unstructure_timing(timing: Timing) -> dict[str, Any]:
     )
     begin = queued or created
     return {
-        "created_at": None if created is None else created.isoformat(),
-        "queued_at": None if queued is None else queued.isoformat(),
-        "started_at": None if started is None else started.isoformat(),
-        "finished_at": None if finished is None else finished.isoformat(),
-        "updated_at": None if updated is None else updated.isoformat(),
+        "created_at": None if created is None else stamp(created),
+        "queued_at": None if queued is None else stamp(queued),
+        "started_at": None if started is None else stamp(started),
+        "finished_at": None if finished is None else stamp(finished),
+        "updated_at": None if updated is None else stamp(updated),
         "queue_time": None
         if begin is None or started is None
         else (started - begin).total_seconds(),
@@ -74,6 +75,14 @@ def _unstructure_timing(timing: Timing) -> dict[str, Any]:
         if created is None or finished is None
         else (finished - created).total_seconds(),
     }
+
+
+def _unstructure_timing(timing: Timing) -> dict[str, Any]:
+    return _timing_document(timing, datetime.isoformat)
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _structure_datetime(value: Any, _type: Any) -> datetime | None:
@@ -290,14 +299,6 @@ def encode_run(run: Run, raw_json: bytes | None = None, *, newline: bool = False
     lets orjson format the timestamps in C and, given *raw_json* (the payload's own JSON
     text), splices it in as ``raw`` instead of encoding the payload again.
     """
-    timing = run.timing
-    created, queued, started, finished = (
-        timing.created_at,
-        timing.queued_at,
-        timing.started_at,
-        timing.finished_at,
-    )
-    begin = queued or created
     error = run.error
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -310,22 +311,7 @@ def encode_run(run: Run, raw_json: bytes | None = None, *, newline: bool = False
         "error": None
         if error is None
         else {"code": error.code, "message": error.message, "details": list(error.details)},
-        "timing": {
-            "created_at": created,
-            "queued_at": queued,
-            "started_at": started,
-            "finished_at": finished,
-            "updated_at": timing.updated_at,
-            "queue_time": None
-            if begin is None or started is None
-            else (started - begin).total_seconds(),
-            "run_time": None
-            if started is None or finished is None
-            else (finished - started).total_seconds(),
-            "total_time": None
-            if created is None or finished is None
-            else (finished - created).total_seconds(),
-        },
+        "timing": _timing_document(run.timing, _as_is),  # orjson formats the datetimes
         "artifacts": [
             {
                 "kind": _KIND_TEXT[a.kind],

@@ -97,3 +97,15 @@ def test_to_dict_shapes() -> None:
 def test_from_dict_rejects_bad_documents_with_payload_error(bad: object) -> None:
     with pytest.raises(PayloadError):
         Run.from_dict(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
+def test_batch_encoder_writes_exactly_to_dict(path: Path) -> None:
+    from runnorm.serialization import encode_run
+
+    run = quiet_normalize(path)
+    expected = json.loads(json.dumps(run.to_dict()))
+    assert json.loads(encode_run(run)) == expected
+    spliced = encode_run(run, orjson.dumps(run.raw), newline=True)
+    assert spliced.endswith(b"}\n")
+    assert json.loads(spliced) == expected

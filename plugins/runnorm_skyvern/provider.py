@@ -72,21 +72,9 @@ STATUSES = StatusMap(
 ID_KEYS = ("run_id", "task_id", "workflow_run_id", "task_run_id")
 ID_PREFIXES = ("tsk_", "wr_")
 RESULT_KEYS = ("output", "extracted_information", "outputs")
-_CONSUMED = frozenset(
+_ERROR_KEYS = frozenset({"failure_reason", "errors", "failure_category"})
+_ARTIFACT_KEYS = frozenset(
     {
-        "run_id",
-        "status",
-        "run_type",
-        "task_run_type",
-        "output",
-        "failure_reason",
-        "errors",
-        "failure_category",
-        "created_at",
-        "queued_at",
-        "started_at",
-        "finished_at",
-        "modified_at",
         "recording_url",
         "recording_urls",
         "screenshot_urls",
@@ -95,6 +83,22 @@ _CONSUMED = frozenset(
         "downloaded_files",
         "downloaded_file_urls",
         "browser_console_log_url",
+    }
+)
+_CONSUMED = (
+    _ERROR_KEYS
+    | _ARTIFACT_KEYS
+    | {
+        "run_id",
+        "status",
+        "run_type",
+        "task_run_type",
+        "output",
+        "created_at",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "modified_at",
         "app_url",
         "browser_session_id",
         "step_count",
@@ -132,21 +136,6 @@ def _error(p: Mapping[str, Any]) -> RunError | None:
         first = errors[0].get("reasoning")
         reason = first if isinstance(first, str) else None
     return RunError(code=code, message=reason, details=(*errors, *categories))
-
-
-_ERROR_KEYS = frozenset({"failure_reason", "errors", "failure_category"})
-_ARTIFACT_KEYS = frozenset(
-    {
-        "recording_url",
-        "recording_urls",
-        "screenshot_urls",
-        "screenshot_url",
-        "action_screenshot_urls",
-        "downloaded_files",
-        "downloaded_file_urls",
-        "browser_console_log_url",
-    }
-)
 
 
 def _artifacts(p: Mapping[str, Any]) -> tuple[Artifact, ...]:
