@@ -1,4 +1,4 @@
-"""Sessions: tests, lint (ruff), types (mypy). Run all three with ``nox``.
+"""Sessions: tests, lint (ruff), types (mypy), docs (Sphinx). Run all four with ``nox``.
 
 Every session runs on the interpreter nox itself runs on, so CI never depends on other
 Python versions being installed.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "types", "tests"]
+nox.options.sessions = ["lint", "types", "tests", "docs"]
 nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
@@ -23,7 +23,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
-    session.install("ruff>=0.6")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -33,6 +33,15 @@ def types(session: nox.Session) -> None:
     """mypy --strict over runnorm and the first-party plugins."""
     session.install("-e", ".[types]")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (Sphinx, MyST, furo), with warnings as errors."""
+    session.install("-e", ".[docs]")
+    # -E: a fresh environment every time, so warnings of unchanged pages are not hidden.
+    args = ["-W", "--keep-going", "-E", "-b", "html", "docs", "docs/_build/html"]
+    session.run("sphinx-build", *args, *session.posargs)
 
 
 @nox.session

@@ -1,0 +1,343 @@
+"""Sphinx directives whose tables come from the providers' own declarations, at build time.
+
+- ``{runnorm-provider} NAME``: one provider's page body: facts (auth, base URL, how a run is
+  fetched, options, capabilities, sensitive keys), the status map, the field mapping and its
+  module docstring, and one of its samples normalized.
+- ``{runnorm-status-table}``: the ``RunStatus`` x provider table of every first-party provider.
+- ``{runnorm-providers}``: an overview row per installed provider.
+
+Everything here is built from ``runnorm.Provider`` objects registered through the entry points
+(``.statuses``, ``.field_notes``, ``.auth``, ``.fetch``, ...) and the provider module's
+docstring; nothing is copied by hand. The ``*_markdown`` functions return MyST markdown and are
+what the tests call; the directives parse that markdown into the page.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+import sys
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+import runnorm
+from runnorm import McpFetch, Provider, RestFetch, Run, RunStatus
+from runnorm.plugins import get_host
+
+__all__ = [
+    "FIRST_PARTY",
+    "field_rows",
+    "fact_rows",
+    "markdown_table",
+    "provider_markdown",
+    "providers_markdown",
+    "status_rows",
+    "status_table_markdown",
+]
+
+FIRST_PARTY = ("skyvern", "browserbase", "bridgetown")
+"""The providers shipped in this distribution: each has a page under ``docs/providers/``."""
+
+_RUN_FIELDS = frozenset(a.name for a in attrs.fields(Run))
+_NAME_TOKEN = re.compile(r"^[A-Za-z_][\w.]*(?:\[\])?(?:\.[\w]+)*$")
+_RUN_PATH = re.compile(r"(?<![\w.`])([a-z_]+)(\.[a-z_]+)?(?![\w`])")
+_LABEL = re.compile(r"\(([^():]+):\s*([^()]*)\)")
+
+
+def _provider(name: str) -> Provider:
+    return get_host().get(name)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    return f"`{text}`"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A MyST (GitHub-style) pipe table."""
+    lines = [
+        "| " + " | ".join(_cell(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _native_names(text: str) -> str:
+    """``run_id (webhooks: task_id)`` -> ```run_id` (webhooks: `task_id`)``: names as code."""
+
+    def names(part: str) -> str:
+        out = []
+        for piece in re.split(r"(, | / )", part):
+            stripped = piece.strip()
+            out.append(_code(stripped) if _NAME_TOKEN.match(stripped) else piece)
+        return "".join(out)
+
+    labelled = _LABEL.search(text)
+    if labelled:
+        head = text[: labelled.start()].rstrip()
+        tail = text[labelled.end() :]
+        return f"{names(head)} ({labelled.group(1)}: {names(labelled.group(2))}){tail}"
+    return names(text)
+
+
+def _run_names(text: str) -> str:
+    """Mark ``Run`` field names (``error.code``, ``web_url``) as code, outside code spans."""
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):  # even parts are outside backticks
+
+        def mark(match: re.Match[str]) -> str:
+            if match.group(1) in _RUN_FIELDS:
+                return _code(match.group(0))
+            return match.group(0)
+
+        parts[i] = _RUN_PATH.sub(mark, parts[i])
+    return "`".join(parts)
+
+
+def status_rows(provider: Provider) -> list[list[str]]:
+    """Native word, ``RunStatus``, terminal: one row per declared word, then the catch-all."""
+    rows = [
+        [_code(word), _code(status.value), "yes" if status.is_terminal else "no"]
+        for word, status in provider.statuses.items()
+    ]
+    rows.append(["any other word", "`unknown` (one warning per word)", "no"])
+    return rows
+
+
+def field_rows(provider: Provider) -> list[list[str]]:
+    """Native field -> where it lands in the ``Run``, from ``Provider.field_notes``."""
+    rows = [[_native_names(k), _run_names(v)] for k, v in provider.field_notes.items()]
+    rows.append(["the whole payload", f"{_code('raw')}, exactly as received"])
+    return rows
+
+
+def _fetch_text(provider: Provider) -> str:
+    fetch = provider.fetch
+    if isinstance(fetch, RestFetch):
+        return f"REST: `GET {{base_url}}{fetch.path}`"
+    if isinstance(fetch, McpFetch):
+        return (
+            f"MCP (JSON-RPC over Streamable HTTP): `tools/call` of `{fetch.tool}` "
+            f'with `{{"{fetch.argument}": run_id}}`'
+        )
+    return "not supported (normalize only)"
+
+
+def fact_rows(provider: Provider) -> list[list[str]]:
+    """What the declaration says about auth, transport, options and capabilities."""
+    rows = [
+        ["name", _code(provider.name)],
+        ["aliases", ", ".join(_code(a) for a in provider.aliases) or "none"],
+        ["capabilities", ", ".join(_code(c) for c in sorted(provider.capabilities))],
+    ]
+    auth = provider.auth
+    if auth is not None:
+        scheme = f" with the scheme `{auth.scheme}`" if auth.scheme else ""
+        rows.append(["API key", f"header `{auth.header}`{scheme}; read from `{auth.env_var}`"])
+    if provider.base_url or provider.base_url_env:
+        default = _code(provider.base_url) if provider.base_url else "none"
+        env = f"`{provider.base_url_env}`, else " if provider.base_url_env else ""
+        rows.append(["base URL", f"`base_url=`, else {env}{default}"])
+    rows.append(["fetch one run", _fetch_text(provider)])
+    if isinstance(provider.fetch, RestFetch):
+        for related in provider.fetch.related:
+            paths = ", ".join(f"`GET {path}`" for path in related.paths.values())
+            rows.append(
+                [
+                    f"`{related.option}=True`",
+                    f"also fetches, by the run's `{related.key}`: {paths} (read-only)",
+                ]
+            )
+    rows.append(
+        ["call options", ", ".join(_code(o) for o in sorted(provider.options)) or "the common ones"]
+    )
+    rows.append(
+        [
+            "sensitive keys (redacted in output)",
+            ", ".join(_code(k) for k in provider.sensitive_keys) or "only the common ones",
+        ]
+    )
+    rows.append(
+        [
+            "webhooks",
+            "signature verification declared"
+            if provider.verify_webhook is not None
+            else "no verification declared",
+        ]
+    )
+    if provider.docs_url:
+        rows.append(["provider docs", f"<{provider.docs_url}>"])
+    return rows
+
+
+def _docstring_markdown(provider: Provider) -> str:
+    """The provider module's docstring, paragraphs re-flowed onto single lines.
+
+    Re-flowing keeps a continuation line that starts with ``-`` or a digit from turning into a
+    list; the docstrings use ``double backticks``, which markdown reads as code too.
+    """
+    module = importlib.import_module(provider.to_run.__module__)
+    text = inspect.cleandoc(module.__doc__ or "")
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "\n\n".join(paragraphs)
+
+
+def _sample(provider: Provider) -> tuple[str, dict[str, Any], Run] | None:
+    """The smallest sample whose status word is declared, and its ``Run``."""
+    if provider.samples is None:
+        return None
+    for path in sorted(Path(provider.samples).glob("*.json"), key=lambda p: p.stat().st_size):
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                run = provider.to_run(payload)
+            except runnorm.RunnormError:
+                continue
+        if run.status is not RunStatus.UNKNOWN:
+            return path.name, payload, run
+    return None
+
+
+def _json_block(value: Any) -> str:
+    return "```json\n" + json.dumps(value, indent=2, ensure_ascii=False) + "\n```"
+
+
+def provider_markdown(name: str) -> str:
+    """A provider page's generated body (MyST markdown), from the provider's declaration."""
+    provider = _provider(name)
+    title = provider.title or provider.name
+    parts = [
+        "## Facts",
+        f"These tables are generated at build time from the `{provider.name}` plugin's "
+        f"`runnorm.Provider` declaration (module `{provider.to_run.__module__}`).",
+        markdown_table(["", title], fact_rows(provider)),
+        "## Status map",
+        f"{title}'s words are matched exactly as listed, with no case folding; a word not "
+        "listed becomes `unknown`, keeps `native_status` and warns once.",
+        markdown_table(["native word", "`RunStatus`", "terminal"], status_rows(provider)),
+        "## Field mapping",
+        markdown_table(["native field", "lands in"], field_rows(provider)),
+        "## Mapping notes",
+        "From the provider module's docstring:",
+        _docstring_markdown(provider),
+    ]
+    sample = _sample(provider)
+    if sample is not None:
+        filename, payload, run = sample
+        document = run.to_dict()
+        document.pop("raw", None)
+        parts += [
+            "## A sample, normalized",
+            f"The smallest of the plugin's sample payloads, `{filename}`:",
+            _json_block(payload),
+            "`runnorm.normalize(payload).to_dict()`, without `raw` (which is the payload):",
+            _json_block(document),
+        ]
+    return "\n\n".join(parts) + "\n"
+
+
+def status_table_markdown(names: Sequence[str] = FIRST_PARTY) -> str:
+    """``RunStatus`` x provider: the words each provider declares for each status."""
+    providers = [_provider(n) for n in names]
+    header = ["`RunStatus`", "terminal", *(p.title or p.name for p in providers)]
+    rows = []
+    for status in RunStatus:
+        row = [_code(status.value), "yes" if status.is_terminal else "no"]
+        for provider in providers:
+            if status is RunStatus.UNKNOWN:
+                row.append("any other word")
+            else:
+                words = provider.statuses.words_for(status)
+                row.append(", ".join(_code(w) for w in words) or "—")
+        rows.append(row)
+    return markdown_table(header, rows) + "\n"
+
+
+def providers_markdown() -> str:
+    """One row per installed provider."""
+    rows = []
+    for info in runnorm.providers():
+        provider = info.provider
+        if provider is None:
+            continue
+        link = f"[{provider.title or provider.name}]({info.name}.md)"
+        rows.append(
+            [
+                link if info.name in FIRST_PARTY else (provider.title or provider.name),
+                _code(info.name),
+                info.package or "",
+                ", ".join(sorted(info.capabilities)),
+                _code(provider.auth.env_var) if provider.auth else "",
+                str(len(provider.statuses)),
+            ]
+        )
+    header = ["provider", "name", "package", "capabilities", "key from", "status words"]
+    return markdown_table(header, rows) + "\n"
+
+
+# --- Sphinx glue -----------------------------------------------------------------------------
+
+
+def setup(app: Any) -> dict[str, Any]:
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+    from sphinx.util.nodes import nested_parse_with_titles
+
+    class _MarkdownDirective(SphinxDirective):
+        """Parses generated MyST markdown into the page (only used from MyST pages)."""
+
+        def markdown(self) -> str:
+            raise NotImplementedError
+
+        def run(self) -> list[nodes.Node]:
+            for name in FIRST_PARTY:  # rebuild the page when a declaration changes
+                module = sys.modules.get(_provider(name).to_run.__module__)
+                if module is not None and module.__file__:
+                    self.env.note_dependency(module.__file__)
+            text = self.markdown()
+            container = nodes.section() if self.has_titles else nodes.container()
+            source = self.get_source_info()[0]
+            content = StringList(text.splitlines(), source=source)
+            if self.has_titles:
+                nested_parse_with_titles(self.state, content, container)
+            else:
+                self.state.nested_parse(content, self.content_offset, container)
+            return list(container.children)
+
+        has_titles = False
+
+    class ProviderDirective(_MarkdownDirective):
+        required_arguments = 1
+        has_titles = True
+
+        def markdown(self) -> str:
+            return provider_markdown(self.arguments[0])
+
+    class StatusTableDirective(_MarkdownDirective):
+        optional_arguments = 1
+
+        def markdown(self) -> str:
+            names = self.arguments[0].split(",") if self.arguments else FIRST_PARTY
+            return status_table_markdown([n.strip() for n in names])
+
+    class ProvidersDirective(_MarkdownDirective):
+        def markdown(self) -> str:
+            return providers_markdown()
+
+    app.add_directive("runnorm-provider", ProviderDirective)
+    app.add_directive("runnorm-status-table", StatusTableDirective)
+    app.add_directive("runnorm-providers", ProvidersDirective)
+    return {"version": runnorm.__version__, "parallel_read_safe": True}
