@@ -33,6 +33,15 @@ ENTRY_POINT_GROUP = "runnorm"
 LOAD_ENV = "RUNNORM_LOAD_PLUGINS"
 DISABLE_ENV = "RUNNORM_DISABLE_PLUGINS"
 TRACE_ENV = "RUNNORM_TRACE_PLUGINS"
+_TRACE_SECRETS = (
+    "*[Aa]uthorization*",
+    "*[Tt]oken*",
+    "*[Ss]ecret*",
+    "*[Pp]assword*",
+    "*[Aa][Pp][Ii][-_][Kk]ey*",
+    "*[Aa]pi[Kk]ey*",
+    "[Cc]ookie",
+)
 _KEYLIKE = re.compile(r"\b(?:sk|btk|bb_live|bb|key|token)[-_][A-Za-z0-9_\-]{6,}", re.IGNORECASE)
 
 
@@ -40,7 +49,7 @@ def _safe(value: object) -> str:
     """A short repr for trace output with mapping secrets and key-like strings masked."""
     from runnorm.redaction import Redactor
 
-    text = repr(Redactor().redact(value))
+    text = repr(Redactor(_TRACE_SECRETS).redact(value))
     text = _KEYLIKE.sub("***", text)
     return text if len(text) <= 200 else text[:197] + "..."
 

@@ -16,11 +16,26 @@ from typing import Any
 import attrs
 
 from runnorm.errors import PayloadError, shorten
-from runnorm.model import JSON, Run
+from runnorm.model import JSON, Run, Timing
 from runnorm.status import StatusMap
 from runnorm.timestamps import parse_timestamp
 
 _fromisoformat = datetime.fromisoformat
+_EMPTY_TIMING = Timing()
+
+
+def _stamp(value: Any, provider: str, path: str) -> datetime | None:
+    """``parse_timestamp`` with the common shapes inlined (the batch hot path)."""
+    if type(value) is str and len(value) >= 19:
+        try:
+            if value[-1] == "Z":  # the most common zoned form; 3.11 parses Z as UTC
+                return _fromisoformat(value)
+            if value[-6] not in "+-":  # naive means UTC; cheaper than .replace afterwards
+                return _fromisoformat(value + "+00:00")
+        except ValueError:
+            pass
+    return parse_timestamp(value, provider=provider, path=path)
+
 
 __all__ = [
     "Auth",
@@ -231,16 +246,35 @@ class Fields:
         value = p.get(key)
         if value is None:
             return None
-        if type(value) is str and len(value) >= 19:
-            last = value[-1]
-            try:
-                if last == "Z":  # the most common zoned form; 3.11 parses Z as UTC
-                    return _fromisoformat(value)
-                if value[-6] not in "+-":  # naive: UTC (cheaper than .replace afterwards)
-                    return _fromisoformat(value + "+00:00")
-            except ValueError:
-                pass
-        return parse_timestamp(value, provider=self.provider, path=path or key)
+        return _stamp(value, self.provider, path or key)
+
+    def timing(
+        self,
+        p: Mapping[str, Any],
+        *,
+        created: str | None = None,
+        queued: str | None = None,
+        started: str | None = None,
+        finished: str | None = None,
+        updated: str | None = None,
+    ) -> Timing:
+        """A ``Timing`` from the named timestamp fields of *p* (each may be absent)."""
+        get, name = p.get, self.provider
+        # Unrolled on purpose: this runs once per record in every batch.
+        c = get(created) if created else None
+        q = get(queued) if queued else None
+        s = get(started) if started else None
+        f = get(finished) if finished else None
+        u = get(updated) if updated else None
+        if c is None and q is None and s is None and f is None and u is None:
+            return _EMPTY_TIMING
+        return Timing(
+            None if c is None else _stamp(c, name, created or ""),
+            None if q is None else _stamp(q, name, queued or ""),
+            None if s is None else _stamp(s, name, started or ""),
+            None if f is None else _stamp(f, name, finished or ""),
+            None if u is None else _stamp(u, name, updated or ""),
+        )
 
     def mapping(
         self, p: Mapping[str, Any], key: str, path: str | None = None

@@ -1,9 +1,11 @@
-"""Redaction of secrets that travel inside payloads (headers, TOTP settings, keys).
+"""Redaction of secrets that travel inside payloads (header maps, TOTP settings, tokens).
 
 A ``Run`` keeps its payload intact in memory; output written by the CLI passes through
-:func:`redact_document`, which replaces the value of every sensitive key with ``REDACTED``.
-Sensitive keys are the core's list below plus each provider's ``sensitive_keys``
-(``fnmatch`` patterns, matched case-insensitively).
+:meth:`Redactor.redact_document`, which replaces the value of every sensitive key, at any
+depth, with ``[REDACTED]``. Sensitive keys are what each provider declares in
+``Provider.sensitive_keys``: ``fnmatch`` patterns over its own field names, matched with
+their case (``"extra_http_headers"``, ``"totp_*"``). :data:`HEADER_CREDENTIALS` lists the
+usual credential header names, for providers whose payloads carry raw header maps.
 """
 
 from __future__ import annotations
@@ -11,29 +13,21 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from typing import Any
 
-__all__ = ["DEFAULT_SENSITIVE_KEYS", "REDACTED", "Redactor"]
+__all__ = ["HEADER_CREDENTIALS", "REDACTED", "Redactor"]
 
 REDACTED = "[REDACTED]"
-DEFAULT_SENSITIVE_KEYS: tuple[str, ...] = (
+HEADER_CREDENTIALS: tuple[str, ...] = (
+    "Authorization",
     "authorization",
+    "Proxy-Authorization",
     "proxy-authorization",
+    "Cookie",
     "cookie",
-    "set-cookie",
+    "X-API-Key",
     "x-api-key",
-    "x-bb-api-key",
-    "api_key",
-    "apikey",
-    "api-key",
-    "password",
-    "secret",
-    "client_secret",
-    "access_token",
-    "refresh_token",
 )
-
 
 _BLANK = b" \t\r\n"
 
@@ -54,25 +48,30 @@ def _is_key_with_value(text: bytes, position: int) -> bool:
 class Redactor:
     """Replaces the values of sensitive keys, at any depth, in copies of JSON documents."""
 
-    __slots__ = ("_candidates", "_match")
+    __slots__ = ("_cache", "_literals", "_matcher")
 
     def __init__(self, patterns: Iterable[str] = ()) -> None:
-        every = [*DEFAULT_SENSITIVE_KEYS, *patterns]
-        regex = "|".join(f"(?:{fnmatch.translate(p.lower())})" for p in every)
-        matcher = re.compile(regex).match
-        self._match = lru_cache(maxsize=2048)(lambda key: matcher(key.lower()) is not None)
-        # The same keys as they appear in JSON text, lowercase: the whole quoted name, or
-        # for a wildcard pattern its quoted literal start. One regex finds every candidate.
-        alternatives = []
+        every = list(dict.fromkeys(patterns))
+        regex = "|".join(f"(?:{fnmatch.translate(p)})" for p in every)
+        self._matcher = re.compile(regex).match if every else None
+        self._cache: dict[str, bool] = {}
+        # For the byte scan: each pattern's quoted literal start ('"totp_'), and whether
+        # that is the whole name ('"extra_http_headers"', closing quote included).
+        literals = []
         for pattern in every:
-            lowered = pattern.lower()
-            stem = lowered.split("*")[0].split("?")[0].split("[")[0]
-            alternatives.append(re.escape(stem) + ('"' if stem == lowered else '[^"]*"'))
-        self._candidates = re.compile(f'"(?:{"|".join(alternatives)})'.encode()).finditer
+            stem = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+            exact = stem == pattern
+            literals.append((f'"{stem}{chr(34) if exact else ""}'.encode(), exact))
+        self._literals = tuple(literals)
 
     def is_sensitive(self, key: str) -> bool:
         """True when values under *key* are secrets."""
-        return bool(self._match(key))
+        known = self._cache.get(key)
+        if known is None:
+            known = self._matcher is not None and self._matcher(key) is not None
+            if len(self._cache) < 4096:
+                self._cache[key] = known
+        return known
 
     def may_hold_secrets(self, json_text: bytes) -> bool:
         """False when the JSON text certainly holds no sensitive key with a non-null value.
@@ -80,18 +79,26 @@ class Redactor:
         A byte scan, much cheaper than walking the decoded value. Keys written with escapes
         (``\\u``) are not scanned: such text counts as possibly holding secrets.
         """
-        if b"\\u" in json_text:
-            return True
-        lowered = json_text.lower()
-        return any(_is_key_with_value(lowered, m.end()) for m in self._candidates(lowered))
+        if not self._literals:
+            return False
+        for literal, exact in self._literals:
+            start = json_text.find(literal)
+            while start >= 0:
+                end = start + len(literal) if exact else json_text.find(b'"', start + 1) + 1
+                if end > 0 and _is_key_with_value(json_text, end):
+                    return True
+                start = json_text.find(literal, start + 1)
+        return b"\\u" in json_text
 
     def redact(self, value: Any) -> Any:
         """*value* with secrets replaced; parts without secrets are shared, not copied."""
+        if self._matcher is None:
+            return value
         if isinstance(value, Mapping):
             changed = False
             out: dict[str, Any] = {}
             for key, item in value.items():
-                if isinstance(key, str) and item is not None and self._match(key):
+                if isinstance(key, str) and item is not None and self.is_sensitive(key):
                     new: Any = REDACTED
                 else:
                     new = self.redact(item)
@@ -107,6 +114,8 @@ class Redactor:
 
     def redact_document(self, document: dict[str, Any]) -> dict[str, Any]:
         """A ``Run.to_dict()`` document with ``raw``, ``extra`` and ``result`` redacted."""
+        if self._matcher is None:
+            return document
         out = document
         for key in ("raw", "extra", "result"):
             value = document.get(key)

@@ -1,36 +1,47 @@
-"""Redaction: sensitive keys at any depth, shared structure, provider patterns."""
+"""Redaction: provider-declared keys at any depth, shared structure, the byte pre-scan."""
 
 from __future__ import annotations
 
-from runnorm.redaction import REDACTED, Redactor
+import json
+
+import pytest
+
+from runnorm.redaction import HEADER_CREDENTIALS, REDACTED, Redactor
 
 
-def test_default_keys_are_redacted_case_insensitively_at_any_depth() -> None:
-    redactor = Redactor()
+def test_declared_keys_are_redacted_at_any_depth() -> None:
+    redactor = Redactor(HEADER_CREDENTIALS)
     document = {
         "a": [{"headers": {"Authorization": "Bearer x", "Accept": "json"}}],
-        "X-API-Key": "k",
-        "password": None,
+        "x-api-key": "k",
+        "Cookie": None,
     }
     redacted = redactor.redact(document)
     assert redacted == {
         "a": [{"headers": {"Authorization": REDACTED, "Accept": "json"}}],
-        "X-API-Key": REDACTED,
-        "password": None,
+        "x-api-key": REDACTED,
+        "Cookie": None,
     }
     assert document["a"][0]["headers"]["Authorization"] == "Bearer x"  # input untouched
 
 
-def test_provider_patterns_use_fnmatch() -> None:
+def test_provider_patterns_use_fnmatch_with_case() -> None:
     redactor = Redactor(["totp_*", "extra_http_headers"])
     redacted = redactor.redact(
-        {"totp_identifier": "me@x", "totp_url": "u", "extra_http_headers": {"X": "y"}, "total": 3}
+        {
+            "totp_identifier": "me@x",
+            "totp_url": "u",
+            "extra_http_headers": {"X": "y"},
+            "total": 3,
+            "TOTP_URL": "kept",
+        }
     )
     assert redacted == {
         "totp_identifier": REDACTED,
         "totp_url": REDACTED,
         "extra_http_headers": REDACTED,
         "total": 3,
+        "TOTP_URL": "kept",
     }
     assert not redactor.is_sensitive("max_tokens")
 
@@ -39,3 +50,31 @@ def test_documents_without_secrets_are_returned_as_is() -> None:
     redactor = Redactor(["totp_*"])
     document = {"raw": {"a": [1, {"b": 2}]}, "extra": {}, "result": None}
     assert redactor.redact_document(document) is document
+    assert Redactor().redact_document(document) is document
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"a": 1}, False),
+        ({"totp_url": None}, False),  # a null holds no secret
+        ({"totp_url": "https://x"}, True),
+        ({"run_request": {"extra_http_headers": {"A": "b"}}}, True),
+        ({"note": '"extra_http_headers": "inside a string"'}, False),
+        ({"x": "totp_"}, False),
+        ({"Ångström": 1}, True),  # escaped text is not scanned: treated as possible
+    ],
+)
+def test_byte_scan_agrees_with_the_walk(payload: dict[str, object], expected: bool) -> None:
+    redactor = Redactor(["totp_*", "extra_http_headers"])
+    text = json.dumps(payload).encode()
+    assert redactor.may_hold_secrets(text) is expected
+    if not expected:
+        assert redactor.redact(payload) is payload  # nothing the walk would change
+    assert (
+        redactor.may_hold_secrets(json.dumps(payload, separators=(",", ":")).encode()) is expected
+    )
+
+
+def test_no_patterns_means_nothing_to_scan() -> None:
+    assert Redactor().may_hold_secrets(b'{"authorization": "x"}') is False

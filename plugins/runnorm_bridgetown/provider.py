@@ -33,7 +33,6 @@ from runnorm import (
     RunError,
     RunStatus,
     StatusMap,
-    Timing,
 )
 
 NAME = "bridgetown"
@@ -139,11 +138,7 @@ def to_run(p: Mapping[str, Any]) -> Run:
         kind="model_run",
         result=outputs,
         error=error,
-        timing=Timing(
-            created_at=fields.time(p, "created_at"),
-            started_at=fields.time(p, "started_at"),
-            finished_at=fields.time(p, "finished_at"),
-        ),
+        timing=fields.timing(p, created="created_at", started="started_at", finished="finished_at"),
         artifacts=tuple(artifacts),
         extra=extra,
         raw=p,

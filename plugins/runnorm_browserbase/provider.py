@@ -39,7 +39,6 @@ from runnorm import (
     RunError,
     RunStatus,
     StatusMap,
-    Timing,
 )
 
 NAME = "browserbase"
@@ -153,11 +152,8 @@ def to_run(p: Mapping[str, Any]) -> Run:
         kind="agent_run",
         result=p.get("result"),
         error=error,
-        timing=Timing(
-            created_at=fields.time(p, "createdAt"),
-            started_at=fields.time(p, "startedAt"),
-            finished_at=fields.time(p, "endedAt"),
-            updated_at=fields.time(p, "updatedAt"),
+        timing=fields.timing(
+            p, created="createdAt", started="startedAt", finished="endedAt", updated="updatedAt"
         ),
         artifacts=artifacts or (),
         web_url=web_url,

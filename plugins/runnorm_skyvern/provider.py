@@ -47,7 +47,6 @@ from runnorm import (
     RunStatus,
     SignatureError,
     StatusMap,
-    Timing,
 )
 from runnorm.webhooks import check_timestamp, hmac_sha256_hex, require_header
 
@@ -221,12 +220,13 @@ def to_run(p: Mapping[str, Any]) -> Run:
         kind=fields.text(p, "run_type") or fields.text(p, "task_run_type"),
         result=result,
         error=_error(p),
-        timing=Timing(
-            created_at=fields.time(p, "created_at"),
-            queued_at=fields.time(p, "queued_at"),
-            started_at=fields.time(p, "started_at"),
-            finished_at=fields.time(p, "finished_at"),
-            updated_at=fields.time(p, "modified_at"),
+        timing=fields.timing(
+            p,
+            created="created_at",
+            queued="queued_at",
+            started="started_at",
+            finished="finished_at",
+            updated="modified_at",
         ),
         artifacts=_artifacts(p),
         web_url=fields.text(p, "app_url"),
