@@ -458,10 +458,12 @@ def _append_file(output: IO[bytes], path: str) -> None:
     """Append the file at *path* to *output*, in the kernel when both are plain files."""
     with open(path, "rb") as fragment:
         size = os.fstat(fragment.fileno()).st_size
-        try:
-            target = output.fileno()
-        except (AttributeError, OSError, io.UnsupportedOperation):
-            target = -1
+        target = -1
+        if isinstance(output, io.BufferedWriter | io.FileIO):  # not gzip: it compresses
+            try:
+                target = output.fileno()
+            except (OSError, io.UnsupportedOperation):
+                target = -1
         if target >= 0 and size and hasattr(os, "copy_file_range"):
             output.flush()
             copied = 0

@@ -8,10 +8,13 @@ missing).
 
 from __future__ import annotations
 
+import gzip
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 import orjson
@@ -69,6 +72,19 @@ def _fail(message: str, code: int = EXIT_ERROR) -> None:
 @click.version_option(__version__, prog_name="runnorm")
 def main() -> None:
     """Normalize runs from Skyvern, Browserbase, Bridge Town and plugin providers."""
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings as one plain line on stderr (no source excerpt)."""
+    click.echo(f"runnorm: warning: {message}", err=True)
 
 
 # -- providers ---------------------------------------------------------------------------------
@@ -410,17 +426,30 @@ def normalize_command(
             resolve_provider(provider)
         except RunnormError as exc:
             _fail(str(exc))
+    if scheduler and engine != "dask":
+        raise click.UsageError("--scheduler goes with --engine dask")
+    if engine == "dask" and "-" in paths:
+        raise click.UsageError("the Dask engine reads files and URLs, not stdin")
+    if fmt == "parquet" and (output in (None, "-")):
+        raise click.UsageError("Parquet output needs a file: -o runs.parquet")
+    written = [Path(p) for p in (output, errors_path) if p and p != "-"]
     try:
-        files = expand_paths(list(paths))
+        if engine == "dask":
+            files = list(paths)  # expanded where they are read: local paths or fsspec URLs
+        else:
+            files = [f for f in expand_paths(list(paths)) if not _is_one_of(f, written)]
     except FileNotFoundError as exc:
         _fail(str(exc))
         return
     options = BatchOptions(
         provider=provider, fmt=fmt, redact=not no_redact, strict=strict, summary=summary
     )
-    if fmt == "parquet" and (output in (None, "-")):
-        raise click.UsageError("Parquet output needs a file: -o runs.parquet")
-    errors_file = Path(errors_path).open("wb") if errors_path else None  # noqa: SIM115
+    try:
+        errors_file = Path(errors_path).open("wb") if errors_path else None  # noqa: SIM115
+        sink = _open_output(output, fmt)
+    except OSError as exc:
+        _fail(f"cannot write {exc.filename or ''}: {exc.strerror or exc}")
+        return
 
     def report(error: RecordError) -> None:
         if errors_file is not None:
@@ -429,7 +458,6 @@ def normalize_command(
             click.echo(f"{error.where}: {error.reason}", err=True)
 
     progress = _Progress() if sys.stderr.isatty() else None
-    sink = sys.stdout.buffer if output in (None, "-") else Path(str(output)).open("wb")  # noqa: SIM115
     try:
         if engine == "dask":
             from runnorm.dask import normalize_to_stream
@@ -440,6 +468,9 @@ def normalize_command(
             stats = run_batch(files, options, sink, report=report, jobs=workers, progress=progress)
     except ImportError as exc:
         _fail(str(exc))
+        return
+    except (OSError, TimeoutError) as exc:  # unreadable input, unreachable scheduler, ...
+        _fail(f"{type(exc).__name__}: {exc}")
         return
     finally:
         if progress is not None:
@@ -458,6 +489,31 @@ def normalize_command(
     )
     if stats.failed:
         raise SystemExit(EXIT_FAILED)
+
+
+def _is_one_of(path: str, written: list[Path]) -> bool:
+    """True when *path* is a file this command writes (an output inside an input folder)."""
+    if path == "-":
+        return False
+    for target in written:
+        try:
+            if target.exists() and os.path.samefile(path, target):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _open_output(output: str | None, fmt: str) -> IO[bytes]:
+    """stdout, a file, or a gzip file for a ``.gz`` name (not for Parquet)."""
+    if output in (None, "-"):
+        return sys.stdout.buffer
+    path = Path(str(output))
+    if path.suffix.lower() == ".gz":
+        if fmt == "parquet":
+            raise click.UsageError("Parquet compresses itself: drop the .gz suffix")
+        return gzip.open(path, "wb")  # type: ignore[return-value]
+    return path.open("wb")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -54,6 +54,8 @@ def _expand(paths: Iterable[str | Path]) -> list[str]:
             protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
             prefix = "" if protocol in ("file", "local") else f"{protocol}://"
             files.extend(f"{prefix}{item}" for item in sorted(found))
+        elif "://" not in path:
+            files.append(str(Path(path).resolve()))  # workers may not share our directory
         else:
             files.append(path)
     return files
@@ -138,9 +140,17 @@ def _normalize_payloads(
         try:
             items.append(normalize(payload, provider))
         except RunnormError as exc:
-            text = repr(payload)
-            items.append(RecordError("<bag>", None, index, provider, str(exc), text[:300]))
+            items.append(RecordError("<bag>", None, index, provider, str(exc), _text(payload)))
+        except Exception as exc:  # a plugin's bug: this payload fails, the partition goes on
+            reason = f"mapping failed: {type(exc).__name__}: {exc}"
+            items.append(RecordError("<bag>", None, index, provider, reason, _text(payload)))
     return list(_items(items, errors, redact))
+
+
+def _text(payload: Any) -> str:
+    from runnorm.dump import _error_redactor, _record_text
+
+    return _record_text(_error_redactor(get_host(), None).redact(payload))
 
 
 def normalize_bag(

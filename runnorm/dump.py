@@ -34,6 +34,7 @@ from runnorm.model import Run
 from runnorm.normalize import apply, resolve_provider
 from runnorm.plugins import PluginHost, get_host
 from runnorm.provider import Provider
+from runnorm.redaction import Redactor
 
 __all__ = [
     "DUMP_SUFFIXES",
@@ -61,7 +62,9 @@ class RecordError:
     """A record that did not normalize: where it was, which provider it looked like, why.
 
     A plain value, not an exception. ``line`` is 1-based (line-oriented inputs), ``index``
-    0-based (position in an array or wrapper list); ``text`` is the record, shortened.
+    0-based (position in an array or wrapper list); ``text`` is the record, shortened, with
+    the values of sensitive keys redacted (or withheld whole when it cannot be parsed and may
+    hold one).
     """
 
     source: str
@@ -109,6 +112,27 @@ def _short_text(data: bytes | str) -> str:
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     text = text.strip()
     return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 3] + "..."
+
+
+WITHHELD = "[record withheld: it may hold secrets]"
+
+
+def _error_redactor(host: PluginHost, provider: str | None) -> Redactor:
+    """Redaction for a failed record's text: its provider's keys, or every provider's."""
+    usable = host.usable()
+    declared = usable.get(provider) if provider else None
+    patterns = (
+        declared.sensitive_keys
+        if declared is not None
+        else tuple(key for p in usable.values() for key in p.sensitive_keys)
+    )
+    cached = _REDACTORS.get(patterns)
+    if cached is None:
+        cached = _REDACTORS[patterns] = Redactor(patterns)
+    return cached
+
+
+_REDACTORS: dict[tuple[str, ...], Redactor] = {}
 
 
 def _record_text(value: Any) -> str:
@@ -232,33 +256,44 @@ def _records_of_document(document: Any, line: int | None) -> Iterator[Raw]:
     yield document, line, None, None
 
 
-def _iter_lines(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
-    """JSON Lines: *head* (already read from *stream*) and then the rest of the stream."""
+def _with_head(head: bytes, stream: IO[bytes]) -> Iterator[bytes]:
+    """The lines of *head* (already read from *stream*), then the rest of the stream."""
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]  # a byte-order mark at the start of the file is not data
     first = head.split(b"\n")
     last = first.pop()
-    first = [part + b"\n" for part in first]
     tail = last + stream.readline()
+    lines = [part + b"\n" for part in first]
     if tail:
-        first.append(tail)
+        lines.append(tail)
+    return itertools.chain(lines, stream)
+
+
+def _iter_lines(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
+    """JSON Lines: *head* (already read from *stream*) and then the rest of the stream.
+
+    A line's own bytes travel with its record only when orjson decoded them as they are:
+    lines the stdlib had to rescue (``NaN``, a stray byte-order mark) are re-encoded.
+    """
     number = 0
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
-    for raw in itertools.chain(first, stream):
+    for raw in _with_head(head, stream):
         number += 1
+        source: bytes | None = raw
         try:
             value = loads(raw)
         except decode_error:
             if raw.isspace() or not raw:
                 continue
+            source = None
             try:
                 value = json.loads(raw)
             except ValueError as exc:
                 yield _Bad(f"invalid JSON: {exc}", _short_text(raw)), number, None, None
                 continue
         if type(value) is dict:
-            yield value, number, None, raw  # a wrapper on one line is expanded later
+            yield value, number, None, source  # a wrapper on one line is expanded later
         else:
             yield from _records_of_document(value, number)
 
@@ -327,11 +362,16 @@ def _iter_streamed(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
     try:
         if opening == "[":
             yield from _stream_array(text, decoder, {})
+            if text.skip():
+                raise ValueError("extra data after the JSON document")
             return
         shared: dict[str, Any] = {}
+        whole: dict[str, Any] = {}
+        wrapped = False
         while True:
             char = text.skip(_WS + ",")
             if char == "}":
+                text.pos += 1
                 break
             key = text.value(decoder)
             if text.skip() != ":":
@@ -340,13 +380,20 @@ def _iter_streamed(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
             text.skip()
             if key in WRAPPER_KEYS and text.buffer[text.pos] == "[":
                 text.pos += 1
+                wrapped = True
                 for item in _stream_array(text, decoder, shared):
                     index += 1
                     yield item
             else:
                 value = text.value(decoder)
+                if not wrapped:
+                    whole[key] = value
                 if key not in PAGINATION_KEYS and not isinstance(value, dict | list):
                     shared[key] = value
+        if not wrapped:
+            yield whole, None, None, None  # one large object: a single record
+        if text.skip():
+            raise ValueError("extra data after the JSON document")
     except _StreamEnded:
         return
     except (ValueError, IndexError) as exc:
@@ -356,7 +403,6 @@ def _iter_streamed(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
             index,
             None,
         )
-    # Anything after the top-level value is ignored, as json.loads would refuse it.
 
 
 def _stream_array(
@@ -383,19 +429,15 @@ def _stream_array(
 def read_records(stream: IO[bytes]) -> Iterator[Raw]:
     """Decoded records (or ``_Bad`` markers) with their line and index, from a binary stream."""
     stream = open_stream(stream)
-    head = stream.read(1 << 16)
-    stripped = head.lstrip(b" \t\r\n")
-    if stripped.startswith(b"\xef\xbb\xbf"):
-        stripped = stripped[3:].lstrip()
-    if stripped.startswith(b"["):
-        document_like = True
-    elif stripped.startswith(b"{"):
-        document_like = not _is_json(stripped.split(b"\n", 1)[0])
-    else:
-        document_like = False
+    head, document_like = _classify(stream)
     if not document_like:
         yield from _iter_lines(stream, head)
         return
+    yield from _document_records(stream, head)
+
+
+def _document_records(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
+    """Records of one JSON document: loaded whole when small, streamed when large."""
     data = head + stream.read(max(0, WHOLE_DOCUMENT_LIMIT + 1 - len(head)))
     if len(data) > WHOLE_DOCUMENT_LIMIT:
         yield from _iter_streamed(stream, data)
@@ -408,6 +450,24 @@ def read_records(stream: IO[bytes]) -> Iterator[Raw]:
         yield _Bad(f"invalid JSON: {exc}", _short_text(data[:200])), 1, None, None
         return
     yield from _records_of_document(document, None)
+
+
+def _classify(stream: IO[bytes]) -> tuple[bytes, bool]:
+    """Read the head of *stream* (at least its whole first line) and say whether it holds
+    one JSON document (an array, or an object spanning lines) rather than JSON Lines."""
+    head = stream.read(1 << 16)
+    stripped = head.lstrip(b" \t\r\n")
+    if stripped.startswith(b"\xef\xbb\xbf"):
+        stripped = stripped[3:].lstrip()
+    if stripped.startswith(b"["):
+        return head, True
+    if not stripped.startswith(b"{"):
+        return head, False
+    if b"\n" not in stripped:
+        more = stream.readline()  # a long first line: read it whole before judging
+        head += more
+        stripped += more
+    return head, not _is_json(stripped.split(b"\n", 1)[0])
 
 
 def _is_json(line: bytes) -> bool:
@@ -493,11 +553,10 @@ def normalize_stream(
     if lines:
         return _jsonl_results(stream, name, fixed, host)
     stream = open_stream(stream)
-    peek = getattr(stream, "peek", None)
-    head = peek(1 << 16) if peek is not None else b""
-    if head.startswith(b"{") and _is_json(head.split(b"\n", 1)[0]):
-        return _jsonl_results(stream, name, fixed, host)
-    return _normalize_records(read_records(stream), name, fixed, host)
+    head, document_like = _classify(stream)
+    if not document_like:
+        return _jsonl_results(_with_head(head, stream), name, fixed, host)
+    return _normalize_records(_document_records(stream, head), name, fixed, host)
 
 
 def _jsonl_results(
@@ -512,6 +571,8 @@ def _jsonl_results(
     number = 0
     for raw in lines:
         number += 1
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # noqa: PLW2901 - a byte-order mark opening the file (or shard)
         try:
             value = loads(raw)
         except decode_error:
@@ -578,14 +639,18 @@ def _normalize_records(
                 yield from _normalize_records(documents, name, fixed, host)
                 continue
         elif isinstance(value, _Bad):
-            yield RecordError(name, line, index, None, value.reason, value.text), None
+            text = value.text
+            if _error_redactor(host, None).may_hold_secrets(text.encode("utf-8", "replace")):
+                text = WITHHELD
+            yield RecordError(name, line, index, None, value.reason, text), None
             continue
         else:
             failure = (
                 f"a run record must be a JSON object, got {type(value).__name__} {shorten(value)}"
             )
         guess = fixed.name if fixed is not None else _guess(value, host)
-        yield RecordError(name, line, index, guess, failure, _record_text(value)), None
+        shown = _error_redactor(host, guess).redact(value)
+        yield RecordError(name, line, index, guess, failure, _record_text(shown)), None
 
 
 def _mapping_failure(provider: Provider | None, value: Any, exc: Exception) -> RunnormError:

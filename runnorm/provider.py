@@ -22,6 +22,7 @@ from runnorm.timestamps import parse_timestamp
 
 _fromisoformat = datetime.fromisoformat
 _EMPTY_TIMING = Timing()
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _stamp(value: Any, provider: str, path: str) -> datetime | None:
@@ -108,8 +109,8 @@ class Provider:
     ``detect`` (payload -> bool, by id shape and key sets, never by status words).
     Everything else is optional and switches capabilities on: ``fetch`` with ``auth`` and
     ``base_url`` for live fetching, ``verify_webhook`` for webhook signatures.
-    ``sensitive_keys`` are key names (``fnmatch`` patterns, case-insensitive) whose values in
-    payloads are secrets: CLI output redacts them. ``samples`` is a directory of sample
+    ``sensitive_keys`` are key names (``fnmatch`` patterns, matched with their case) whose
+    values in payloads are secrets: CLI output redacts them. ``samples`` is a directory of sample
     payloads (one JSON object per file) used by the conformance suite and the docs.
     """
 
@@ -226,13 +227,17 @@ class Fields:
         raise self.error(path or key, value, "a string")
 
     def integer(self, p: Mapping[str, Any], key: str, path: str | None = None) -> int | None:
-        """An integer field or None (a float with no fraction counts, as JSON writers vary)."""
+        """An integer field or None (a float with no fraction counts, as JSON writers vary).
+
+        Values must fit 64 bits, as every columnar output stores them that way."""
         value = p.get(key)
-        if value is None or type(value) is int:
-            return value
+        if value is None:
+            return None
         if type(value) is float and value.is_integer():
-            return int(value)
-        raise self.error(path or key, value, "an integer")
+            value = int(value)
+        if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        raise self.error(path or key, value, "an integer that fits 64 bits")
 
     def boolean(self, p: Mapping[str, Any], key: str, path: str | None = None) -> bool | None:
         """A boolean field or None."""

@@ -144,6 +144,12 @@ def parse(
     *now* is Unix seconds (default: the current time).
     """
     chosen = resolve_provider(provider)
+    if (
+        isinstance(tolerance, bool)
+        or not isinstance(tolerance, int | float)
+        or not (math.isfinite(tolerance) and tolerance >= 0)
+    ):
+        raise ConfigError(f"tolerance must be a finite number of seconds, not {tolerance!r}")
     if chosen.verify_webhook is None:
         raise UnsupportedError(f"provider {chosen.name!r} declares no webhooks")
     raw = _body_bytes(body)

@@ -193,7 +193,9 @@ def verify_webhook(
     signature = require_header(headers, "x-skyvern-signature")
     stamp = require_header(headers, "x-skyvern-timestamp")
     check_timestamp(stamp, tolerance=tolerance, now=now, name="x-skyvern-timestamp")
-    if not hmac.compare_digest(hmac_sha256_hex(secret, body), signature.lower()):
+    expected = hmac_sha256_hex(secret, body).encode()
+    # Compare bytes: a header value is attacker-controlled and may not be ASCII.
+    if not hmac.compare_digest(expected, signature.lower().encode("utf-8", "replace")):
         raise SignatureError("x-skyvern-signature does not match the body")
 
 

@@ -1,0 +1,167 @@
+"""Batch edge cases: long lines, big single objects, odd bytes, secrets in errors, CLI files."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from support import ROOT, load
+
+import runnorm
+from runnorm import RecordError, Run, cli
+from runnorm import dump as dump_module
+
+GOOD = {"run_id": "tsk_1", "status": "completed"}
+SECRET = "Bearer s3cr3t-value"
+
+
+def lines(records: list[Any]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+def invoke(*args: str, input: bytes | None = None) -> tuple[int, bytes, str]:
+    result = CliRunner().invoke(cli.main, list(args), input=input)
+    return result.exit_code, result.stdout_bytes, result.stderr
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_long_first_line_is_still_json_lines(tmp_path: Path, compress: bool) -> None:
+    first = {**GOOD, "run_id": "tsk_big", "padding": "x" * 300_000}
+    data = lines([first] + [{**GOOD, "run_id": f"tsk_{i}"} for i in range(18)])
+    path = tmp_path / "dump.jsonl"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    items = list(runnorm.read_dump(path))
+    assert [type(i).__name__ for i in items] == ["Run"] * 19
+    code, out, err = invoke("normalize", str(path))
+    assert code == 0 and len(out.splitlines()) == 19, err
+
+
+def test_a_large_single_object_is_one_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dump_module, "WHOLE_DOCUMENT_LIMIT", 100)
+    path = tmp_path / "one.json"
+    payload = {**GOOD, "run_request": {"prompt": "p" * 500}}
+    path.write_text(json.dumps(payload, indent=2))
+    (run,) = list(runnorm.read_dump(path))
+    assert isinstance(run, Run) and run.raw == payload
+    path.write_text(json.dumps([GOOD, GOOD], indent=2) + "\n[]")
+    items = list(runnorm.read_dump(path))
+    assert [type(i).__name__ for i in items] == ["Run", "Run", "RecordError"]
+    assert "extra data" in items[-1].reason  # type: ignore[union-attr]
+
+
+def test_odd_bytes_never_reach_the_output(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(
+        lines([GOOD])
+        + b"\xef\xbb\xbf"
+        + json.dumps({**GOOD, "run_id": "tsk_bom"}).encode()
+        + b"\n"
+        + b'{"run_id": "tsk_nan", "status": "completed", "step_count": 1, "cost": NaN}\n'
+    )
+    code, out, _ = invoke("normalize", str(path))
+    assert code == 0
+    documents = [json.loads(line, parse_constant=pytest.fail) for line in out.splitlines()]
+    assert [d["id"] for d in documents] == ["tsk_1", "tsk_bom", "tsk_nan"]
+    assert documents[2]["raw"]["cost"] is None
+
+
+def test_failed_records_never_show_secrets(tmp_path: Path) -> None:
+    bad = {**GOOD, "created_at": "never", "run_request": {"extra_http_headers": {"A": SECRET}}}
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(
+        lines([bad])
+        + b'{"run_id": "tsk_2", "extra_http_headers": {"A": "'
+        + SECRET.encode()
+        + b'"\n'
+    )
+    errors = tmp_path / "errors.jsonl"
+    code, _, err = invoke("normalize", str(path), "--errors", str(errors))
+    assert code == 1
+    text = errors.read_text()
+    assert SECRET not in text and SECRET not in err
+    first, second = (json.loads(line) for line in text.splitlines())
+    assert "[REDACTED]" in first["text"]
+    assert second["text"] == dump_module.WITHHELD
+    (error,) = [
+        i for i in runnorm.read_dump(io.BytesIO(lines([bad]))) if isinstance(i, RecordError)
+    ]
+    assert SECRET not in error.text
+
+
+def test_integers_past_64_bits_are_payload_errors() -> None:
+    with pytest.raises(runnorm.PayloadError) as info:
+        runnorm.normalize({**GOOD, "step_count": 2**70})
+    assert info.value.path == "step_count"
+
+
+def test_parquet_survives_a_huge_integer_record(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "dump.jsonl"
+    path.write_bytes(lines([GOOD, {**GOOD, "run_id": "tsk_2", "step_count": 2**70}]))
+    out = tmp_path / "runs.parquet"
+    code, _, _ = invoke("normalize", str(path), "-o", str(out))
+    assert code == 1
+    assert [row["id"] for row in pq.read_table(out).to_pylist()] == ["tsk_1"]
+
+
+def test_output_files_are_never_read_as_input(tmp_path: Path) -> None:
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(lines([GOOD]))
+    for _ in range(2):
+        code, _, err = invoke(
+            "normalize",
+            str(folder),
+            "-o",
+            str(folder / "out.jsonl"),
+            "--errors",
+            str(folder / "errors.jsonl"),
+        )
+        assert code == 0, err
+        assert err.strip().endswith("records in: 1, normalized: 1, failed: 0")
+
+
+def test_gzip_output(tmp_path: Path) -> None:
+    out = tmp_path / "runs.jsonl.gz"
+    source = ROOT / "examples" / "mixed-runs.jsonl"
+    assert invoke("normalize", str(source), "-o", str(out))[0] == 0
+    with gzip.open(out) as stream:
+        assert len(stream.read().splitlines()) == len(source.read_text().splitlines())
+    assert invoke("normalize", str(source), "-o", str(tmp_path / "x.parquet.gz"))[0] == 2
+
+
+def test_cli_file_and_usage_errors(tmp_path: Path) -> None:
+    source = str(ROOT / "examples" / "mixed-runs.jsonl")
+    code, _, err = invoke("normalize", source, "-o", "/no/such/dir/out.jsonl")
+    assert code == 5 and "cannot write" in err and "Traceback" not in err
+    assert invoke("normalize", source, "--errors", "/no/such/dir/e.jsonl")[0] == 5
+    assert invoke("normalize", "-", "--engine", "dask", input=b"")[0] == 2
+    assert invoke("normalize", source, "--scheduler", "tcp://127.0.0.1:1")[0] == 2
+
+
+@pytest.mark.filterwarnings("always::runnorm.UnknownStatusWarning")
+def test_warnings_print_as_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "new.jsonl"
+    path.write_bytes(lines([{**GOOD, "status": "brand_new_word"}]))
+    code, _, err = invoke("normalize", str(path))
+    assert code == 0
+    assert "runnorm: warning: skyvern: unmapped status 'brand_new_word'" in err
+    assert "provider.py" not in err
+
+
+def test_webhook_signature_header_with_non_ascii_is_rejected_cleanly() -> None:
+    body = json.dumps(
+        load(ROOT / "plugins/runnorm_skyvern/samples/webhook-task-v2-completed.json")
+    ).encode()
+    headers = {"x-skyvern-signature": "é" * 64, "x-skyvern-timestamp": "1000"}
+    with pytest.raises(runnorm.SignatureError):
+        runnorm.webhooks.parse("skyvern", body, headers, secret="k", now=1000)
+    with pytest.raises(runnorm.ConfigError, match="tolerance"):
+        runnorm.webhooks.parse("skyvern", body, headers, secret="k", tolerance=float("nan"))
