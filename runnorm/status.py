@@ -39,6 +39,7 @@ TERMINAL_STATUSES = frozenset(
 )
 
 _warned: set[tuple[str, str]] = set()
+_WARNED_LIMIT = 10_000  # past this many distinct words, stop warning rather than grow
 _warned_lock = threading.Lock()
 
 
@@ -81,7 +82,7 @@ class StatusMap(Mapping[str, RunStatus]):
                 value=word,
             )
         key = (self.provider, word)
-        if key not in _warned:
+        if key not in _warned and len(_warned) < _WARNED_LIMIT:
             with _warned_lock:
                 first = key not in _warned
                 _warned.add(key)
