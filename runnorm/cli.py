@@ -8,6 +8,7 @@ missing).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import sys
@@ -469,6 +470,12 @@ def normalize_command(
     except ImportError as exc:
         _fail(str(exc))
         return
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        click.echo("runnorm: output closed early; stopped", err=True)
+        raise SystemExit(EXIT_FAILED) from None
     except (OSError, TimeoutError) as exc:  # unreadable input, unreachable scheduler, ...
         _fail(f"{type(exc).__name__}: {exc}")
         return
@@ -478,7 +485,8 @@ def normalize_command(
         if sink is not sys.stdout.buffer:
             sink.close()
         else:
-            sink.flush()
+            with contextlib.suppress(BrokenPipeError):
+                sink.flush()
         if errors_file is not None:
             errors_file.close()
     if stats.summary is not None:

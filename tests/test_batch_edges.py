@@ -165,3 +165,17 @@ def test_webhook_signature_header_with_non_ascii_is_rejected_cleanly() -> None:
         runnorm.webhooks.parse("skyvern", body, headers, secret="k", now=1000)
     with pytest.raises(runnorm.ConfigError, match="tolerance"):
         runnorm.webhooks.parse("skyvern", body, headers, secret="k", tolerance=float("nan"))
+
+
+def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(lines([{**GOOD, "run_id": f"tsk_{i}"} for i in range(20_000)]))
+    shell = f"{sys.executable} -m runnorm normalize {path} --jobs 1 | head -c 100 > /dev/null"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert "output closed early" in done.stderr and "Traceback" not in done.stderr
