@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -317,15 +316,6 @@ def _context() -> Any:
 # -- the batch ----------------------------------------------------------------------------------
 
 
-@attrs.define
-class _Sinks:
-    """Where documents and errors go, and how progress is shown."""
-
-    write: Callable[[dict[str, Any]], None]
-    report: Callable[[RecordError], None]
-    progress: Callable[[BatchStats], None] | None = None
-
-
 def run_batch(
     files: list[str],
     options: BatchOptions,
@@ -498,8 +488,3 @@ def _append_parquet(writer: Any, path: str) -> None:
     source = pq.ParquetFile(path)
     for group in range(source.num_row_groups):
         writer.writer.write_table(source.read_row_group(group))
-
-
-def elapsed_since(start: float) -> float:
-    """Seconds since *start* (``time.monotonic``)."""
-    return time.monotonic() - start

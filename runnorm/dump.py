@@ -567,7 +567,7 @@ def _jsonl_results(
     that line alone, so the results are exactly the general reader's."""
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
-    detectors = [(p, p.detect, p.detect_keys) for p in host.usable().values()]
+    detect = host.detect
     number = 0
     for raw in lines:
         number += 1
@@ -582,18 +582,8 @@ def _jsonl_results(
         if type(value) is dict:
             provider = fixed
             if provider is None:
-                for candidate, accepts, keys in detectors:
-                    if keys and keys.isdisjoint(value):
-                        continue  # none of the keys its detector needs
-                    try:
-                        accepted = accepts(value)
-                    except Exception:
-                        accepted = False
-                    if accepted:
-                        if provider is not None:
-                            provider = None
-                            break
-                        provider = candidate
+                matches = detect(value)  # the same rules as normalize(): exactly one
+                provider = matches[0] if len(matches) == 1 else None
             if provider is not None:
                 try:
                     yield provider.to_run(value), raw

@@ -68,6 +68,11 @@ def iter_sse_data(body: bytes) -> Iterator[str]:
         yield "\n".join(data)
 
 
+def _request(message_id: int, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-RPC 2.0 request."""
+    return {"jsonrpc": "2.0", "id": message_id, "method": method, "params": params}
+
+
 def _post(
     options: CallOptions,
     message: Mapping[str, Any],
@@ -133,16 +138,15 @@ def _initialize(options: CallOptions, state: McpState) -> Flow[None]:
     message_id = state.take_id()
     response = yield from _post(
         options,
-        {
-            "jsonrpc": "2.0",
-            "id": message_id,
-            "method": "initialize",
-            "params": {
+        _request(
+            message_id,
+            "initialize",
+            {
                 "protocolVersion": PROTOCOL_VERSION,
                 "capabilities": {},
                 "clientInfo": {"name": "runnorm", "version": __version__},
             },
-        },
+        ),
     )
     if response.status != 200:
         raise error_for(options, response, "MCP initialize")
@@ -256,12 +260,7 @@ def mcp_call_tool(
         message_id = state.take_id()
         response = yield from _post(
             options,
-            {
-                "jsonrpc": "2.0",
-                "id": message_id,
-                "method": "tools/call",
-                "params": {"name": tool, "arguments": dict(arguments)},
-            },
+            _request(message_id, "tools/call", {"name": tool, "arguments": dict(arguments)}),
             session_id,
             state.protocol_version,
         )
