@@ -2,7 +2,7 @@
 
 A ``Run`` keeps its payload intact in memory; output written by the CLI passes through
 :meth:`Redactor.redact_document`, which replaces the value of every sensitive key, at any
-depth, with ``[REDACTED]``. Sensitive keys are what each provider declares in
+depth, with ``[REDACTED]`` (a null or empty value hides nothing and stays). Sensitive keys are what each provider declares in
 ``Provider.sensitive_keys``: ``fnmatch`` patterns over its own field names, matched with
 their case (``"extra_http_headers"``, ``"totp_*"``). :data:`HEADER_CREDENTIALS` lists the
 usual credential header names, for providers whose payloads carry raw header maps.
@@ -29,40 +29,44 @@ HEADER_CREDENTIALS: tuple[str, ...] = (
     "x-api-key",
 )
 
-_BLANK = b" \t\r\n"
+
+_BLANKS = rb"[ \t\r\n]*+"
+_NOT_EMPTY = rb'(?!null|""|\{' + _BLANKS + rb"\}|\[" + _BLANKS + rb"\])"
 
 
-def _is_key_with_value(text: bytes, position: int) -> bool:
-    """After a closing quote at ``position - 1``: a colon, then a value other than null?"""
-    size = len(text)
-    while position < size and text[position] in _BLANK:
-        position += 1
-    if position >= size or text[position] != 58:  # ":" - not a key, a string value
-        return False
-    position += 1
-    while position < size and text[position] in _BLANK:
-        position += 1
-    return not text.startswith(b"null", position)
+def _is_empty(value: Any) -> bool:
+    """None, or an empty string, object or array: nothing there to hide."""
+    return value is None or (type(value) in (str, dict, list) and not value)
 
 
 class Redactor:
     """Replaces the values of sensitive keys, at any depth, in copies of JSON documents."""
 
-    __slots__ = ("_cache", "_literals", "_matcher")
+    __slots__ = ("_cache", "_holds_value", "_literals", "_matcher")
 
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         every = list(dict.fromkeys(patterns))
         regex = "|".join(f"(?:{fnmatch.translate(p)})" for p in every)
         self._matcher = re.compile(regex).match if every else None
         self._cache: dict[str, bool] = {}
-        # For the byte scan: each pattern's quoted literal start ('"totp_'), and whether
-        # that is the whole name ('"extra_http_headers"', closing quote included).
-        literals = []
+        # For the byte scan: each pattern's quoted literal start ('"totp_', or the whole
+        # '"extra_http_headers"'), found with bytes.find, then one regular expression checks
+        # that a hit is a key whose value holds something (not null, not empty). Possessive
+        # blank runs keep that check from backtracking past blanks.
+        literals, keys = [], []
         for pattern in every:
-            stem = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
-            exact = stem == pattern
-            literals.append((f'"{stem}{chr(34) if exact else ""}'.encode(), exact))
-        self._literals = tuple(literals)
+            stem = re.split(r"[*?\[]", pattern, maxsplit=1)[0].encode()
+            exact = stem.decode() == pattern
+            literals.append(b'"' + stem + (b'"' if exact else b""))
+            keys.append(re.escape(stem) + (b'"' if exact else b'[^"]*"'))
+        self._literals = tuple(dict.fromkeys(literals))
+        self._holds_value = (
+            re.compile(
+                b'"(?:' + b"|".join(keys) + rb")" + _BLANKS + b":" + _BLANKS + _NOT_EMPTY
+            ).match
+            if keys
+            else None
+        )
 
     def is_sensitive(self, key: str) -> bool:
         """True when values under *key* are secrets."""
@@ -79,16 +83,16 @@ class Redactor:
         A byte scan, much cheaper than walking the decoded value. Keys written with escapes
         (``\\u``) are not scanned: such text counts as possibly holding secrets.
         """
-        if not self._literals:
+        holds_value = self._holds_value
+        if holds_value is None:
             return False
-        for literal, exact in self._literals:
+        for literal in self._literals:
             start = json_text.find(literal)
             while start >= 0:
-                end = start + len(literal) if exact else json_text.find(b'"', start + 1) + 1
-                if end > 0 and _is_key_with_value(json_text, end):
+                if holds_value(json_text, start) is not None:
                     return True
                 start = json_text.find(literal, start + 1)
-        return b"\\u" in json_text
+        return json_text.find(b"\\") >= 0 and b"\\u" in json_text  # find: memchr, fastest
 
     def redact(self, value: Any) -> Any:
         """*value* with secrets replaced; parts without secrets are shared, not copied."""
@@ -98,7 +102,7 @@ class Redactor:
             changed = False
             out: dict[str, Any] = {}
             for key, item in value.items():
-                if isinstance(key, str) and item is not None and self.is_sensitive(key):
+                if isinstance(key, str) and not _is_empty(item) and self.is_sensitive(key):
                     new: Any = REDACTED
                 else:
                     new = self.redact(item)

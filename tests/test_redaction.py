@@ -58,6 +58,12 @@ def test_documents_without_secrets_are_returned_as_is() -> None:
     [
         ({"a": 1}, False),
         ({"totp_url": None}, False),  # a null holds no secret
+        ({"totp_url": ""}, False),  # nor does an empty value
+        ({"run_request": {"extra_http_headers": {}}}, False),
+        ({"extra_http_headers": []}, False),
+        ({"extra_http_headers": [{}]}, True),
+        ({"totp_url": "null"}, True),
+        ({"totp_url": None, "totp_identifier": "me"}, True),  # the second hit counts
         ({"totp_url": "https://x"}, True),
         ({"run_request": {"extra_http_headers": {"A": "b"}}}, True),
         ({"note": '"extra_http_headers": "inside a string"'}, False),
@@ -74,6 +80,29 @@ def test_byte_scan_agrees_with_the_walk(payload: dict[str, object], expected: bo
     assert (
         redactor.may_hold_secrets(json.dumps(payload, separators=(",", ":")).encode()) is expected
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b'{"totp_url" :  null}', False),
+        (b'{"totp_url" :  1}', True),
+        (b'{"extra_http_headers" : {  }}', False),
+        (b'{"extra_http_headers" : { "A":"b" }}', True),
+        (b'{"totp_x":\n[ ]}', False),
+        (b'{"totp_x":\n[ 0]}', True),
+    ],
+)
+def test_byte_scan_reads_through_blanks(text: bytes, expected: bool) -> None:
+    redactor = Redactor(["totp_*", "extra_http_headers"])
+    assert redactor.may_hold_secrets(text) is expected
+    assert (redactor.redact(json.loads(text)) != json.loads(text)) is expected
+
+
+def test_empty_values_are_kept_as_they_are() -> None:
+    redactor = Redactor(["extra_http_headers", "totp_*"])
+    document = {"extra_http_headers": {}, "totp_url": "", "totp_x": [], "totp_y": 0}
+    assert redactor.redact(document) == {**document, "totp_y": REDACTED}
 
 
 def test_no_patterns_means_nothing_to_scan() -> None:
