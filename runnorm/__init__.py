@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from runnorm._version import __version__
-from runnorm.api import aget, await_run, get, get_many, wait
-from runnorm.client import AsyncClient, Client
 from runnorm.dump import RecordError, read_dump
 from runnorm.errors import (
     APIError,
@@ -44,6 +44,40 @@ from runnorm.provider import Auth, Fields, McpFetch, Provider, RelatedFetch, Res
 from runnorm.serialization import SCHEMA_VERSION, json_schema
 from runnorm.status import RunStatus, StatusMap
 from runnorm.summary import Summary, summarize
+
+from runnorm import webhooks  # the submodule, as runnorm.webhooks  # isort: skip
+
+if TYPE_CHECKING:
+    from runnorm.api import aget, await_run, get, get_many, wait
+    from runnorm.client import AsyncClient, Client
+
+# The live-fetching API pulls in httpx and asyncio: imported on first use, so that
+# ``import runnorm`` (and every batch worker and CLI start) stays quick.
+_LAZY = {
+    "aget": "runnorm.api",
+    "await_run": "runnorm.api",
+    "get": "runnorm.api",
+    "get_many": "runnorm.api",
+    "wait": "runnorm.api",
+    "AsyncClient": "runnorm.client",
+    "Client": "runnorm.client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runnorm' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "JSON",
@@ -100,9 +134,6 @@ __all__ = [
     "read_dump",
     "summarize",
 ]
-
-
-from runnorm import webhooks  # the submodule, as runnorm.webhooks
 
 
 def providers() -> list[ProviderInfo]:

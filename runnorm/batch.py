@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import attrs
 
-from runnorm.dump import GZIP_MAGIC, RecordError, dump_files, normalize_stream
+from runnorm.dump import GZIP_MAGIC, READ_BUFFER, RecordError, dump_files, normalize_stream
 from runnorm.jsonio import dumps
 from runnorm.model import Run
 from runnorm.normalize import resolve_provider
@@ -38,6 +38,8 @@ __all__ = ["BatchOptions", "BatchStats", "Shard", "default_jobs", "plan_shards",
 SPLIT_MIN_BYTES = 4 * 1024 * 1024
 """Inputs smaller than this run in one process; larger plain JSONL files are split."""
 SHARDS_PER_JOB = 4
+WRITE_BUFFER = 1 << 20
+"""Output buffer size: records are small and many, and each flush is a system call."""
 MAX_DEFAULT_JOBS = 8
 
 
@@ -193,8 +195,8 @@ def _open_shard(shard: Shard) -> IO[bytes]:
     if shard.path == "-":
         return sys.stdin.buffer
     if shard.start is None or shard.end is None:
-        return open(shard.path, "rb")
-    return io.BufferedReader(_Range(shard.path, shard.start, shard.end), buffer_size=1 << 20)
+        return open(shard.path, "rb", buffering=READ_BUFFER)
+    return io.BufferedReader(_Range(shard.path, shard.start, shard.end), buffer_size=READ_BUFFER)
 
 
 def _run_shard(
@@ -227,12 +229,13 @@ def _run_shard(
         if summary is not None:
             summary.add(run)
         redactor = normalizer.redactor(run.provider) if redact else None
-        if write_jsonl is not None and (
-            redactor is None or (source is not None and not redactor.may_hold_secrets(source))
-        ):
-            # The payload's own bytes are its JSON: spliced in as "raw", not re-encoded.
-            raw_json = source.rstrip() if source is not None else None
-            write_jsonl(encode_run(run, raw_json, newline=True))
+        if write_jsonl is not None:
+            if redactor is not None and (source is None or redactor.may_hold_secrets(source)):
+                write_jsonl(encode_run(redactor.redact_run(run), newline=True))
+            else:
+                # The payload's own bytes are its JSON: embedded as "raw", not re-encoded.
+                raw_json = source.rstrip() if source is not None else None
+                write_jsonl(encode_run(run, raw_json, newline=True))
         else:
             document = run.to_dict()
             if redactor is not None:
@@ -288,7 +291,7 @@ def _worker(args: tuple[int, Shard, BatchOptions, str]) -> _ShardResult:
     stats = BatchStats(summary=Summary() if options.summary else None)
     output = os.path.join(directory, f"{index:06d}.out")
     errors = os.path.join(directory, f"{index:06d}.err")
-    with open(output, "wb") as out, open(errors, "wb") as err:
+    with open(output, "wb", buffering=WRITE_BUFFER) as out, open(errors, "wb") as err:
         writer = make_writer(options.fmt, out, fragment=True)
 
         def report(error: RecordError) -> None:

@@ -21,7 +21,14 @@ import click
 import orjson
 
 from runnorm._version import __version__
-from runnorm.batch import BatchOptions, BatchStats, default_jobs, expand_paths, run_batch
+from runnorm.batch import (
+    WRITE_BUFFER,
+    BatchOptions,
+    BatchStats,
+    default_jobs,
+    expand_paths,
+    run_batch,
+)
 from runnorm.dump import RecordError
 from runnorm.errors import ConfigError, RunnormError, WaitTimeout
 from runnorm.jsonio import dumps
@@ -482,11 +489,13 @@ def normalize_command(
     finally:
         if progress is not None:
             progress.finish()
-        if sink is not sys.stdout.buffer:
+        if output not in (None, "-"):
             sink.close()
         else:
             with contextlib.suppress(BrokenPipeError):
                 sink.flush()
+                if sink is not sys.stdout.buffer:
+                    sink.close()
         if errors_file is not None:
             errors_file.close()
     if stats.summary is not None:
@@ -513,15 +522,20 @@ def _is_one_of(path: str, written: list[Path]) -> bool:
 
 
 def _open_output(output: str | None, fmt: str) -> IO[bytes]:
-    """stdout, a file, or a gzip file for a ``.gz`` name (not for Parquet)."""
+    """stdout, a file, or a gzip file for a ``.gz`` name (not for Parquet); buffered in
+    large blocks, as a batch writes many small records."""
     if output in (None, "-"):
-        return sys.stdout.buffer
+        sys.stdout.flush()
+        try:
+            return open(sys.stdout.fileno(), "wb", buffering=WRITE_BUFFER, closefd=False)
+        except (AttributeError, OSError, ValueError):  # not a real stream (a test runner's)
+            return sys.stdout.buffer
     path = Path(str(output))
     if path.suffix.lower() == ".gz":
         if fmt == "parquet":
             raise click.UsageError("Parquet compresses itself: drop the .gz suffix")
         return gzip.open(path, "wb")  # type: ignore[return-value]
-    return path.open("wb")
+    return path.open("wb", buffering=WRITE_BUFFER)
 
 
 if __name__ == "__main__":  # pragma: no cover

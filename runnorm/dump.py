@@ -52,6 +52,8 @@ WHOLE_DOCUMENT_LIMIT = 16 * 1024 * 1024
 DUMP_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".gz")
 WRAPPER_KEYS = ("data", "runs", "items", "results")
 GZIP_MAGIC = b"\x1f\x8b"
+READ_BUFFER = 1 << 20
+"""Input buffer size: large reads cost fewer system calls than the default 8 KiB."""
 _TEXT_LIMIT = 300
 _CHUNK = 1 << 20
 _WS = " \t\r\n"
@@ -492,11 +494,11 @@ def _sources(source: Any) -> Iterator[tuple[str, Callable[[], IO[bytes]]]]:
     path = Path(os.fspath(source))
     if path.is_dir():
         for file in dump_files(path):
-            yield str(file), lambda file=file: file.open("rb")  # type: ignore[misc]
+            yield str(file), lambda file=file: file.open("rb", buffering=READ_BUFFER)  # type: ignore[misc]
         return
     if not path.exists():
         raise FileNotFoundError(f"no such file or directory: {path}")
-    yield str(path), lambda: path.open("rb")
+    yield str(path), lambda: path.open("rb", buffering=READ_BUFFER)
 
 
 def _guess(value: Any, host: PluginHost) -> str | None:

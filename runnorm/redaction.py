@@ -2,10 +2,11 @@
 
 A ``Run`` keeps its payload intact in memory; output written by the CLI passes through
 :meth:`Redactor.redact_document`, which replaces the value of every sensitive key, at any
-depth, with ``[REDACTED]`` (a null or empty value hides nothing and stays). Sensitive keys are what each provider declares in
-``Provider.sensitive_keys``: ``fnmatch`` patterns over its own field names, matched with
-their case (``"extra_http_headers"``, ``"totp_*"``). :data:`HEADER_CREDENTIALS` lists the
-usual credential header names, for providers whose payloads carry raw header maps.
+depth, with ``[REDACTED]`` (a null or empty value hides nothing and stays). Sensitive keys
+are what each provider declares in ``Provider.sensitive_keys``: ``fnmatch`` patterns over
+its own field names, matched with their case (``"extra_http_headers"``, ``"totp_*"``).
+:data:`HEADER_CREDENTIALS` lists the usual credential header names, for providers whose
+payloads carry raw header maps.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import attrs
+
+from runnorm.model import Run
 
 __all__ = ["HEADER_CREDENTIALS", "REDACTED", "Redactor"]
 
@@ -115,6 +120,15 @@ class Redactor:
                 return items
             return value
         return value
+
+    def redact_run(self, run: Run) -> Run:
+        """*run* with ``raw``, ``extra`` and ``result`` redacted (*run* itself when clean)."""
+        if self._matcher is None:
+            return run
+        raw, extra, result = self.redact(run.raw), self.redact(run.extra), self.redact(run.result)
+        if raw is run.raw and extra is run.extra and result is run.result:
+            return run
+        return attrs.evolve(run, raw=raw, extra=extra, result=result)
 
     def redact_document(self, document: dict[str, Any]) -> dict[str, Any]:
         """A ``Run.to_dict()`` document with ``raw``, ``extra`` and ``result`` redacted."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pytest
 
 from runnorm.redaction import HEADER_CREDENTIALS, REDACTED, Redactor
@@ -107,3 +108,26 @@ def test_empty_values_are_kept_as_they_are() -> None:
 
 def test_no_patterns_means_nothing_to_scan() -> None:
     assert Redactor().may_hold_secrets(b'{"authorization": "x"}') is False
+
+
+def test_redact_run_replaces_secrets_in_raw_extra_and_result() -> None:
+    from runnorm import Run, RunStatus
+
+    redactor = Redactor(["totp_*"])
+    run = Run(
+        provider="p",
+        id="1",
+        status=RunStatus.RUNNING,
+        native_status="running",
+        result={"totp_code": "123"},
+        extra={"totp_url": "u", "kept": 1},
+        raw={"totp_url": "u", "id": "1"},
+    )
+    redacted = redactor.redact_run(run)
+    assert redacted.raw == {"totp_url": REDACTED, "id": "1"}
+    assert redacted.extra == {"totp_url": REDACTED, "kept": 1}
+    assert redacted.result == {"totp_code": REDACTED}
+    assert run.raw["totp_url"] == "u"  # the original is untouched
+    clean = attrs.evolve(run, result=None, extra={}, raw={"id": "1"})
+    assert redactor.redact_run(clean) is clean
+    assert Redactor().redact_run(run) is run
