@@ -63,7 +63,15 @@ def median_ratio(rounds: int, baseline: Callable[[], float], ours: Callable[[], 
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "runnorm", "normalize", *args]
+    # -P: the installed runnorm (compiled, from a wheel), never the source tree in the cwd
+    return [sys.executable, "-P", "-m", "runnorm", "normalize", *args]
+
+
+def build_kind() -> str:
+    """Whether the runnorm under test is mypyc-compiled (a wheel) or pure Python."""
+    from runnorm import provider
+
+    return "compiled (mypyc)" if not provider.__file__.endswith(".py") else "pure Python"
 
 
 def peak_rss_kb(argv: list[str]) -> int:
@@ -88,7 +96,7 @@ def main() -> int:
     out = DATA / "out.jsonl"
     floor_out = DATA / "floor.jsonl"
     size_mb = dump.stat().st_size / 1e6
-    print(f"dump: {dump.name}, {args.records:,} records, {size_mb:.0f} MB")
+    print(f"dump: {dump.name}, {args.records:,} records, {size_mb:.0f} MB; runnorm {build_kind()}")
 
     def floor_api() -> float:
         def body() -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from runnorm._version import __version__
 from runnorm.dump import RecordError, read_dump
+from runnorm.encoding import SCHEMA_VERSION
 from runnorm.errors import (
     APIError,
     AuthError,
@@ -41,7 +42,6 @@ from runnorm.model import JSON, Artifact, ArtifactKind, Run, RunError, Timing
 from runnorm.normalize import normalize
 from runnorm.plugins import ProviderInfo, get_host
 from runnorm.provider import Auth, Fields, McpFetch, Provider, RelatedFetch, RestFetch
-from runnorm.serialization import SCHEMA_VERSION, json_schema
 from runnorm.status import RunStatus, StatusMap
 from runnorm.summary import Summary, summarize
 
@@ -50,9 +50,10 @@ from runnorm import webhooks  # the submodule, as runnorm.webhooks  # isort: ski
 if TYPE_CHECKING:
     from runnorm.api import aget, await_run, get, get_many, wait
     from runnorm.client import AsyncClient, Client
+    from runnorm.serialization import json_schema
 
-# The live-fetching API pulls in httpx and asyncio: imported on first use, so that
-# ``import runnorm`` (and every batch worker and CLI start) stays quick.
+# The live-fetching API pulls in httpx and asyncio, the JSON Schema cattrs: imported on
+# first use, so that ``import runnorm`` (and every batch worker and CLI start) stays quick.
 _LAZY = {
     "aget": "runnorm.api",
     "await_run": "runnorm.api",
@@ -61,6 +62,7 @@ _LAZY = {
     "wait": "runnorm.api",
     "AsyncClient": "runnorm.client",
     "Client": "runnorm.client",
+    "json_schema": "runnorm.serialization",
 }
 
 

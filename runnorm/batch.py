@@ -24,13 +24,13 @@ from typing import IO, Any
 import attrs
 
 from runnorm.dump import GZIP_MAGIC, READ_BUFFER, RecordError, dump_files, normalize_stream
+from runnorm.encoding import encode_run
 from runnorm.jsonio import dumps
 from runnorm.model import Run
 from runnorm.normalize import resolve_provider
 from runnorm.outputs import make_writer
 from runnorm.plugins import get_host
 from runnorm.redaction import Redactor
-from runnorm.serialization import encode_run
 from runnorm.summary import Summary
 
 __all__ = ["BatchOptions", "BatchStats", "Shard", "default_jobs", "plan_shards", "run_batch"]
@@ -265,7 +265,6 @@ class _ShardResult:
     index: int
     output: str
     errors: str
-    lines: int
     stats: BatchStats
 
 
@@ -306,7 +305,7 @@ def _worker(args: tuple[int, Shard, BatchOptions, str]) -> _ShardResult:
             write_jsonl=out.write if options.fmt == "jsonl" else None,
         )
         writer.close()
-    return _ShardResult(index, output, errors, _count_lines(shard), stats)
+    return _ShardResult(index, output, errors, stats)
 
 
 def _context() -> Any:
@@ -388,7 +387,7 @@ def _run_parallel(
     progress: Callable[[BatchStats], None] | None,
 ) -> None:
     fmt = options.fmt
-    line_offsets: dict[str, int] = {}
+    lines_before: dict[tuple[str, int], int] = {}
     with tempfile.TemporaryDirectory(prefix="runnorm-") as directory:
         work = [(i, shard, options, directory) for i, shard in enumerate(shards)]
         parquet = None
@@ -405,14 +404,16 @@ def _run_parallel(
         try:
             for result in pool.imap(_worker, work):
                 shard = shards[result.index]
-                offset = line_offsets.get(shard.path, 0)
                 with open(result.errors, "rb") as errors:
                     for line in errors:
                         data = _loads_error(line)
-                        if data.line is not None and shard.start is not None:
-                            data = attrs.evolve(data, line=data.line + offset)
+                        if data.line is not None and shard.start:
+                            # Lines before the shard, counted only when an error needs them.
+                            key = (shard.path, shard.start)
+                            if key not in lines_before:
+                                lines_before[key] = _count_lines(Shard(shard.path, 0, shard.start))
+                            data = attrs.evolve(data, line=data.line + lines_before[key])
                         report(data)
-                line_offsets[shard.path] = offset + result.lines
                 if parquet is not None:
                     _append_parquet(parquet, result.output)
                 else:

@@ -37,7 +37,6 @@ from runnorm.normalize import resolve_provider
 from runnorm.outputs import FORMATS, format_for
 from runnorm.plugins import ProviderInfo, get_host
 from runnorm.redaction import Redactor
-from runnorm.serialization import json_schema
 from runnorm.status import RunStatus
 
 __all__ = ["EXIT_CANCELED", "EXIT_ERROR", "EXIT_FAILED", "EXIT_TIMED_OUT", "EXIT_USAGE", "main"]
@@ -348,6 +347,8 @@ def wait_command(
 @main.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of the normalized output."""
+    from runnorm.serialization import json_schema
+
     _emit_json(json_schema())
 
 

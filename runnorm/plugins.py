@@ -137,7 +137,7 @@ class PluginHost:
         """Run ``runnorm_register_providers`` of *plugin* alone; return what it registered."""
         registered: list[Provider] = []
 
-        def register(provider: Provider) -> None:
+        def register(provider: object) -> None:  # checked here, whatever a plugin passes
             if not isinstance(provider, Provider):
                 raise TypeError(f"register() takes a runnorm.Provider, not {type(provider)!r}")
             if self._trace:
@@ -292,8 +292,8 @@ class PluginHost:
 
     # -- lookups ------------------------------------------------------------------------------
 
-    def get(self, name: str) -> Provider:
-        """The provider registered as *name* (or an alias of it)."""
+    def get(self, name: object) -> Provider:
+        """The provider registered as *name* (or an alias of it); any other value is unknown."""
         self._ensure_loaded()
         if not isinstance(name, str):
             raise UnknownProviderError(repr(name), self._providers)
@@ -327,8 +327,12 @@ class PluginHost:
         matches = []
         for provider in self._detectors:
             keys = provider.detect_keys
-            if keys and keys.isdisjoint(payload):
-                continue
+            if keys:
+                for key in keys:  # a few declared keys, looked up in the payload
+                    if key in payload:
+                        break
+                else:
+                    continue
             try:
                 accepted = provider.detect(payload)
             except Exception:  # a faulty detector abstains rather than breaking detection

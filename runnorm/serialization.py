@@ -17,10 +17,10 @@ from typing import Any
 
 import attrs
 import cattrs
-import orjson
 from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from runnorm.encoding import SCHEMA_VERSION, timing_document
 from runnorm.errors import PayloadError, shorten
 from runnorm.model import Artifact, ArtifactKind, Run, RunError, Timing
 from runnorm.status import RunStatus
@@ -29,14 +29,11 @@ from runnorm.timestamps import parse_timestamp
 __all__ = [
     "SCHEMA_VERSION",
     "converter",
-    "encode_run",
     "json_schema",
     "run_from_dict",
     "run_to_dict",
 ]
 
-SCHEMA_VERSION = 1
-"""Bumped when a field of ``to_dict`` output changes meaning or goes away."""
 
 _DURATIONS = ("queue_time", "run_time", "total_time")
 
@@ -49,40 +46,8 @@ _STATUS_TEXT = {status: status.value for status in RunStatus}
 _KIND_TEXT = {kind: kind.value for kind in ArtifactKind}
 
 
-def _timing_document(timing: Timing, stamp: Any) -> dict[str, Any]:
-    """The ``timing`` object of a document; *stamp* renders each timestamp."""
-    created, queued, started, finished, updated = (
-        timing.created_at,
-        timing.queued_at,
-        timing.started_at,
-        timing.finished_at,
-        timing.updated_at,
-    )
-    begin = queued or created
-    return {
-        "created_at": None if created is None else stamp(created),
-        "queued_at": None if queued is None else stamp(queued),
-        "started_at": None if started is None else stamp(started),
-        "finished_at": None if finished is None else stamp(finished),
-        "updated_at": None if updated is None else stamp(updated),
-        "queue_time": None
-        if begin is None or started is None
-        else (started - begin).total_seconds(),
-        "run_time": None
-        if started is None or finished is None
-        else (finished - started).total_seconds(),
-        "total_time": None
-        if created is None or finished is None
-        else (finished - created).total_seconds(),
-    }
-
-
 def _unstructure_timing(timing: Timing) -> dict[str, Any]:
-    return _timing_document(timing, datetime.isoformat)
-
-
-def _as_is(value: Any) -> Any:
-    return value
+    return timing_document(timing, datetime.isoformat)
 
 
 def _structure_datetime(value: Any, _type: Any) -> datetime | None:
@@ -285,96 +250,3 @@ def json_schema() -> dict[str, Any]:
         "x-statuses": {status.value: status.is_terminal for status in RunStatus},
         "x-artifact-kinds": [kind.value for kind in ArtifactKind],
     }
-
-
-# -- the batch encoder --------------------------------------------------------------------------
-
-_NEWLINE = orjson.OPT_APPEND_NEWLINE
-_NO_TIMING_DOCUMENT = _timing_document(Timing(), _as_is)
-
-
-def encode_run(run: Run, raw_json: bytes | None = None, *, newline: bool = False) -> bytes:
-    """``Run.to_dict()`` encoded as compact JSON bytes, built for batch speed.
-
-    Produces the same JSON as ``orjson.dumps(run.to_dict())`` (a test holds it to that), but
-    builds the document inline, lets orjson write enums and timestamps in C and, given
-    *raw_json* (the payload's own JSON text), embeds it as ``raw`` instead of encoding the
-    payload again.
-    """
-    error = run.error
-    timing = run.timing
-    created = timing.created_at
-    started = timing.started_at
-    finished = timing.finished_at
-    if created is None and started is None and finished is None and timing.queued_at is None:
-        timing_document = (
-            _NO_TIMING_DOCUMENT
-            if timing.updated_at is None
-            else {**_NO_TIMING_DOCUMENT, "updated_at": timing.updated_at}
-        )
-    else:
-        begin = timing.queued_at or created
-        timing_document = {
-            "created_at": created,  # orjson writes datetimes as isoformat() does
-            "queued_at": timing.queued_at,
-            "started_at": started,
-            "finished_at": finished,
-            "updated_at": timing.updated_at,
-            "queue_time": None
-            if begin is None or started is None
-            else (started - begin).total_seconds(),
-            "run_time": None
-            if started is None or finished is None
-            else (finished - started).total_seconds(),
-            "total_time": None
-            if created is None or finished is None
-            else (finished - created).total_seconds(),
-        }
-    document: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "provider": run.provider,
-        "id": run.id,
-        "status": run.status,  # orjson writes an enum as its value
-        "native_status": run.native_status,
-        "kind": run.kind,
-        "result": run.result,
-        "error": None
-        if error is None
-        else {"code": error.code, "message": error.message, "details": list(error.details)},
-        "timing": timing_document,
-        "artifacts": [
-            {
-                "kind": a.kind,
-                "url": a.url,
-                "name": a.name,
-                "checksum": a.checksum,
-                "size": a.size,
-                "media_type": a.media_type,
-                "created_at": a.created_at,
-                "content": a.content,
-            }
-            for a in run.artifacts
-        ],
-        "web_url": run.web_url,
-        "session_id": run.session_id,
-        "step_count": run.step_count,
-        "task": run.task,
-        "extra": run.extra,
-        "raw": run.raw if raw_json is None else orjson.Fragment(raw_json),
-    }
-    try:
-        return orjson.dumps(document, option=_NEWLINE if newline else 0)
-    except TypeError:  # keys that are not strings, integers past 64 bits: the careful path
-        document["raw"] = run.raw
-        return _encode_careful(document) + (b"\n" if newline else b"")
-
-
-def _encode_careful(document: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:  # integers past 64 bits: the stdlib, with timestamps as text
-        import json
-
-        return json.dumps(
-            document, separators=(",", ":"), ensure_ascii=False, default=datetime.isoformat
-        ).encode()

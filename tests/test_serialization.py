@@ -101,7 +101,7 @@ def test_from_dict_rejects_bad_documents_with_payload_error(bad: object) -> None
 
 @pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
 def test_batch_encoder_writes_exactly_to_dict(path: Path) -> None:
-    from runnorm.serialization import encode_run
+    from runnorm.encoding import encode_run
 
     run = quiet_normalize(path)
     expected = json.loads(json.dumps(run.to_dict()))

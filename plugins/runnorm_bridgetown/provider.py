@@ -19,6 +19,7 @@ from __future__ import annotations
 import mimetypes
 import re
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -170,5 +171,5 @@ PROVIDER = Provider(
         "created_at, started_at, finished_at": "timing",
         "project_name, commit_sha, run_number, truncated, model_name, ...": "extra",
     },
-    samples=Path(__file__).parent / "samples",
+    samples=Path(str(resources.files("runnorm_bridgetown"))) / "samples",  # not __file__: compiled
 )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ PROVIDER = Provider(
     ),
     sensitive_keys=("signingKey", "connectUrl"),
     docs_url="https://docs.browserbase.com",
-    samples=Path(__file__).parent / "samples",
+    samples=Path(str(resources.files("runnorm_browserbase"))) / "samples",  # not __file__: compiled
     field_notes={
         "runId": "id",
         "status": "status (mapped; upper- and lowercase), native_status (as sent)",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +256,7 @@ PROVIDER = Provider(
     fetch=RestFetch(path="/v1/runs/{run_id}"),
     verify_webhook=verify_webhook,
     sensitive_keys=("extra_http_headers", "cdp_connect_headers", "totp_*"),
-    samples=Path(__file__).parent / "samples",
+    samples=Path(str(resources.files("runnorm_skyvern"))) / "samples",  # not __file__: compiled
     docs_url="https://docs.skyvern.com",
     field_notes={
         "run_id (webhooks: task_id, workflow_run_id)": "id",
