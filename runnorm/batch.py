@@ -37,7 +37,8 @@ __all__ = ["BatchOptions", "BatchStats", "Shard", "default_jobs", "plan_shards",
 
 SPLIT_MIN_BYTES = 4 * 1024 * 1024
 """Inputs smaller than this run in one process; larger plain JSONL files are split."""
-SHARDS_PER_JOB = 4
+SHARDS_PER_JOB = 16
+"""Small shards keep both ends busy: the last one to finish is short."""
 WRITE_BUFFER = 1 << 20
 """Output buffer size: records are small and many, and each flush is a system call."""
 MAX_DEFAULT_JOBS = 8
@@ -400,6 +401,7 @@ def _run_parallel(
         elif fmt == "csv":
             make_writer("csv", output).close()  # the header line
         wrote_any = False
+        get_host().usable()  # plugins loaded once, here: forked workers inherit them
         pool = _context().Pool(processes=jobs)
         try:
             for result in pool.imap(_worker, work):

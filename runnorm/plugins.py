@@ -25,7 +25,7 @@ import pluggy
 
 from runnorm import hookspecs
 from runnorm.errors import PluginLoadError, UnknownProviderError
-from runnorm.provider import Provider
+from runnorm.provider import Detector, Provider
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginHost", "ProviderInfo", "get_host", "reset_host"]
 
@@ -126,7 +126,7 @@ class PluginHost:
         self._failed: list[ProviderInfo] = []
         self._claims: dict[str, list[tuple[Provider, _Origin]]] = {}
         self._providers: dict[str, Provider] = {}
-        self._detectors: tuple[Provider, ...] = ()
+        self._detectors: tuple[tuple[Provider, frozenset[str], Detector], ...] = ()
         self._infos: list[ProviderInfo] = []
         self._aliases: dict[str, str] = {}
         self._clashes: dict[str, str] = {}
@@ -285,7 +285,7 @@ class PluginHost:
                 )
         infos.sort(key=lambda info: (info.name, info.package or ""))
         self._providers = providers
-        self._detectors = tuple(providers.values())
+        self._detectors = tuple((p, p.detect_keys, p.detect) for p in providers.values())
         self._aliases = aliases
         self._clashes = clashes
         self._infos = infos
@@ -325,8 +325,7 @@ class PluginHost:
         if not self._loaded:
             self._load_once()
         matches = []
-        for provider in self._detectors:
-            keys = provider.detect_keys
+        for provider, keys, accepts in self._detectors:
             if keys:
                 for key in keys:  # a few declared keys, looked up in the payload
                     if key in payload:
@@ -334,7 +333,7 @@ class PluginHost:
                 else:
                     continue
             try:
-                accepted = provider.detect(payload)
+                accepted = accepts(payload)
             except Exception:  # a faulty detector abstains rather than breaking detection
                 accepted = False
             if accepted:

@@ -29,7 +29,7 @@ def _stamp(value: Any, provider: str, path: str) -> datetime | None:
     """``parse_timestamp`` with the common shapes inlined (the batch hot path)."""
     if type(value) is str and len(value) >= 19:
         try:
-            if value[-1] == "Z":  # the most common zoned form; 3.11 parses Z as UTC
+            if value[-1] == "Z" or value.endswith("+00:00"):  # both parse to UTC itself
                 return _fromisoformat(value)
             if value[-6] not in "+-":  # naive means UTC; cheaper than .replace afterwards
                 return _fromisoformat(value + "+00:00")

@@ -319,7 +319,7 @@ def test_jobs_keep_input_order_in_every_format(
     dump = tmp_path / "big.jsonl"
     dump.write_bytes(jsonl(records))
     shards = batch_module.plan_shards([str(dump)], 2)
-    assert len(shards) == 8
+    assert len(shards) == 2 * batch_module.SHARDS_PER_JOB
 
     def run(jobs: int) -> tuple[bytes, list[RecordError], batch_module.BatchStats]:
         out = io.BytesIO() if fmt != "parquet" else (tmp_path / f"o{jobs}.parquet").open("wb")

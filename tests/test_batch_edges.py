@@ -179,3 +179,18 @@ def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "output closed early" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_existing_output_file_is_replaced_whole(tmp_path: Path, jobs: str) -> None:
+    source = ROOT / "examples" / "mixed-runs.jsonl"
+    fresh = tmp_path / "fresh.jsonl"
+    assert invoke("normalize", str(source), "-o", str(fresh), "--jobs", jobs)[0] == 0
+    reused = tmp_path / "reused.jsonl"
+    reused.write_bytes(b"old output\n" * 100_000)  # far longer than the new output
+    assert invoke("normalize", str(source), "-o", str(reused), "--jobs", jobs)[0] == 0
+    assert reused.read_bytes() == fresh.read_bytes()
+    shorter = tmp_path / "shorter.jsonl"
+    shorter.write_bytes(b"x")
+    assert invoke("normalize", str(source), "-o", str(shorter), "--jobs", jobs)[0] == 0
+    assert shorter.read_bytes() == fresh.read_bytes()

@@ -75,7 +75,7 @@ _MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv", ".txt": "text/p
 def detect(payload: Mapping[str, Any]) -> bool:
     """A Bridge Town run has a UUID ``run_id`` (Skyvern's are ``tsk_``/``wr_``)."""
     run_id = payload.get("run_id")
-    return type(run_id) is str and _UUID.fullmatch(run_id) is not None
+    return type(run_id) is str and len(run_id) == 36 and _UUID.fullmatch(run_id) is not None
 
 
 def _media_type(name: str) -> str | None:
