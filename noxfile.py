@@ -1,5 +1,7 @@
 """Sessions: tests, lint (ruff), types (mypy), docs (Sphinx). Run all four with ``nox``.
 
+``tests`` runs the suite over the compiled wheel and over the pure Python sources.
+
 Every session runs on the interpreter nox itself runs on, so CI never depends on other
 Python versions being installed.
 """
@@ -15,9 +17,14 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite, first-party plugins' tests included."""
+    """The test suite, first-party plugins' tests included, run twice: over a wheel (the
+    batch hot path compiled with mypyc, as users install it), then over the pure Python
+    sources (an editable install, as contributors run them)."""
+    session.install("--force-reinstall", "--no-deps", ".")
+    session.install(".[test]")
+    session.run("pytest", *session.posargs, env={"RUNNORM_EXPECT_BUILD": "compiled"})
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *session.posargs, env={"RUNNORM_EXPECT_BUILD": "pure"})
 
 
 @nox.session

@@ -124,6 +124,7 @@ __all__ = [
     "ToolNotFoundError",
     "__version__",
     "aget",
+    "build_kind",
     "await_run",
     "get",
     "get_many",
@@ -136,6 +137,15 @@ __all__ = [
     "read_dump",
     "summarize",
 ]
+
+
+def build_kind() -> str:
+    """``"compiled"`` when the batch hot path runs as mypyc-compiled modules (installed
+    from a wheel built with a C compiler at hand), ``"pure"`` when it runs from the Python
+    sources (editable installs, ``RUNNORM_PURE_PYTHON=1``). Both behave the same."""
+    from runnorm import provider
+
+    return "pure" if (provider.__file__ or "").endswith(".py") else "compiled"
 
 
 def providers() -> list[ProviderInfo]:

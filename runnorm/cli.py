@@ -22,6 +22,7 @@ from typing import IO, Any
 import click
 import orjson
 
+from runnorm import build_kind
 from runnorm._version import __version__
 from runnorm.batch import (
     WRITE_BUFFER,
@@ -42,6 +43,8 @@ from runnorm.redaction import Redactor
 from runnorm.status import RunStatus
 
 __all__ = ["EXIT_CANCELED", "EXIT_ERROR", "EXIT_FAILED", "EXIT_TIMED_OUT", "EXIT_USAGE", "main"]
+
+_VERSION_MESSAGE = f"%(prog)s %(version)s ({build_kind()})"
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -78,7 +81,7 @@ def _fail(message: str, code: int = EXIT_ERROR) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="runnorm")
+@click.version_option(__version__, prog_name="runnorm", message=_VERSION_MESSAGE)
 def main() -> None:
     """Normalize runs from Skyvern, Browserbase, Bridge Town and plugin providers."""
     warnings.showwarning = _show_warning

@@ -1,0 +1,31 @@
+"""The build under test: mypyc-compiled modules (a wheel) or the pure Python sources."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import runnorm
+from runnorm import batch, dump, encoding, plugins, provider, redaction, status, timestamps
+
+HOT_PATH = (batch, dump, encoding, plugins, provider, redaction, status, timestamps)
+
+
+def test_build_kind_names_what_runs() -> None:
+    compiled = [not (module.__file__ or "").endswith(".py") for module in HOT_PATH]
+    assert all(compiled) or not any(compiled)  # never half compiled
+    assert runnorm.build_kind() == ("compiled" if all(compiled) else "pure")
+    expected = os.environ.get("RUNNORM_EXPECT_BUILD")  # set by the nox sessions
+    if expected is not None:
+        assert runnorm.build_kind() == expected
+
+
+def test_build_kind_is_reported_by_the_version_option() -> None:
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", "from runnorm.cli import main; main()", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"({runnorm.build_kind()})" in done.stdout
