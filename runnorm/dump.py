@@ -186,7 +186,8 @@ class _Peekable(io.RawIOBase):
 
 def open_stream(stream: IO[bytes]) -> IO[bytes]:
     """*stream*, transparently gunzipped when it starts with the gzip magic bytes."""
-    head: object = stream.read(2)  # object: checked here, not by a compiled signature
+    untyped: Any = stream  # so that a compiled build checks the type here, with these words
+    head = untyped.read(2)
     if not isinstance(head, bytes):
         raise TypeError("read_dump needs a binary stream (open the file with 'rb')")
     joined: IO[bytes] = io.BufferedReader(_Peekable(head, stream), buffer_size=_CHUNK)
