@@ -2,7 +2,7 @@
 
 A wheel (``pip install .``, ``python -m build``) gets the modules in :data:`COMPILED` as
 C extensions made by mypyc from the same typed Python sources: normalizing a dump runs
-about 1.4 times as fast (figures in README.md). The ``.py`` files ship too and behave the
+about 1.3 times as fast (figures in README.md). The ``.py`` files ship too and behave the
 same; nothing else changes.
 
 Pure Python instead, with the reason printed, when:

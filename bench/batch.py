@@ -88,7 +88,7 @@ def peak_rss_kb(argv: list[str]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-rss", action="store_true", help="skip the 1,000,000-record run")
     args = parser.parse_args()
     runnorm.providers()  # plugin discovery outside the timings

@@ -99,6 +99,33 @@ def test_from_dict_rejects_bad_documents_with_payload_error(bad: object) -> None
         Run.from_dict(bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {1: "an integer key", "b": 2},  # keys that are not strings
+        {"big": 2**70},  # an integer past 64 bits: the careful path
+    ],
+)
+def test_batch_encoder_handles_what_orjson_refuses(extra: dict[object, object]) -> None:
+    from datetime import UTC, datetime
+
+    from runnorm.encoding import encode_run
+
+    run = Run(
+        provider="p",
+        id="1",
+        status=RunStatus.SUCCEEDED,
+        native_status="done",
+        timing=runnorm.Timing(updated_at=datetime(2026, 1, 2, tzinfo=UTC)),
+        extra=extra,  # type: ignore[arg-type]
+        raw={"id": "1"},
+    )
+    expected = json.loads(json.dumps(run.to_dict(), default=str))
+    for encoded in (encode_run(run), encode_run(run, b'{"id": "1"}', newline=True)):
+        assert json.loads(encoded) == expected
+    assert encode_run(run, newline=True).endswith(b"}\n")
+
+
 @pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
 def test_batch_encoder_writes_exactly_to_dict(path: Path) -> None:
     from runnorm.encoding import encode_run
