@@ -58,8 +58,11 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         try:
             built = self._compile(work)
         except Exception as exc:  # any failure means: ship pure Python
+            reason = (str(exc).splitlines() or [""])[0]
+            if len(reason) > 160:
+                reason = reason[:157] + "..."
             self.app.display_warning(
-                f"runnorm: mypyc compilation failed ({type(exc).__name__}: {exc}); "
+                f"runnorm: mypyc compilation failed ({type(exc).__name__}: {reason}); "
                 "building pure Python, which works the same, only slower"
             )
             shutil.rmtree(work, ignore_errors=True)

@@ -124,10 +124,7 @@ def _error(p: Mapping[str, Any]) -> RunError | None:
     if reason is None and not errors and not categories:
         return None
     code = None
-    for entry, key in [
-        *((e, "error_code") for e in errors),
-        *((c, "category") for c in categories),
-    ]:
+    for entry, key in [(e, "error_code") for e in errors] + [(c, "category") for c in categories]:
         value = entry.get(key)
         if isinstance(value, str):
             code = value
