@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import os
+import shutil
 import stat
+import subprocess
 import sys
 import time
 import warnings
@@ -460,7 +461,7 @@ def normalize_command(
     )
     try:
         errors_file = Path(errors_path).open("wb") if errors_path else None  # noqa: SIM115
-        sink = _open_output(output, fmt)
+        sink, remover = _open_output(output, fmt)
     except OSError as exc:
         _fail(f"cannot write {exc.filename or ''}: {exc.strerror or exc}")
         return
@@ -504,6 +505,8 @@ def normalize_command(
                     sink.close()
         if errors_file is not None:
             errors_file.close()
+        if remover is not None:
+            remover.wait()
     if stats.summary is not None:
         click.echo(stats.summary.table(), err=True)
     click.echo(
@@ -527,49 +530,66 @@ def _is_one_of(path: str, written: list[Path]) -> bool:
     return False
 
 
-def _open_output(output: str | None, fmt: str) -> IO[bytes]:
+def _open_output(output: str | None, fmt: str) -> tuple[IO[bytes], subprocess.Popen[bytes] | None]:
     """stdout, a file, or a gzip file for a ``.gz`` name (not for Parquet); buffered in
-    large blocks, as a batch writes many small records."""
+    large blocks, as a batch writes many small records. With it, the process deleting a
+    previous output, if one runs (see :func:`_open_fresh`)."""
     if output in (None, "-"):
         sys.stdout.flush()
         try:
-            return open(sys.stdout.fileno(), "wb", buffering=WRITE_BUFFER, closefd=False)
+            stdout = open(sys.stdout.fileno(), "wb", buffering=WRITE_BUFFER, closefd=False)  # noqa: SIM115
         except (AttributeError, OSError, ValueError):  # not a real stream (a test runner's)
-            return sys.stdout.buffer
+            return sys.stdout.buffer, None
+        return stdout, None
     path = Path(str(output))
     if path.suffix.lower() == ".gz":
         if fmt == "parquet":
             raise click.UsageError("Parquet compresses itself: drop the .gz suffix")
-        return gzip.open(path, "wb")  # type: ignore[return-value]
-    return _open_overwriting(path)
+        return gzip.open(path, "wb"), None  # type: ignore[return-value]
+    return _open_fresh(path)
 
 
-class _Overwriting(io.BufferedWriter):
-    """An output file opened without emptying it first, cut to what was written on close.
-
-    Rewriting the pages a previous run left cached costs less than freeing them all at
-    open (``O_TRUNC``) and allocating them again: most of a rerun's start-up time over a
-    large earlier output."""
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            self.flush()
-            os.ftruncate(self.fileno(), self.tell())
-        finally:
-            super().close()
+ASIDE_MIN_BYTES = 16 * 1024 * 1024
+"""A previous output at least this large is moved aside and deleted in the background."""
 
 
-def _open_overwriting(path: Path) -> IO[bytes]:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
+def _open_fresh(path: Path) -> tuple[IO[bytes], subprocess.Popen[bytes] | None]:
+    """*path* opened as a new, empty file, and the process deleting what was there, if any.
+
+    Truncating a large previous output (``O_TRUNC``) frees its cached pages up front, a
+    noticeable part of a rerun; instead a plain file with one link is renamed aside and
+    removed by ``rm`` while the new output is written. Either way the file holds only this
+    run's records, even when the run is killed. Anything else (a symlink, a FIFO, a file with
+    several links, a directory that refuses the rename) is truncated as usual."""
     try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # a FIFO, /dev/null: as it is
-            return open(descriptor, "wb", buffering=WRITE_BUFFER)
-        return _Overwriting(io.FileIO(descriptor, "w"), buffer_size=WRITE_BUFFER)
-    except BaseException:
-        os.close(descriptor)
-        raise
+        info = os.lstat(path)
+    except OSError:
+        info = None
+    rm = shutil.which("rm")
+    if (
+        info is not None
+        and rm is not None
+        and stat.S_ISREG(info.st_mode)
+        and info.st_nlink == 1
+        and info.st_size >= ASIDE_MIN_BYTES
+    ):
+        aside = path.with_name(f".{path.name}.runnorm-{os.getpid()}.old")
+        try:
+            os.rename(path, aside)
+        except OSError:
+            pass
+        else:
+            stream = path.open("wb", buffering=WRITE_BUFFER)
+            with contextlib.suppress(OSError):
+                os.chmod(stream.fileno(), stat.S_IMODE(info.st_mode))
+            remover = subprocess.Popen(
+                [rm, "-f", "--", str(aside)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            return stream, remover
+    return path.open("wb", buffering=WRITE_BUFFER), None
 
 
 if __name__ == "__main__":  # pragma: no cover

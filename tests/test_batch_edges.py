@@ -181,16 +181,36 @@ def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     assert "output closed early" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("aside", [True, False])
 @pytest.mark.parametrize("jobs", ["1", "2"])
-def test_an_existing_output_file_is_replaced_whole(tmp_path: Path, jobs: str) -> None:
+def test_an_existing_output_file_is_replaced_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str, aside: bool
+) -> None:
+    from runnorm import batch
+
+    monkeypatch.setattr(batch, "SPLIT_MIN_BYTES", 1)  # --jobs 2 really splits the input
+    monkeypatch.setattr(cli, "ASIDE_MIN_BYTES", 0 if aside else 1 << 40)
     source = ROOT / "examples" / "mixed-runs.jsonl"
     fresh = tmp_path / "fresh.jsonl"
     assert invoke("normalize", str(source), "-o", str(fresh), "--jobs", jobs)[0] == 0
-    reused = tmp_path / "reused.jsonl"
-    reused.write_bytes(b"old output\n" * 100_000)  # far longer than the new output
-    assert invoke("normalize", str(source), "-o", str(reused), "--jobs", jobs)[0] == 0
-    assert reused.read_bytes() == fresh.read_bytes()
-    shorter = tmp_path / "shorter.jsonl"
-    shorter.write_bytes(b"x")
-    assert invoke("normalize", str(source), "-o", str(shorter), "--jobs", jobs)[0] == 0
-    assert shorter.read_bytes() == fresh.read_bytes()
+    for old in (b"old output\n" * 100_000, b"x"):  # longer and shorter than the new output
+        reused = tmp_path / "reused.jsonl"
+        reused.write_bytes(old)
+        reused.chmod(0o640)
+        assert invoke("normalize", str(source), "-o", str(reused), "--jobs", jobs)[0] == 0
+        assert reused.read_bytes() == fresh.read_bytes()
+        assert reused.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.jsonl", "reused.jsonl"]
+
+
+def test_an_output_symlink_is_written_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "ASIDE_MIN_BYTES", 0)
+    target = tmp_path / "target.jsonl"
+    target.write_bytes(b"old\n" * 1000)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    assert invoke("normalize", str(ROOT / "examples" / "mixed-runs.jsonl"), "-o", str(link))[0] == 0
+    assert link.is_symlink()
+    assert len(target.read_bytes().splitlines()) == 17
