@@ -388,7 +388,7 @@ def _run_parallel(
     progress: Callable[[BatchStats], None] | None,
 ) -> None:
     fmt = options.fmt
-    lines_before: dict[tuple[str, int], int] = {}
+    counted: dict[str, tuple[int, int]] = {}  # path -> (offset, lines before it)
     with tempfile.TemporaryDirectory(prefix="runnorm-") as directory:
         work = [(i, shard, options, directory) for i, shard in enumerate(shards)]
         parquet = None
@@ -410,11 +410,14 @@ def _run_parallel(
                     for line in errors:
                         data = _loads_error(line)
                         if data.line is not None and shard.start:
-                            # Lines before the shard, counted only when an error needs them.
-                            key = (shard.path, shard.start)
-                            if key not in lines_before:
-                                lines_before[key] = _count_lines(Shard(shard.path, 0, shard.start))
-                            data = attrs.evolve(data, line=data.line + lines_before[key])
+                            # Lines before the shard, counted only when an error needs them,
+                            # from where the last count stopped: one pass over a file at most.
+                            at, lines = counted.get(shard.path, (0, 0))
+                            if at < shard.start:
+                                lines += _count_lines(Shard(shard.path, at, shard.start))
+                                at = shard.start
+                                counted[shard.path] = (at, lines)
+                            data = attrs.evolve(data, line=data.line + lines)
                         report(data)
                 if parquet is not None:
                     _append_parquet(parquet, result.output)

@@ -315,7 +315,8 @@ def test_jobs_keep_input_order_in_every_format(
         pytest.importorskip("pyarrow")
     monkeypatch.setattr(batch_module, "SPLIT_MIN_BYTES", 1)
     records = [{**SKYVERN_GOOD, "run_id": f"tsk_{i}"} for i in range(3000)]
-    records[1234] = {"broken": True}
+    for index in (10, 1234, 2500, 2501):  # failures in several shards
+        records[index] = {"broken": True}
     dump = tmp_path / "big.jsonl"
     dump.write_bytes(jsonl(records))
     shards = batch_module.plan_shards([str(dump)], 2)
@@ -342,8 +343,8 @@ def test_jobs_keep_input_order_in_every_format(
     else:
         assert one == two
     assert errors_one == errors_two
-    assert errors_two[0].line == 1235
-    assert (stats_two.records, stats_two.normalized, stats_two.failed) == (3000, 2999, 1)
+    assert [error.line for error in errors_two] == [11, 1235, 2501, 2502]
+    assert (stats_two.records, stats_two.normalized, stats_two.failed) == (3000, 2996, 4)
 
 
 def test_strict_stops_at_the_first_failure_with_jobs(
