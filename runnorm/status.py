@@ -69,6 +69,10 @@ class StatusMap(Mapping[str, RunStatus]):
     def __repr__(self) -> str:
         return f"StatusMap({self.provider!r}, {self._map!r})"
 
+    def __reduce__(self) -> tuple[type[StatusMap], tuple[str, dict[str, RunStatus]]]:
+        # Explicit, so that pickle and copy work alike in compiled and pure builds.
+        return (StatusMap, (self.provider, self._map))
+
     def lookup(self, word: Any, path: str = "status") -> RunStatus:
         """The status for *word*; ``UNKNOWN`` (with a one-time warning) for a word not listed."""
         status = self._map.get(word) if type(word) is str else None

@@ -29,3 +29,23 @@ def test_build_kind_is_reported_by_the_version_option() -> None:
         check=True,
     )
     assert f"({runnorm.build_kind()})" in done.stdout
+
+
+def test_declarations_pickle_and_copy_in_every_build() -> None:
+    import copy
+    import pickle
+
+    from runnorm import Fields, RunStatus, StatusMap
+    from runnorm.plugins import get_host
+
+    statuses = StatusMap("p", {"done": RunStatus.SUCCEEDED})
+    fields = Fields("p")
+    for value in (statuses, fields):
+        for twin in (pickle.loads(pickle.dumps(value)), copy.copy(value), copy.deepcopy(value)):
+            assert type(twin) is type(value)
+            assert twin.provider == "p"
+    assert pickle.loads(pickle.dumps(statuses)) == statuses
+    provider = get_host().get("skyvern")
+    restored = pickle.loads(pickle.dumps(provider))
+    assert restored.name == "skyvern" and restored.statuses == provider.statuses
+    assert copy.deepcopy(provider).statuses == provider.statuses
