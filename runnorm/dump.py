@@ -589,7 +589,9 @@ def _jsonl_results(
                 provider = matches[0] if len(matches) == 1 else None
             if provider is not None:
                 try:
-                    yield provider.to_run(value), raw
+                    run = provider.to_run(value)
+                    # The line's bytes stand for run.raw only when raw is the decoded line.
+                    yield run, (raw if run.raw is value else None)
                     continue
                 except Warning:
                     raise
@@ -612,12 +614,14 @@ def _normalize_records(
             provider = fixed
             try:
                 if fixed_map is not None:
-                    yield fixed_map(value), source
+                    run = fixed_map(value)
+                    yield run, (source if run.raw is value else None)
                     continue
                 matches = detect(value)
                 if len(matches) == 1:
                     provider = matches[0]
-                    yield provider.to_run(value), source
+                    run = provider.to_run(value)
+                    yield run, (source if run.raw is value else None)
                     continue
                 failure = _detection_reason(matches)
             except RunnormError as exc:

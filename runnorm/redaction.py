@@ -47,7 +47,7 @@ def _is_empty(value: Any) -> bool:
 class Redactor:
     """Replaces the values of sensitive keys, at any depth, in copies of JSON documents."""
 
-    __slots__ = ("_cache", "_holds_value", "_literals", "_matcher")
+    __slots__ = ("_cache", "_escapes", "_holds_value", "_literals", "_matcher")
 
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         every = list(dict.fromkeys(patterns))
@@ -58,13 +58,18 @@ class Redactor:
         # '"extra_http_headers"'), found with bytes.find, then one regular expression checks
         # that a hit is a key whose value holds something (not null, not empty). Possessive
         # blank runs keep that check from backtracking past blanks.
-        literals, keys = [], []
+        literals, keys, stems = [], [], b""
         for pattern in every:
             stem = re.split(r"[*?\[]", pattern, maxsplit=1)[0].encode()
+            stems += stem
             exact = stem.decode() == pattern
             literals.append(b'"' + stem + (b'"' if exact else b""))
-            keys.append(re.escape(stem) + (b'"' if exact else b'[^"]*"'))
+            keys.append(re.escape(stem) + (b'"' if exact else rb'(?:[^"\\]|\\.)*"'))
         self._literals = tuple(dict.fromkeys(literals))
+        # Escapes that could spell a stem's characters so that the literal search misses
+        # them: always \u; \/, \" and \\ only when a stem holds that character.
+        hidden = [b"\\" + char for char in (b"/", b'"', b"\\") if char in stems]
+        self._escapes = (b"\\u", *hidden)
         self._holds_value = (
             re.compile(
                 b'"(?:' + b"|".join(keys) + rb")" + _BLANKS + b":" + _BLANKS + _NOT_EMPTY
@@ -97,7 +102,9 @@ class Redactor:
                 if holds_value(json_text, start) is not None:
                     return True
                 start = json_text.find(literal, start + 1)
-        return json_text.find(b"\\") >= 0 and b"\\u" in json_text  # find: memchr, fastest
+        if json_text.find(b"\\") < 0:  # find: memchr, the fastest test
+            return False
+        return any(escape in json_text for escape in self._escapes)
 
     def redact(self, value: Any) -> Any:
         """*value* with secrets replaced; parts without secrets are shared, not copied."""
@@ -122,26 +129,47 @@ class Redactor:
         return value
 
     def redact_run(self, run: Run) -> Run:
-        """*run* with ``raw``, ``extra`` and ``result`` redacted (*run* itself when clean)."""
+        """*run* with secrets replaced wherever payload values land: ``raw``, ``extra``,
+        ``result``, ``error.details`` and inline artifact ``content`` (*run* itself when
+        there are none)."""
         if self._matcher is None:
             return run
-        raw, extra, result = self.redact(run.raw), self.redact(run.extra), self.redact(run.result)
-        if raw is run.raw and extra is run.extra and result is run.result:
-            return run
-        return attrs.evolve(run, raw=raw, extra=extra, result=result)
-
-    def redact_document(self, document: dict[str, Any]) -> dict[str, Any]:
-        """A ``Run.to_dict()`` document with ``raw``, ``extra`` and ``result`` redacted."""
-        if self._matcher is None:
-            return document
-        out = document
-        for key in ("raw", "extra", "result"):
-            value = document.get(key)
-            if value is None:
-                continue
+        changes: dict[str, Any] = {}
+        for name, value in (("raw", run.raw), ("extra", run.extra), ("result", run.result)):
             new = self.redact(value)
             if new is not value:
-                if out is document:
-                    out = dict(document)
-                out[key] = new
-        return out
+                changes[name] = new
+        error = run.error
+        if error is not None and error.details:
+            details = tuple(self.redact(detail) for detail in error.details)
+            if any(new is not old for new, old in zip(details, error.details, strict=True)):
+                changes["error"] = attrs.evolve(error, details=details)
+        artifacts = []
+        for artifact in run.artifacts:
+            content = self.redact(artifact.content)
+            artifacts.append(
+                artifact if content is artifact.content else attrs.evolve(artifact, content=content)
+            )
+        if any(new is not old for new, old in zip(artifacts, run.artifacts, strict=True)):
+            changes["artifacts"] = tuple(artifacts)
+        return attrs.evolve(run, **changes) if changes else run
+
+    def redact_document(self, document: dict[str, Any]) -> dict[str, Any]:
+        """A ``Run.to_dict()`` document redacted as :meth:`redact_run` redacts a ``Run``."""
+        if self._matcher is None:
+            return document
+        out = dict(document)
+        for key in ("raw", "extra", "result"):
+            out[key] = self.redact(document.get(key))
+        error = document.get("error")
+        if isinstance(error, Mapping) and error.get("details"):
+            out["error"] = {**error, "details": self.redact(error["details"])}
+        artifacts = document.get("artifacts")
+        if isinstance(artifacts, list):
+            out["artifacts"] = [
+                {**item, "content": self.redact(item.get("content"))}
+                if isinstance(item, Mapping) and item.get("content") is not None
+                else item
+                for item in artifacts
+            ]
+        return out if any(out[key] is not document.get(key) for key in out) else document

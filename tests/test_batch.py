@@ -429,3 +429,69 @@ def test_dask_bag_equals_single_process(tmp_path: Path) -> None:
         assert [json.loads(x) for x in out.read_text().splitlines()] == [
             json.loads(x) for x in local.read_text().splitlines()
         ]
+
+
+SECRET = "SECRET-VALUE-1234"
+LEAKY_RECORDS = [
+    # a wildcard key written with an escaped quote in its name
+    {"run_id": "tsk_2", "status": "completed", "run_request": {'totp_identifier"x': SECRET}},
+    # a secret inside an error entry: lands in error.details as well as raw
+    {
+        "run_id": "tsk_3",
+        "status": "failed",
+        "errors": [{"error_code": "E", "extra_http_headers": {"Authorization": SECRET}}],
+    },
+    # a Browserbase camelCase key: lands in extra under its snake_case name
+    {
+        "runId": "128b2f33-0c5c-4fd0-a6a3-a4506513270e",
+        "status": "RUNNING",
+        "connectUrl": f"wss://connect.example/?signingKey={SECRET}",
+    },
+]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+@pytest.mark.parametrize("record", LEAKY_RECORDS, ids=["escaped-key", "error-details", "extra"])
+def test_secrets_never_reach_any_output(tmp_path: Path, fmt: str, record: dict[str, Any]) -> None:
+    dump = tmp_path / "leaky.jsonl"
+    dump.write_bytes(jsonl([record]))
+    code, out, err = invoke("normalize", str(dump), "--format", fmt)
+    assert code == 0, err
+    assert SECRET not in out.decode() and "[REDACTED]" in out.decode()
+    code, out, _ = invoke("normalize", str(dump), "--format", fmt, "--no-redact")
+    assert SECRET in out.decode()
+
+
+def test_the_fast_path_writes_the_raw_a_plugin_chose(tmp_path: Path) -> None:
+    import types
+
+    import attrs
+
+    from runnorm.plugins import PluginHost, get_host, reset_host
+
+    skyvern = get_host().get("skyvern")
+
+    def to_run(payload: Any) -> Run:  # a mapping that drops a field from raw and extra
+        run = skyvern.to_run(payload)
+        return attrs.evolve(
+            run,
+            raw={k: v for k, v in payload.items() if k != "api_token"},
+            extra={k: v for k, v in run.extra.items() if k != "api_token"},
+        )
+
+    plugin = types.ModuleType("partial_raw_plugin")
+
+    @runnorm.hookimpl
+    def runnorm_register_providers(register: Any) -> None:
+        register(attrs.evolve(skyvern, to_run=to_run))
+
+    plugin.runnorm_register_providers = runnorm_register_providers  # type: ignore[attr-defined]
+    host = PluginHost(entry_points=False)
+    host.add_plugin(plugin, "partial")
+    reset_host(host)  # conftest restores discovery afterwards
+    dump = tmp_path / "dump.jsonl"
+    dump.write_bytes(jsonl([{**SKYVERN_GOOD, "api_token": SECRET}]))
+    code, out, err = invoke("normalize", str(dump))
+    assert code == 0, err
+    assert SECRET not in out.decode()
+    assert json.loads(out)["raw"] == SKYVERN_GOOD

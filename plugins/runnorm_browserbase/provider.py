@@ -191,7 +191,8 @@ PROVIDER = Provider(
             ),
         ),
     ),
-    sensitive_keys=("signingKey", "connectUrl"),
+    # Both spellings: payloads send camelCase, extra holds the snake_case copies.
+    sensitive_keys=("signingKey", "connectUrl", "signing_key", "connect_url"),
     docs_url="https://docs.browserbase.com",
     samples=Path(str(resources.files("runnorm_browserbase"))) / "samples",  # not __file__: compiled
     field_notes={
