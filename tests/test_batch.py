@@ -488,10 +488,13 @@ def test_the_fast_path_writes_the_raw_a_plugin_chose(tmp_path: Path) -> None:
     plugin.runnorm_register_providers = runnorm_register_providers  # type: ignore[attr-defined]
     host = PluginHost(entry_points=False)
     host.add_plugin(plugin, "partial")
-    reset_host(host)  # conftest restores discovery afterwards
     dump = tmp_path / "dump.jsonl"
     dump.write_bytes(jsonl([{**SKYVERN_GOOD, "api_token": SECRET}]))
-    code, out, err = invoke("normalize", str(dump))
+    previous = reset_host(host)
+    try:
+        code, out, err = invoke("normalize", str(dump))
+    finally:
+        reset_host(previous)
     assert code == 0, err
     assert SECRET not in out.decode()
     assert json.loads(out)["raw"] == SKYVERN_GOOD
