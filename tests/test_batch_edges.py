@@ -173,7 +173,7 @@ def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
 
     path = tmp_path / "many.jsonl"
     path.write_bytes(lines([{**GOOD, "run_id": f"tsk_{i}"} for i in range(20_000)]))
-    shell = f"{sys.executable} -m runnorm normalize {path} --jobs 1 | head -c 100 > /dev/null"
+    shell = f"{sys.executable} -P -m runnorm normalize {path} --jobs 1 | head -c 100 > /dev/null"
     done = subprocess.run(
         ["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, check=False
     )

@@ -163,7 +163,7 @@ def test_secrets_in_payloads_are_redacted_unless_asked(runner: CliRunner, tmp_pa
 
 def test_cli_runs_as_a_module_and_as_a_script(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "runnorm", "normalize", str(EXAMPLE)],
+        [sys.executable, "-P", "-m", "runnorm", "normalize", str(EXAMPLE)],
         capture_output=True,
         check=False,
     )

@@ -88,7 +88,7 @@ def test_live_example_runs_against_the_loopback_server() -> None:
     # Run as a new user would, without the test tools installed: pytest is made unimportable.
     blocker = "import runpy, sys; sys.modules['pytest'] = None; runpy.run_path(sys.argv[1])"
     done = subprocess.run(
-        [sys.executable, "-c", blocker, str(ROOT / "examples" / "live.py")],
+        [sys.executable, "-P", "-c", blocker, str(ROOT / "examples" / "live.py")],
         capture_output=True,
         text=True,
         timeout=60,
