@@ -17,7 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,10 +88,10 @@ class Shard:
 # -- planning -----------------------------------------------------------------------------------
 
 
-def expand_paths(paths: list[str]) -> list[str]:
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Files to read, in order: directories expanded (recursive, sorted, dump files only)."""
     out: list[str] = []
-    for path in paths:
+    for path in (os.fspath(p) for p in paths):
         if path == "-":
             out.append(path)
             continue
@@ -117,10 +117,10 @@ def _is_plain_jsonl(path: str) -> bool:
     return not stripped.startswith(b"{") or first.endswith(b"}")
 
 
-def plan_shards(files: list[str], jobs: int) -> list[Shard]:
+def plan_shards(files: Iterable[str | os.PathLike[str]], jobs: int) -> list[Shard]:
     """Cut *files* into shards for *jobs* workers, preserving order."""
     shards: list[Shard] = []
-    for path in files:
+    for path in (os.fspath(p) for p in files):
         size = os.path.getsize(path) if path != "-" else 0
         if path == "-" or jobs <= 1 or size < SPLIT_MIN_BYTES or not _is_plain_jsonl(path):
             shards.append(Shard(path))
@@ -320,7 +320,7 @@ def _context() -> Any:
 
 
 def run_batch(
-    files: list[str],
+    files: Iterable[str | os.PathLike[str]],
     options: BatchOptions,
     output: IO[bytes],
     *,
@@ -329,9 +329,10 @@ def run_batch(
     progress: Callable[[BatchStats], None] | None = None,
 ) -> BatchStats:
     """Normalize *files* into *output* (in ``options.fmt``); return the counts."""
+    names = [os.fspath(path) for path in files]  # any iterable of paths, read once
     stats = BatchStats(summary=Summary() if options.summary else None)
-    if jobs > 1 and "-" not in files and sum(map(os.path.getsize, files)) >= SPLIT_MIN_BYTES:
-        shards = plan_shards(files, jobs)
+    if jobs > 1 and "-" not in names and sum(map(os.path.getsize, names)) >= SPLIT_MIN_BYTES:
+        shards = plan_shards(names, jobs)
         if len(shards) > 1:
             _run_parallel(
                 shards,
@@ -358,7 +359,7 @@ def run_batch(
         progress(stats)
 
     try:
-        for path in files:
+        for path in names:
             _run_shard(
                 Shard(path),
                 normalizer,

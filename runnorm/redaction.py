@@ -87,7 +87,7 @@ class Redactor:
                 self._cache[key] = known
         return known
 
-    def may_hold_secrets(self, json_text: bytes) -> bool:
+    def may_hold_secrets(self, json_text: bytes | bytearray) -> bool:
         """False when the JSON text certainly holds no sensitive key with a non-null value.
 
         A byte scan, much cheaper than walking the decoded value. Keys written with escapes

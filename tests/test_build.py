@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import runnorm
 from runnorm import batch, dump, encoding, plugins, provider, redaction, status, timestamps
@@ -49,3 +50,17 @@ def test_declarations_pickle_and_copy_in_every_build() -> None:
     restored = pickle.loads(pickle.dumps(provider))
     assert restored.name == "skyvern" and restored.statuses == provider.statuses
     assert copy.deepcopy(provider).statuses == provider.statuses
+
+
+def test_batch_entry_points_take_any_paths(tmp_path: Path) -> None:
+    import io
+
+    from runnorm.redaction import Redactor
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "mixed-runs.jsonl"
+    out = io.BytesIO()
+    stats = batch.run_batch((example,), batch.BatchOptions(), out, report=print)
+    assert (stats.records, stats.failed) == (17, 0)
+    assert batch.expand_paths((tmp_path, example)) == [str(example)]
+    assert len(batch.plan_shards((example,), 2)) == 1
+    assert Redactor(["totp_*"]).may_hold_secrets(bytearray(b'{"totp_a": 1}'))
