@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
-import shutil
 import stat
-import subprocess
 import sys
 import time
 import warnings
@@ -461,7 +460,7 @@ def normalize_command(
     )
     try:
         errors_file = Path(errors_path).open("wb") if errors_path else None  # noqa: SIM115
-        sink, remover = _open_output(output, fmt)
+        sink = _open_output(output, fmt)
     except OSError as exc:
         _fail(f"cannot write {exc.filename or ''}: {exc.strerror or exc}")
         return
@@ -505,8 +504,6 @@ def normalize_command(
                     sink.close()
         if errors_file is not None:
             errors_file.close()
-        if remover is not None:
-            remover.wait()
     if stats.summary is not None:
         click.echo(stats.summary.table(), err=True)
     click.echo(
@@ -530,66 +527,70 @@ def _is_one_of(path: str, written: list[Path]) -> bool:
     return False
 
 
-def _open_output(output: str | None, fmt: str) -> tuple[IO[bytes], subprocess.Popen[bytes] | None]:
-    """stdout, a file, or a gzip file for a ``.gz`` name (not for Parquet); buffered in
-    large blocks, as a batch writes many small records. With it, the process deleting a
-    previous output, if one runs (see :func:`_open_fresh`)."""
+def _open_output(output: str | None, fmt: str) -> IO[bytes]:
+    """stdout, a file (see :func:`_open_replacing`), or a gzip file for a ``.gz`` name (not
+    for Parquet); buffered in large blocks, as a batch writes many small records."""
     if output in (None, "-"):
         sys.stdout.flush()
         try:
             stdout = open(sys.stdout.fileno(), "wb", buffering=WRITE_BUFFER, closefd=False)  # noqa: SIM115
         except (AttributeError, OSError, ValueError):  # not a real stream (a test runner's)
-            return sys.stdout.buffer, None
-        return stdout, None
+            return sys.stdout.buffer
+        return stdout
     path = Path(str(output))
     if path.suffix.lower() == ".gz":
         if fmt == "parquet":
             raise click.UsageError("Parquet compresses itself: drop the .gz suffix")
-        return gzip.open(path, "wb"), None  # type: ignore[return-value]
-    return _open_fresh(path)
+        return gzip.open(path, "wb")  # type: ignore[return-value]
+    return _open_replacing(path)
 
 
-ASIDE_MIN_BYTES = 16 * 1024 * 1024
-"""A previous output at least this large is moved aside and deleted in the background."""
+class _Replacing(io.BufferedWriter):
+    """Writes a hidden file beside the output and renames it to the output on close."""
+
+    def __init__(self, raw: io.FileIO, partial: Path, target: Path) -> None:
+        super().__init__(raw, buffer_size=WRITE_BUFFER)
+        self.partial, self.target = partial, target
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.flush()
+            os.ftruncate(self.fileno(), self.tell())  # the rest is a previous run's
+        finally:
+            super().close()
+        os.replace(self.partial, self.target)
 
 
-def _open_fresh(path: Path) -> tuple[IO[bytes], subprocess.Popen[bytes] | None]:
-    """*path* opened as a new, empty file, and the process deleting what was there, if any.
+def _open_replacing(path: Path) -> IO[bytes]:
+    """*path* written as a whole: the records go to a hidden ``.NAME.runnorm-PID.partial``
+    beside it, renamed to *path* on close, so *path* never holds a mix of two runs (a run
+    killed midway leaves the hidden file, not a damaged output).
 
-    Truncating a large previous output (``O_TRUNC``) frees its cached pages up front, a
-    noticeable part of a rerun; instead a plain file with one link is renamed aside and
-    removed by ``rm`` while the new output is written. Either way the file holds only this
-    run's records, even when the run is killed. Anything else (a symlink, a FIFO, a file with
-    several links, a directory that refuses the rename) is truncated as usual."""
+    A previous output there (a plain file with one link) becomes that hidden file and is
+    overwritten in place, then cut to size: rewriting its cached pages costs far less than
+    freeing them (``O_TRUNC``, or deleting it) and allocating new ones. Anything else (a
+    symlink, a FIFO, a file with several links, a directory refusing renames) is opened
+    and truncated as usual."""
+    partial = path.with_name(f".{path.name}.runnorm-{os.getpid()}.partial")
     try:
         info = os.lstat(path)
-    except OSError:
+    except FileNotFoundError:
         info = None
-    rm = shutil.which("rm")
-    if (
-        info is not None
-        and rm is not None
-        and stat.S_ISREG(info.st_mode)
-        and info.st_nlink == 1
-        and info.st_size >= ASIDE_MIN_BYTES
-    ):
-        aside = path.with_name(f".{path.name}.runnorm-{os.getpid()}.old")
-        try:
-            os.rename(path, aside)
-        except OSError:
-            pass
+    except OSError:
+        return path.open("wb", buffering=WRITE_BUFFER)
+    try:
+        if info is None:
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        elif stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+            os.rename(path, partial)
+            descriptor = os.open(partial, os.O_WRONLY)
         else:
-            stream = path.open("wb", buffering=WRITE_BUFFER)
-            with contextlib.suppress(OSError):
-                os.chmod(stream.fileno(), stat.S_IMODE(info.st_mode))
-            remover = subprocess.Popen(
-                [rm, "-f", "--", str(aside)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            return stream, remover
-    return path.open("wb", buffering=WRITE_BUFFER), None
+            return path.open("wb", buffering=WRITE_BUFFER)
+    except OSError:
+        return path.open("wb", buffering=WRITE_BUFFER)
+    return _Replacing(io.FileIO(descriptor, "w"), partial, path)
 
 
 if __name__ == "__main__":  # pragma: no cover

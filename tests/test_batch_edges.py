@@ -181,15 +181,13 @@ def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     assert "output closed early" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("aside", [True, False])
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_an_existing_output_file_is_replaced_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str, aside: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str
 ) -> None:
     from runnorm import batch
 
     monkeypatch.setattr(batch, "SPLIT_MIN_BYTES", 1)  # --jobs 2 really splits the input
-    monkeypatch.setattr(cli, "ASIDE_MIN_BYTES", 0 if aside else 1 << 40)
     source = ROOT / "examples" / "mixed-runs.jsonl"
     fresh = tmp_path / "fresh.jsonl"
     assert invoke("normalize", str(source), "-o", str(fresh), "--jobs", jobs)[0] == 0
@@ -203,10 +201,20 @@ def test_an_existing_output_file_is_replaced_whole(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.jsonl", "reused.jsonl"]
 
 
-def test_an_output_symlink_is_written_through(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(cli, "ASIDE_MIN_BYTES", 0)
+def test_a_run_killed_midway_never_leaves_a_mixed_output(tmp_path: Path) -> None:
+    output = tmp_path / "runs.jsonl"
+    output.write_bytes(b'{"old": 1}\n' * 1000)
+    sink = cli._open_output(str(output), "jsonl")
+    sink.write(b'{"new": 1}\n')
+    sink.flush()  # killed here: close() never runs
+    assert not output.exists()  # no output rather than new records over old ones
+    (partial,) = tmp_path.iterdir()
+    assert partial.name.startswith(".runs.jsonl.runnorm-") and partial.name.endswith(".partial")
+    sink.close()
+    assert output.read_bytes() == b'{"new": 1}\n' and list(tmp_path.iterdir()) == [output]
+
+
+def test_an_output_symlink_is_written_through(tmp_path: Path) -> None:
     target = tmp_path / "target.jsonl"
     target.write_bytes(b"old\n" * 1000)
     link = tmp_path / "link.jsonl"
