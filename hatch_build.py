@@ -39,9 +39,9 @@ PLUGINS = (
     "plugins/runnorm_browserbase/provider.py",
     "plugins/runnorm_skyvern/provider.py",
 )
-"""The first-party mapping functions. Compiled on their own, as any plugin would be: their
-calls into runnorm go through Python, so a compiled plugin stays safe beside a pure Python
-runnorm (a source checkout on ``sys.path``) and the other way round."""
+"""The first-party mapping functions, compiled with the core so that they call it natively.
+Each plugin's ``__init__`` loads them through ``runnorm._build.import_matching_core``: from
+their sources when a pure Python core runs (a source checkout ahead of the wheel)."""
 COMPILED = CORE + PLUGINS
 
 
@@ -87,10 +87,7 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         previous = Path.cwd()
         os.chdir(root)  # mypy reads [tool.mypy] and resolves the sources from the project
         try:
-            extensions = [
-                *mypycify(list(CORE), opt_level="3", target_dir=str(work / "core")),
-                *mypycify(list(PLUGINS), opt_level="3", target_dir=str(work / "plugins")),
-            ]
+            extensions = mypycify(list(COMPILED), opt_level="3", target_dir=str(work / "c"))
             distribution = Distribution({"ext_modules": extensions, "script_name": "setup.py"})
             command: Any = distribution.get_command_obj("build_ext")
             command.build_lib = str(work / "lib")
@@ -102,6 +99,6 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         lib = work / "lib"
         built = {str(path): path.relative_to(lib).as_posix() for path in lib.rglob("*.so")}
         built.update({str(path): path.relative_to(lib).as_posix() for path in lib.rglob("*.pyd")})
-        if len(built) < len(COMPILED):  # one extension per module, plus mypyc's runtimes
+        if len(built) < len(COMPILED):  # one extension per module, plus mypyc's runtime
             raise RuntimeError(f"expected {len(COMPILED)} extensions or more, built {len(built)}")
         return built

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runnorm._build import build_kind
 from runnorm._version import __version__
 from runnorm.dump import RecordError, read_dump
 from runnorm.encoding import SCHEMA_VERSION
@@ -137,15 +138,6 @@ __all__ = [
     "read_dump",
     "summarize",
 ]
-
-
-def build_kind() -> str:
-    """``"compiled"`` when the batch hot path runs as mypyc-compiled modules (installed
-    from a wheel built with a C compiler at hand), ``"pure"`` when it runs from the Python
-    sources (editable installs, ``RUNNORM_PURE_PYTHON=1``). Both behave the same."""
-    from runnorm import provider
-
-    return "pure" if (provider.__file__ or "").endswith(".py") else "compiled"
 
 
 def providers() -> list[ProviderInfo]:

@@ -64,3 +64,18 @@ def test_batch_entry_points_take_any_paths(tmp_path: Path) -> None:
     assert batch.expand_paths((tmp_path, example)) == [str(example)]
     assert len(batch.plan_shards((example,), 2)) == 1
     assert Redactor(["totp_*"]).may_hold_secrets(bytearray(b'{"totp_a": 1}'))
+
+
+def test_a_source_checkout_ahead_of_an_installed_wheel_still_runs() -> None:
+    # -m with the checkout as working directory: its pure Python core comes first on
+    # sys.path, ahead of whatever is installed (over a wheel: compiled plugin modules).
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "runnorm", "normalize", "examples/mixed-runs.jsonl"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "records in: 17, normalized: 17, failed: 0" in done.stderr

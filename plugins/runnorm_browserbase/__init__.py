@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from runnorm import Provider, hookimpl
-from runnorm_browserbase.provider import PROVIDER
+from runnorm._build import import_matching_core
+
+# Compiled in a wheel together with the core: loaded to match the core that runs.
+PROVIDER: Provider = import_matching_core("runnorm_browserbase.provider").PROVIDER
 
 __all__ = ["PROVIDER", "runnorm_register_providers"]
 
