@@ -15,6 +15,7 @@ import itertools
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -309,6 +310,11 @@ def _worker(args: tuple[int, Shard, BatchOptions, str]) -> _ShardResult:
     return _ShardResult(index, output, errors, stats)
 
 
+def _default_signals() -> None:
+    """Workers die on SIGTERM as processes do (the CLI's own handler is for the parent)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _context() -> Any:
     methods = multiprocessing.get_all_start_methods()
     # fork starts workers in milliseconds with the plugins already loaded; the batch parent
@@ -403,7 +409,7 @@ def _run_parallel(
             make_writer("csv", output).close()  # the header line
         wrote_any = False
         get_host().usable()  # plugins loaded once, here: forked workers inherit them
-        pool = _context().Pool(processes=jobs)
+        pool = _context().Pool(processes=jobs, initializer=_default_signals)
         try:
             for result in pool.imap(_worker, work):
                 shard = shards[result.index]
@@ -414,6 +420,8 @@ def _run_parallel(
                             # Lines before the shard, counted only when an error needs them,
                             # from where the last count stopped: one pass over a file at most.
                             at, lines = counted.get(shard.path, (0, 0))
+                            if shard.start < at:  # the same file named again: count anew
+                                at, lines = 0, 0
                             if at < shard.start:
                                 lines += _count_lines(Shard(shard.path, at, shard.start))
                                 at = shard.start

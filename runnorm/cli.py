@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import io
 import os
+import signal
 import stat
 import sys
 import time
@@ -447,20 +448,31 @@ def normalize_command(
     if fmt == "parquet" and (output in (None, "-")):
         raise click.UsageError("Parquet output needs a file: -o runs.parquet")
     written = [Path(p) for p in (output, errors_path) if p and p != "-"]
+    if errors_path and any(_same_file(p, Path(errors_path)) for p in (*paths, output) if p):
+        raise click.UsageError("--errors needs a file of its own, not an input or the output")
     try:
         if engine == "dask":
             files = list(paths)  # expanded where they are read: local paths or fsspec URLs
         else:
-            files = [f for f in expand_paths(list(paths)) if not _is_one_of(f, written)]
+            # Files found in a directory skip this command's own outputs; files named
+            # explicitly are read, even the output (it is replaced only at the end).
+            files = []
+            for given in paths:
+                found = expand_paths([given])
+                if given != "-" and Path(given).is_dir():
+                    found = [f for f in found if not _is_one_of(f, written)]
+                files += found
     except FileNotFoundError as exc:
         _fail(str(exc))
         return
+    target = Path(output) if output not in (None, "-") else None
+    reuse = target is None or not any(_same_file(f, target) for f in files)
     options = BatchOptions(
         provider=provider, fmt=fmt, redact=not no_redact, strict=strict, summary=summary
     )
     try:
         errors_file = Path(errors_path).open("wb") if errors_path else None  # noqa: SIM115
-        sink = _open_output(output, fmt)
+        sink = _open_output(output, fmt, reuse=reuse)
     except OSError as exc:
         _fail(f"cannot write {exc.filename or ''}: {exc.strerror or exc}")
         return
@@ -472,6 +484,10 @@ def normalize_command(
             click.echo(f"{error.where}: {error.reason}", err=True)
 
     progress = _Progress() if sys.stderr.isatty() else None
+    completed = False
+    previous_handler = signal.getsignal(signal.SIGTERM)
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if engine == "dask":
             from runnorm.dask import normalize_to_stream
@@ -480,6 +496,7 @@ def normalize_command(
         else:
             workers = jobs or default_jobs()
             stats = run_batch(files, options, sink, report=report, jobs=workers, progress=progress)
+        completed = True  # failed records and --strict stops included: a finished run
     except ImportError as exc:
         _fail(str(exc))
         return
@@ -493,9 +510,13 @@ def normalize_command(
         _fail(f"{type(exc).__name__}: {exc}")
         return
     finally:
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signal.SIGTERM, previous_handler)
         if progress is not None:
             progress.finish()
-        if output not in (None, "-"):
+        if isinstance(sink, _Replacing):
+            _finish_output(sink, completed)
+        elif output not in (None, "-"):
             sink.close()
         else:
             with contextlib.suppress(BrokenPipeError):
@@ -514,6 +535,19 @@ def normalize_command(
         raise SystemExit(EXIT_FAILED)
 
 
+def _finish_output(sink: _Replacing, completed: bool) -> None:
+    """Publish the output of a finished run; delete that of an interrupted one."""
+    if not completed:
+        sink.abort()
+        return
+    try:
+        sink.commit()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(sink.partial)
+        _fail(f"cannot write {sink.target}: {exc.strerror or exc}; no output written")
+
+
 def _is_one_of(path: str, written: list[Path]) -> bool:
     """True when *path* is a file this command writes (an output inside an input folder)."""
     if path == "-":
@@ -527,7 +561,7 @@ def _is_one_of(path: str, written: list[Path]) -> bool:
     return False
 
 
-def _open_output(output: str | None, fmt: str) -> IO[bytes]:
+def _open_output(output: str | None, fmt: str, *, reuse: bool = True) -> IO[bytes]:
     """stdout, a file (see :func:`_open_replacing`), or a gzip file for a ``.gz`` name (not
     for Parquet); buffered in large blocks, as a batch writes many small records."""
     if output in (None, "-"):
@@ -542,17 +576,18 @@ def _open_output(output: str | None, fmt: str) -> IO[bytes]:
         if fmt == "parquet":
             raise click.UsageError("Parquet compresses itself: drop the .gz suffix")
         return gzip.open(path, "wb")  # type: ignore[return-value]
-    return _open_replacing(path)
+    return _open_replacing(path, reuse=reuse)
 
 
 class _Replacing(io.BufferedWriter):
-    """Writes a hidden file beside the output and renames it to the output on close."""
+    """Writes a hidden file beside the output: :meth:`commit` (or ``close``) renames it to
+    the output, :meth:`abort` deletes it."""
 
     def __init__(self, raw: io.FileIO, partial: Path, target: Path) -> None:
         super().__init__(raw, buffer_size=WRITE_BUFFER)
         self.partial, self.target = partial, target
 
-    def close(self) -> None:
+    def commit(self) -> None:
         if self.closed:
             return
         try:
@@ -562,35 +597,62 @@ class _Replacing(io.BufferedWriter):
             super().close()
         os.replace(self.partial, self.target)
 
+    def close(self) -> None:  # a writer closing its sink (pyarrow does) completes it
+        self.commit()
 
-def _open_replacing(path: Path) -> IO[bytes]:
-    """*path* written as a whole: the records go to a hidden ``.NAME.runnorm-PID.partial``
-    beside it, renamed to *path* on close, so *path* never holds a mix of two runs (a run
-    killed midway leaves the hidden file, not a damaged output).
+    def abort(self) -> None:
+        try:
+            with contextlib.suppress(OSError):
+                super().close()
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(self.partial)
+
+
+def _open_replacing(path: Path, *, reuse: bool = True) -> IO[bytes]:
+    """*path* written as a whole: the records go to a hidden ``.NAME.runnorm-*.partial``
+    beside it, renamed to *path* once the run completes and deleted if it does not, so
+    *path* never holds a mix of two runs nor an interrupted one.
 
     A previous output there (a plain file with one link) becomes that hidden file and is
     overwritten in place, then cut to size: rewriting its cached pages costs far less than
-    freeing them (``O_TRUNC``, or deleting it) and allocating new ones. Anything else (a
-    symlink, a FIFO, a file with several links, a directory refusing renames) is opened
-    and truncated as usual."""
-    partial = path.with_name(f".{path.name}.runnorm-{os.getpid()}.partial")
+    freeing them (``O_TRUNC``) and allocating new ones. Not with ``reuse=False`` (the
+    output is also an input), nor for anything else (a symlink, a FIFO, a file with several
+    links), which is opened and truncated as usual."""
+    partial = path.with_name(f".{path.name}.runnorm-{os.getpid()}-{os.urandom(4).hex()}.partial")
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         info = None
-    except OSError:
+    if info is not None and (not stat.S_ISREG(info.st_mode) or info.st_nlink != 1):
         return path.open("wb", buffering=WRITE_BUFFER)
+    if info is not None and reuse:
+        descriptor = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)  # refused as before if so
+        try:
+            os.rename(path, partial)  # the descriptor follows the file
+        except OSError:
+            os.ftruncate(descriptor, 0)  # a directory refusing renames: truncate as usual
+            return open(descriptor, "wb", buffering=WRITE_BUFFER)
+        return _Replacing(io.FileIO(descriptor, "w"), partial, path)
     try:
-        if info is None:
-            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        elif stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
-            os.rename(path, partial)
-            descriptor = os.open(partial, os.O_WRONLY)
-        else:
-            return path.open("wb", buffering=WRITE_BUFFER)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError:
         return path.open("wb", buffering=WRITE_BUFFER)
     return _Replacing(io.FileIO(descriptor, "w"), partial, path)
+
+
+def _same_file(a: str, b: Path) -> bool:
+    try:
+        if a == "-":
+            mine, theirs = os.fstat(0), os.stat(b)
+            return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # so that an interrupted output is deleted, not published
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -498,3 +498,23 @@ def test_the_fast_path_writes_the_raw_a_plugin_chose(tmp_path: Path) -> None:
     assert code == 0, err
     assert SECRET not in out.decode()
     assert json.loads(out)["raw"] == SKYVERN_GOOD
+
+
+def test_a_file_named_twice_reports_its_own_lines_each_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch_module, "SPLIT_MIN_BYTES", 1)
+    records: list[Any] = [{**SKYVERN_GOOD, "run_id": f"tsk_{i}"} for i in range(3000)]
+    for index in (99, 1699, 2999):
+        records[index] = {"broken": True}
+    dump = tmp_path / "big.jsonl"
+    dump.write_bytes(jsonl(records))
+    errors: list[RecordError] = []
+    batch_module.run_batch(
+        [str(dump), str(dump)],
+        batch_module.BatchOptions(),
+        io.BytesIO(),
+        report=errors.append,
+        jobs=2,
+    )
+    assert [error.line for error in errors] == [100, 1700, 3000] * 2

@@ -20,6 +20,9 @@ GOOD = {"run_id": "tsk_1", "status": "completed"}
 SECRET = "Bearer s3cr3t-value"
 
 
+MIXED_DUMP = ROOT / "examples" / "mixed-runs.jsonl"
+
+
 def lines(records: list[Any]) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 
@@ -222,3 +225,75 @@ def test_an_output_symlink_is_written_through(tmp_path: Path) -> None:
     assert invoke("normalize", str(ROOT / "examples" / "mixed-runs.jsonl"), "-o", str(link))[0] == 0
     assert link.is_symlink()
     assert len(target.read_bytes().splitlines()) == 17
+
+
+def test_an_input_named_as_the_output_is_read_whole_then_replaced(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dump = tmp_path / "runs.jsonl"
+    source = (ROOT / "examples" / "mixed-runs.jsonl").read_bytes()
+    dump.write_bytes(source)
+    code, _, err = invoke("normalize", str(dump), "-o", str(dump))
+    assert code == 0 and "records in: 17, normalized: 17" in err
+    assert [json.loads(line)["schema_version"] for line in dump.read_bytes().splitlines()] == [
+        1
+    ] * 17
+    dump.write_bytes(source)  # the same through stdin
+    with dump.open("rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-P", "-m", "runnorm", "normalize", "-", "-o", str(dump)],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert done.returncode == 0 and "normalized: 17" in done.stderr, done.stderr
+    assert len(dump.read_bytes().splitlines()) == 17
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.jsonl"]
+
+
+def test_errors_file_must_be_a_file_of_its_own(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"")
+    code, _, err = invoke("normalize", str(MIXED_DUMP), "-o", str(out), "--errors", str(out))
+    assert code == 2 and "--errors" in err
+
+
+def test_an_interrupted_run_publishes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(files: Any, options: Any, output: Any, **_: Any) -> None:
+        output.write(b'{"half": "written"}\n')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_batch", interrupted)
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b'{"previous": 1}\n' * 1000)
+    result = CliRunner().invoke(cli.main, ["normalize", str(MIXED_DUMP), "-o", str(out)])
+    assert result.exit_code == 1  # click reports the interruption as "Aborted!"
+    assert list(tmp_path.iterdir()) == []  # no half output under the name, no hidden file
+
+
+def test_sigterm_deletes_the_unfinished_output(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-P", "-m", "runnorm", "normalize", "-", "-o", str(out)],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    process.stdin.write(MIXED_DUMP.read_bytes())
+    process.stdin.flush()  # stdin stays open: the run is waiting for more
+    deadline = time.monotonic() + 30
+    while not any(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    process.stdin.close()
+    assert list(tmp_path.iterdir()) == []
