@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from importlib.machinery import SourceFileLoader
+from importlib.machinery import EXTENSION_SUFFIXES, SourceFileLoader
 from pathlib import Path
 from types import ModuleType
 
@@ -21,7 +21,8 @@ def build_kind() -> str:
     sources (editable installs, ``RUNNORM_PURE_PYTHON=1``). Both behave the same."""
     from runnorm import provider
 
-    return "pure" if (provider.__file__ or "").endswith(".py") else "compiled"
+    compiled = (provider.__file__ or "").endswith(tuple(EXTENSION_SUFFIXES))
+    return "compiled" if compiled else "pure"
 
 
 def import_matching_core(name: str) -> ModuleType:
@@ -50,4 +51,7 @@ def import_matching_core(name: str) -> ModuleType:
     except BaseException:
         sys.modules.pop(name, None)
         raise
+    parent, _, child = name.rpartition(".")
+    if parent in sys.modules:
+        setattr(sys.modules[parent], child, module)  # as the import system does
     return module

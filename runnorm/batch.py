@@ -232,7 +232,9 @@ def _run_shard(
             summary.add(run)
         redactor = normalizer.redactor(run.provider) if redact else None
         if write_jsonl is not None:
-            if redactor is not None and (source is None or redactor.may_hold_secrets(source)):
+            if redactor is not None and (
+                source is None or redactor.may_hold_secrets(source) or redactor.renamed_secrets(run)
+            ):
                 write_jsonl(encode_run(redactor.redact_run(run), newline=True))
             else:
                 # The payload's own bytes are its JSON: embedded as "raw", not re-encoded.

@@ -182,7 +182,7 @@ class Fields:
 
     def __reduce__(self) -> tuple[type[Fields], tuple[str]]:
         # Explicit, so that pickle and copy work alike in compiled and pure builds.
-        return (Fields, (self.provider,))
+        return (type(self), (self.provider,))
 
     def error(self, path: str, value: Any, expected: str) -> PayloadError:
         """A ``PayloadError`` for *value* at *path* that should have been *expected*."""

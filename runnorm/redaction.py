@@ -106,6 +106,18 @@ class Redactor:
             return False
         return any(escape in json_text for escape in self._escapes)
 
+    def renamed_secrets(self, run: Run) -> bool:
+        """True when ``run.extra`` holds a sensitive key, with a value, that ``raw`` does not
+        spell the same way (a snake_case copy of ``connectURL``, say): the byte scan of the
+        payload cannot see those."""
+        if self._matcher is None:
+            return False
+        raw = run.raw
+        for key, value in run.extra.items():
+            if key not in raw and not _is_empty(value) and self.is_sensitive(key):
+                return True
+        return False
+
     def redact(self, value: Any) -> Any:
         """*value* with secrets replaced; parts without secrets are shared, not copied."""
         if self._matcher is None:
@@ -155,21 +167,31 @@ class Redactor:
         return attrs.evolve(run, **changes) if changes else run
 
     def redact_document(self, document: dict[str, Any]) -> dict[str, Any]:
-        """A ``Run.to_dict()`` document redacted as :meth:`redact_run` redacts a ``Run``."""
+        """A ``Run.to_dict()`` document redacted as :meth:`redact_run` redacts a ``Run``
+        (*document* itself when there is nothing to redact)."""
         if self._matcher is None:
             return document
-        out = dict(document)
+        changes: dict[str, Any] = {}
         for key in ("raw", "extra", "result"):
-            out[key] = self.redact(document.get(key))
+            if key in document:
+                value = document[key]
+                new = self.redact(value)
+                if new is not value:
+                    changes[key] = new
         error = document.get("error")
         if isinstance(error, Mapping) and error.get("details"):
-            out["error"] = {**error, "details": self.redact(error["details"])}
+            details = self.redact(error["details"])
+            if details is not error["details"]:
+                changes["error"] = {**error, "details": details}
         artifacts = document.get("artifacts")
         if isinstance(artifacts, list):
-            out["artifacts"] = [
-                {**item, "content": self.redact(item.get("content"))}
-                if isinstance(item, Mapping) and item.get("content") is not None
+            redacted = [
+                {**item, "content": content}
+                if isinstance(item, Mapping)
+                and (content := self.redact(item.get("content"))) is not item.get("content")
                 else item
                 for item in artifacts
             ]
-        return out if any(out[key] is not document.get(key) for key in out) else document
+            if any(new is not old for new, old in zip(redacted, artifacts, strict=True)):
+                changes["artifacts"] = redacted
+        return {**document, **changes} if changes else document

@@ -71,7 +71,7 @@ class StatusMap(Mapping[str, RunStatus]):
 
     def __reduce__(self) -> tuple[type[StatusMap], tuple[str, dict[str, RunStatus]]]:
         # Explicit, so that pickle and copy work alike in compiled and pure builds.
-        return (StatusMap, (self.provider, self._map))
+        return (type(self), (self.provider, self._map))
 
     def lookup(self, word: Any, path: str = "status") -> RunStatus:
         """The status for *word*; ``UNKNOWN`` (with a one-time warning) for a word not listed."""

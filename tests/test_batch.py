@@ -518,3 +518,22 @@ def test_a_file_named_twice_reports_its_own_lines_each_time(
         jobs=2,
     )
     assert [error.line for error in errors] == [100, 1700, 3000] * 2
+
+
+def test_renamed_secret_keys_in_extra_are_redacted_in_jsonl_as_in_json(tmp_path: Path) -> None:
+    # connectURL is not a declared spelling (matching keeps case), but its snake_case copy
+    # in extra, connect_url, is: the JSONL fast path must not skip it.
+    record = {
+        "runId": "128b2f33-0c5c-4fd0-a6a3-a4506513270e",
+        "status": "RUNNING",
+        "connectURL": f"wss://connect.example/?signingKey={SECRET}",
+    }
+    dump = tmp_path / "dump.jsonl"
+    dump.write_bytes(jsonl([record]))
+    documents = []
+    for fmt in ("jsonl", "json"):
+        code, out, _ = invoke("normalize", str(dump), "--format", fmt)
+        assert code == 0
+        documents.append(json.loads(out) if fmt == "jsonl" else json.loads(out)[0])
+    assert documents[0]["extra"]["connect_url"] == "[REDACTED]"
+    assert documents[0]["extra"] == documents[1]["extra"]
