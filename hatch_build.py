@@ -87,7 +87,8 @@ class MypycBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         previous = Path.cwd()
         os.chdir(root)  # mypy reads [tool.mypy] and resolves the sources from the project
         try:
-            extensions = mypycify(list(COMPILED), opt_level="3", target_dir=str(work / "c"))
+            cache = f"--cache-dir={work / 'mypy-cache'}"  # nothing left in the project
+            extensions = mypycify([cache, *COMPILED], opt_level="3", target_dir=str(work / "c"))
             distribution = Distribution({"ext_modules": extensions, "script_name": "setup.py"})
             command: Any = distribution.get_command_obj("build_ext")
             command.build_lib = str(work / "lib")
