@@ -20,8 +20,9 @@ SCHEMA_VERSION = 1
 """Bumped when a field of ``to_dict`` output changes meaning or goes away."""
 
 
-def timing_document(timing: Timing, stamp: Any) -> dict[str, Any]:
-    """The ``timing`` object of a document; *stamp* renders each timestamp."""
+def timing_document(timing: Timing, stamp: Any = None) -> dict[str, Any]:
+    """The ``timing`` object of a document; *stamp* renders each timestamp (None: the
+    datetimes themselves, for orjson, which writes them as ``isoformat()`` does)."""
     created, queued, started, finished, updated = (
         timing.created_at,
         timing.queued_at,
@@ -30,12 +31,25 @@ def timing_document(timing: Timing, stamp: Any) -> dict[str, Any]:
         timing.updated_at,
     )
     begin = queued or created
+    if stamp is not None:
+        created_text, queued_text, started_text, finished_text, updated_text = [
+            None if value is None else stamp(value)
+            for value in (created, queued, started, finished, updated)
+        ]
+    else:
+        created_text, queued_text, started_text, finished_text, updated_text = (
+            created,
+            queued,
+            started,
+            finished,
+            updated,
+        )
     return {
-        "created_at": None if created is None else stamp(created),
-        "queued_at": None if queued is None else stamp(queued),
-        "started_at": None if started is None else stamp(started),
-        "finished_at": None if finished is None else stamp(finished),
-        "updated_at": None if updated is None else stamp(updated),
+        "created_at": created_text,
+        "queued_at": queued_text,
+        "started_at": started_text,
+        "finished_at": finished_text,
+        "updated_at": updated_text,
         "queue_time": None
         if begin is None or started is None
         else (started - begin).total_seconds(),
@@ -48,12 +62,7 @@ def timing_document(timing: Timing, stamp: Any) -> dict[str, Any]:
     }
 
 
-def _as_is(value: Any) -> Any:
-    return value
-
-
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
-_NO_TIMING_DOCUMENT = timing_document(Timing(), _as_is)
 
 
 def encode_run(run: Run, raw_json: bytes | None = None, *, newline: bool = False) -> bytes:
@@ -65,34 +74,6 @@ def encode_run(run: Run, raw_json: bytes | None = None, *, newline: bool = False
     payload again.
     """
     error = run.error
-    timing = run.timing
-    created = timing.created_at
-    started = timing.started_at
-    finished = timing.finished_at
-    if created is None and started is None and finished is None and timing.queued_at is None:
-        timing_document = (
-            _NO_TIMING_DOCUMENT
-            if timing.updated_at is None
-            else {**_NO_TIMING_DOCUMENT, "updated_at": timing.updated_at}
-        )
-    else:
-        begin = timing.queued_at or created
-        timing_document = {
-            "created_at": created,  # orjson writes datetimes as isoformat() does
-            "queued_at": timing.queued_at,
-            "started_at": started,
-            "finished_at": finished,
-            "updated_at": timing.updated_at,
-            "queue_time": None
-            if begin is None or started is None
-            else (started - begin).total_seconds(),
-            "run_time": None
-            if started is None or finished is None
-            else (finished - started).total_seconds(),
-            "total_time": None
-            if created is None or finished is None
-            else (finished - created).total_seconds(),
-        }
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "provider": run.provider,
@@ -104,7 +85,7 @@ def encode_run(run: Run, raw_json: bytes | None = None, *, newline: bool = False
         "error": None
         if error is None
         else {"code": error.code, "message": error.message, "details": list(error.details)},
-        "timing": timing_document,
+        "timing": timing_document(run.timing),
         "artifacts": [
             {
                 "kind": a.kind,
