@@ -158,7 +158,7 @@ def main() -> int:
 
 
 def runnorm_jobs() -> int:
-    from runnorm.batch import default_jobs
+    from runnorm._batch.engine import default_jobs
 
     return default_jobs()
 

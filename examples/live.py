@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from runnorm.fakeserver import FakeProviderServer, Reply
+from runnorm.testing import FakeProviderServer, Reply
 
 with FakeProviderServer(auth=("x-api-key", "sk-demo")) as server:
     running = {"run_id": "tsk_42", "status": "running", "run_type": "task_v2"}

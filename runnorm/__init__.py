@@ -1,5 +1,10 @@
 """runnorm: normalize runs from AI browser-agent and sandbox providers into one ``Run``.
 
+This module is the public facade: every name users and plugin authors rely on is imported
+here from the private modules that implement it (``_model``, ``_plugins``, ``_live``,
+``_batch``, ...). The other public modules are ``runnorm.webhooks``, ``runnorm.testing``,
+``runnorm.dask`` and ``runnorm.hookspecs``; everything else may change without notice.
+
 >>> import runnorm
 >>> run = runnorm.normalize({"run_id": "tsk_1", "status": "completed",
 ...                          "created_at": "2026-01-20T11:52:29.276851",
@@ -8,15 +13,13 @@
 <RunStatus.SUCCEEDED: 'succeeded'>
 """
 
-from __future__ import annotations
+import importlib as _importlib
+import typing as _typing
 
-from typing import TYPE_CHECKING, Any
-
-from runnorm._build import build_kind
-from runnorm._version import __version__
-from runnorm.dump import RecordError, read_dump
-from runnorm.encoding import SCHEMA_VERSION
-from runnorm.errors import (
+from runnorm import webhooks
+from runnorm._batch.reader import RecordError, read_dump
+from runnorm._batch.summary import Summary, summarize
+from runnorm._errors import (
     APIError,
     AuthError,
     ConfigError,
@@ -38,48 +41,51 @@ from runnorm.errors import (
     UnsupportedError,
     WaitTimeout,
 )
+from runnorm._model.encoding import SCHEMA_VERSION
+from runnorm._model.run import JSON, Artifact, ArtifactKind, Run, RunError, Timing
+from runnorm._model.status import RunStatus, StatusMap
+from runnorm._plugins.host import ProviderInfo
+from runnorm._plugins.host import get_host as _get_host
+from runnorm._plugins.normalize import normalize
+from runnorm._plugins.provider import Auth, Fields, McpFetch, Provider, RelatedFetch, RestFetch
+from runnorm._version import __version__
 from runnorm.hookspecs import hookimpl
-from runnorm.model import JSON, Artifact, ArtifactKind, Run, RunError, Timing
-from runnorm.normalize import normalize
-from runnorm.plugins import ProviderInfo, get_host
-from runnorm.provider import Auth, Fields, McpFetch, Provider, RelatedFetch, RestFetch
-from runnorm.status import RunStatus, StatusMap
-from runnorm.summary import Summary, summarize
 
-from runnorm import webhooks  # the submodule, as runnorm.webhooks  # isort: skip
+if _typing.TYPE_CHECKING:
+    from runnorm._live.api import aget, await_run, get, get_many, wait
+    from runnorm._live.client import AsyncClient, Client
+    from runnorm._model.serialization import json_schema
 
-if TYPE_CHECKING:
-    from runnorm.api import aget, await_run, get, get_many, wait
-    from runnorm.client import AsyncClient, Client
-    from runnorm.serialization import json_schema
-
-# The live-fetching API pulls in httpx and asyncio, the JSON Schema cattrs: imported on
-# first use, so that ``import runnorm`` (and every batch worker and CLI start) stays quick.
+# The live-fetching API pulls in httpx and asyncio, the JSON Schema cattrs: loaded on first
+# use (PEP 562), so that ``import runnorm`` (and every batch worker and CLI start) stays quick.
 _LAZY = {
-    "aget": "runnorm.api",
-    "await_run": "runnorm.api",
-    "get": "runnorm.api",
-    "get_many": "runnorm.api",
-    "wait": "runnorm.api",
-    "AsyncClient": "runnorm.client",
-    "Client": "runnorm.client",
-    "json_schema": "runnorm.serialization",
+    "aget": "runnorm._live.api",
+    "await_run": "runnorm._live.api",
+    "get": "runnorm._live.api",
+    "get_many": "runnorm._live.api",
+    "wait": "runnorm._live.api",
+    "AsyncClient": "runnorm._live.client",
+    "Client": "runnorm._live.client",
+    "json_schema": "runnorm._model.serialization",
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'runnorm' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
+
+
+def providers() -> list[ProviderInfo]:
+    """Every installed provider, and every plugin that failed to load, as ``ProviderInfo``."""
+    return _get_host().infos()
 
 
 __all__ = [
@@ -125,7 +131,6 @@ __all__ = [
     "ToolNotFoundError",
     "__version__",
     "aget",
-    "build_kind",
     "await_run",
     "get",
     "get_many",
@@ -138,8 +143,3 @@ __all__ = [
     "read_dump",
     "summarize",
 ]
-
-
-def providers() -> list[ProviderInfo]:
-    """Every installed provider, and every plugin that failed to load, as ``ProviderInfo``."""
-    return get_host().infos()

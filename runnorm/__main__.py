@@ -1,5 +1,5 @@
 """``python -m runnorm`` runs the command line."""
 
-from runnorm.cli import main
+from runnorm._cli.app import main
 
 main()

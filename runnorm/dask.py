@@ -8,25 +8,25 @@ a ``dask.distributed`` cluster included.
 
 Records that fail are left out, or kept as ``{"record_error": {...}}`` dicts with
 ``errors="include"``, the form ``runnorm normalize --engine dask`` uses to count and report
-them.
+them. Every failure is caught per record: one bad record never fails a partition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, Any, Literal
 
-from runnorm.dump import RecordError, dump_files, read_dump
-from runnorm.model import Run
-from runnorm.normalize import normalize, resolve_provider
-from runnorm.plugins import get_host
-from runnorm.redaction import Redactor
+from runnorm._batch.reader import read_dump
+from runnorm._batch.records import RecordError, error_redactor, record_text
+from runnorm._batch.sources import dump_files
+from runnorm._errors import RunnormError
+from runnorm._model.redaction import Redactor
+from runnorm._model.run import Run
+from runnorm._plugins.host import get_host
+from runnorm._plugins.normalize import normalize, resolve_provider
 
-if TYPE_CHECKING:
-    from runnorm.batch import BatchOptions, BatchStats
-
-__all__ = ["normalize_bag", "normalize_to_stream", "read_dumps"]
+__all__ = ["normalize_bag", "read_dumps"]
 
 Errors = Literal["skip", "include"]
 _GLOB = ("*", "?", "[")
@@ -133,8 +133,6 @@ def read_dumps(
 def _normalize_payloads(
     payloads: Iterable[Any], provider: str | None, errors: Errors, redact: bool
 ) -> list[dict[str, Any]]:
-    from runnorm.errors import RunnormError
-
     items: list[Run | RecordError] = []
     for index, payload in enumerate(payloads):
         try:
@@ -148,9 +146,7 @@ def _normalize_payloads(
 
 
 def _text(payload: Any) -> str:
-    from runnorm.dump import _error_redactor, _record_text
-
-    return _record_text(_error_redactor(get_host(), None).redact(payload))
+    return record_text(error_redactor(get_host(), None).redact(payload))
 
 
 def normalize_bag(
@@ -161,52 +157,3 @@ def normalize_bag(
     if provider is not None:
         resolve_provider(provider)
     return bag.map_partitions(_normalize_payloads, provider, errors, redact)
-
-
-def normalize_to_stream(
-    files: list[str],
-    options: BatchOptions,
-    output: IO[bytes],
-    *,
-    report: Callable[[RecordError], None],
-    scheduler: str | None = None,
-) -> BatchStats:
-    """The ``--engine dask`` path of ``runnorm normalize``: results written in input order."""
-    from runnorm.batch import BatchStats
-    from runnorm.outputs import make_writer
-    from runnorm.summary import Summary
-
-    if "-" in files:
-        raise ValueError("the Dask engine reads files or URLs, not stdin")
-    bag = read_dumps(files, options.provider, errors="include", redact=options.redact)
-    stats = BatchStats(summary=Summary() if options.summary else None)
-    writer = make_writer(options.fmt, output)
-    client = None
-    if scheduler:
-        from distributed import Client
-
-        client = Client(scheduler)
-    try:
-        parts = bag.to_delayed()
-        futures = client.compute(parts) if client is not None else None
-        for position, part in enumerate(parts):
-            documents = futures[position].result() if futures is not None else part.compute()
-            for document in documents:
-                stats.records += 1
-                failure = document.get("record_error")
-                if failure is not None:
-                    stats.failed += 1
-                    report(RecordError(**failure))
-                    if options.strict:
-                        stats.stopped = True
-                        return stats
-                    continue
-                stats.normalized += 1
-                if stats.summary is not None:
-                    stats.summary.add(Run.from_dict(document))
-                writer.write(document)
-    finally:
-        writer.close()
-        if client is not None:
-            client.close()
-    return stats

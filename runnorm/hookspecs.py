@@ -1,6 +1,6 @@
 """Hook specifications: what a runnorm plugin may implement. Docstring-only, fully typed.
 
-Call them through :class:`runnorm.plugins.PluginHost`, never through ``pm.hook`` directly.
+Call them through :class:`runnorm._plugins.host.PluginHost`, never through ``pm.hook`` directly.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from runnorm.provider import Provider
+    from runnorm._plugins.provider import Provider
 
 PROJECT = "runnorm"
 hookspec = pluggy.HookspecMarker(PROJECT)

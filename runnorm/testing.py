@@ -12,6 +12,9 @@ directory, or the class's own ``samples`` path): every native status in the map 
 to the declared status; the samples cover every native status; every sample normalizes;
 every ``Run`` round-trips through JSON; the provider's detector accepts its own samples and
 the other installed providers' detectors do not (nor does it accept theirs).
+
+:class:`FakeProviderServer` (a loopback HTTP server playing a REST provider) works without
+pytest too, in scripts and examples: this module imports without it.
 """
 
 from __future__ import annotations
@@ -22,15 +25,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pytest
+try:
+    import pytest
+except ImportError:  # FakeProviderServer serves scripts and examples without the test tools
+    _PYTEST = False
+else:
+    _PYTEST = True
 
-from runnorm.errors import PayloadError, UnknownStatusWarning
-from runnorm.fakeserver import FakeProviderServer, RecordedRequest, Reply
-from runnorm.model import Run
-from runnorm.normalize import normalize
-from runnorm.plugins import get_host
-from runnorm.provider import Provider
-from runnorm.status import RunStatus, reset_unknown_status_warnings
+from runnorm._errors import PayloadError, UnknownStatusWarning
+from runnorm._fakeserver import FakeProviderServer, RecordedRequest, Reply
+from runnorm._model.run import Run
+from runnorm._model.status import RunStatus, reset_unknown_status_warnings
+from runnorm._plugins.host import get_host
+from runnorm._plugins.normalize import normalize
+from runnorm._plugins.provider import Provider
 
 __all__ = [
     "FakeProviderServer",
@@ -65,7 +73,6 @@ def _status_key(payload: Mapping[str, Any], run: Run, declared: str | None = Non
     return None
 
 
-@pytest.mark.usefixtures("runnorm_fresh_status_warnings")
 class ProviderConformance:
     """Conformance tests a provider plugin runs over its own sample payloads."""
 
@@ -78,6 +85,10 @@ class ProviderConformance:
     status_field: ClassVar[str | None] = None
     """The payload key holding the status word; default: found in the first sample (a key
     containing "status" or "state" whose value is the run's native status)."""
+
+    def setup_method(self) -> None:
+        """Each test sees each unknown-status warning afresh (they fire once per word)."""
+        reset_unknown_status_warnings()
 
     @classmethod
     def declared_provider(cls) -> Provider:
@@ -172,10 +183,12 @@ class ProviderConformance:
         assert _quiet_normalize(runnorm_sample).provider == self.declared_provider().name
 
 
-@pytest.fixture
-def runnorm_fresh_status_warnings() -> None:
-    """Let each (provider, word) unknown-status warning fire again in this test."""
-    reset_unknown_status_warnings()
+if _PYTEST:
+
+    @pytest.fixture
+    def runnorm_fresh_status_warnings() -> None:
+        """Let each (provider, word) unknown-status warning fire again in this test."""
+        reset_unknown_status_warnings()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeAlias
 
-from runnorm.errors import (
+from runnorm._errors import (
     ConfigError,
     PayloadError,
     RunnormWarning,
@@ -32,10 +32,10 @@ from runnorm.errors import (
     UnsupportedError,
     shorten,
 )
-from runnorm.jsonio import loads
-from runnorm.model import Run
-from runnorm.normalize import apply, resolve_provider
-from runnorm.provider import Provider
+from runnorm._json import loads
+from runnorm._model.run import Run
+from runnorm._plugins.normalize import apply, resolve_provider
+from runnorm._plugins.provider import Provider
 
 __all__ = [
     "Headers",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import MakeDist
 
-from runnorm.plugins import reset_host
+from runnorm._plugins.host import reset_host
 
 
 @pytest.fixture

@@ -15,10 +15,13 @@ from click.testing import CliRunner
 from support import ROOT, load, sample_files
 
 import runnorm
-from runnorm import DumpError, RecordError, Run, RunStatus, cli
-from runnorm import batch as batch_module
-from runnorm import dump as dump_module
-from runnorm.outputs import COLUMNS, flatten
+from runnorm import DumpError, RecordError, Run, RunStatus
+from runnorm._batch import documents as documents_module
+from runnorm._batch import engine as batch_module
+from runnorm._batch import shards as shards_module
+from runnorm._batch.writers import COLUMNS, flatten
+from runnorm._cli import app as cli
+from runnorm._cli import normalize as cli_normalize
 
 MIXED = ROOT / "examples" / "mixed-runs.jsonl"
 SAMPLES = [load(p) for p in sample_files() if "unseen" not in p.name]
@@ -69,7 +72,7 @@ def test_every_input_shape_gives_the_same_runs(
 def test_large_arrays_are_streamed_with_the_same_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expected: list[Run], limit: int
 ) -> None:
-    monkeypatch.setattr(dump_module, "WHOLE_DOCUMENT_LIMIT", limit)
+    monkeypatch.setattr(documents_module, "WHOLE_DOCUMENT_LIMIT", limit)
     path = tmp_path / "dump.json"
     path.write_text(json.dumps({"project_name": "x", "data": SAMPLES}, indent=1))
     runs = list(runnorm.read_dump(path))
@@ -313,14 +316,14 @@ def test_jobs_keep_input_order_in_every_format(
 ) -> None:
     if fmt == "parquet":
         pytest.importorskip("pyarrow")
-    monkeypatch.setattr(batch_module, "SPLIT_MIN_BYTES", 1)
+    monkeypatch.setattr(shards_module, "SPLIT_MIN_BYTES", 1)
     records = [{**SKYVERN_GOOD, "run_id": f"tsk_{i}"} for i in range(3000)]
     for index in (10, 1234, 2500, 2501):  # failures in several shards
         records[index] = {"broken": True}
     dump = tmp_path / "big.jsonl"
     dump.write_bytes(jsonl(records))
-    shards = batch_module.plan_shards([str(dump)], 2)
-    assert len(shards) == 2 * batch_module.SHARDS_PER_JOB
+    shards = shards_module.plan_shards([str(dump)], 2)
+    assert len(shards) == 2 * shards_module.SHARDS_PER_JOB
 
     def run(jobs: int) -> tuple[bytes, list[RecordError], batch_module.BatchStats]:
         out = io.BytesIO() if fmt != "parquet" else (tmp_path / f"o{jobs}.parquet").open("wb")
@@ -350,7 +353,7 @@ def test_jobs_keep_input_order_in_every_format(
 def test_strict_stops_at_the_first_failure_with_jobs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batch_module, "SPLIT_MIN_BYTES", 1)
+    monkeypatch.setattr(shards_module, "SPLIT_MIN_BYTES", 1)
     records = [{**SKYVERN_GOOD, "run_id": f"tsk_{i}"} for i in range(2000)]
     records[100] = {"broken": True}
     dump = tmp_path / "big.jsonl"
@@ -376,7 +379,7 @@ def test_cli_stdin(tmp_path: Path) -> None:
 
 
 def test_progress_line_format(capsys: pytest.CaptureFixture[str]) -> None:
-    progress = cli._Progress()
+    progress = cli_normalize._Progress()
     progress.shown = -1.0
     progress(batch_module.BatchStats(records=1234, failed=5, bytes_read=2_000_000))
     text = capsys.readouterr().err
@@ -467,7 +470,7 @@ def test_the_fast_path_writes_the_raw_a_plugin_chose(tmp_path: Path) -> None:
 
     import attrs
 
-    from runnorm.plugins import PluginHost, get_host, reset_host
+    from runnorm._plugins.host import PluginHost, get_host, reset_host
 
     skyvern = get_host().get("skyvern")
 
@@ -503,7 +506,7 @@ def test_the_fast_path_writes_the_raw_a_plugin_chose(tmp_path: Path) -> None:
 def test_a_file_named_twice_reports_its_own_lines_each_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batch_module, "SPLIT_MIN_BYTES", 1)
+    monkeypatch.setattr(shards_module, "SPLIT_MIN_BYTES", 1)
     records: list[Any] = [{**SKYVERN_GOOD, "run_id": f"tsk_{i}"} for i in range(3000)]
     for index in (99, 1699, 2999):
         records[index] = {"broken": True}

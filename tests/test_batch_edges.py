@@ -13,8 +13,12 @@ from click.testing import CliRunner
 from support import ROOT, load
 
 import runnorm
-from runnorm import RecordError, Run, cli
-from runnorm import dump as dump_module
+from runnorm import RecordError, Run
+from runnorm._batch import documents as documents_module
+from runnorm._batch import outfile
+from runnorm._batch import records as records_module
+from runnorm._cli import app as cli
+from runnorm._cli import normalize as cli_normalize
 
 GOOD = {"run_id": "tsk_1", "status": "completed"}
 SECRET = "Bearer s3cr3t-value"
@@ -47,7 +51,7 @@ def test_a_long_first_line_is_still_json_lines(tmp_path: Path, compress: bool) -
 def test_a_large_single_object_is_one_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dump_module, "WHOLE_DOCUMENT_LIMIT", 100)
+    monkeypatch.setattr(documents_module, "WHOLE_DOCUMENT_LIMIT", 100)
     path = tmp_path / "one.json"
     payload = {**GOOD, "run_request": {"prompt": "p" * 500}}
     path.write_text(json.dumps(payload, indent=2))
@@ -91,7 +95,7 @@ def test_failed_records_never_show_secrets(tmp_path: Path) -> None:
     assert SECRET not in text and SECRET not in err
     first, second = (json.loads(line) for line in text.splitlines())
     assert "[REDACTED]" in first["text"]
-    assert second["text"] == dump_module.WITHHELD
+    assert second["text"] == records_module.WITHHELD
     (error,) = [
         i for i in runnorm.read_dump(io.BytesIO(lines([bad]))) if isinstance(i, RecordError)
     ]
@@ -188,9 +192,9 @@ def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
 def test_an_existing_output_file_is_replaced_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str
 ) -> None:
-    from runnorm import batch
+    from runnorm._batch import shards
 
-    monkeypatch.setattr(batch, "SPLIT_MIN_BYTES", 1)  # --jobs 2 really splits the input
+    monkeypatch.setattr(shards, "SPLIT_MIN_BYTES", 1)  # --jobs 2 really splits the input
     source = ROOT / "examples" / "mixed-runs.jsonl"
     fresh = tmp_path / "fresh.jsonl"
     assert invoke("normalize", str(source), "-o", str(fresh), "--jobs", jobs)[0] == 0
@@ -207,7 +211,7 @@ def test_an_existing_output_file_is_replaced_whole(
 def test_a_run_killed_midway_never_leaves_a_mixed_output(tmp_path: Path) -> None:
     output = tmp_path / "runs.jsonl"
     output.write_bytes(b'{"old": 1}\n' * 1000)
-    sink = cli._open_output(str(output), "jsonl")
+    sink = outfile.open_output(str(output))
     sink.write(b'{"new": 1}\n')
     sink.flush()  # killed here: close() never runs
     assert not output.exists()  # no output rather than new records over old ones
@@ -267,7 +271,7 @@ def test_an_interrupted_run_publishes_nothing(
         output.write(b'{"half": "written"}\n')
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run_batch", interrupted)
+    monkeypatch.setattr(cli_normalize, "run_batch", interrupted)
     out = tmp_path / "out.jsonl"
     out.write_bytes(b'{"previous": 1}\n' * 1000)
     result = CliRunner().invoke(cli.main, ["normalize", str(MIXED_DUMP), "-o", str(out)])

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from support import ROOT, MakeDist, load, sample_files
 
 import runnorm
-from runnorm import cli
+from runnorm._cli import app as cli
+from runnorm._cli import info as cli_info
 
 EXAMPLE = ROOT / "examples" / "mixed-runs.jsonl"
 
@@ -41,7 +42,7 @@ def test_providers_table_on_a_terminal_shows_load_errors(
         "raise ImportError('no way')\n",
         {"broken": "runnorm_broken_cli"},
     )
-    monkeypatch.setattr(cli, "_stdout_is_terminal", lambda: True)
+    monkeypatch.setattr(cli_info, "stdout_is_terminal", lambda: True)
     result = runner.invoke(cli.main, ["providers"])
     assert result.exit_code == 0
     lines = result.stdout.splitlines()

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
-from runnorm import cli
+from runnorm._cli import app as cli
+from runnorm._cli import live as cli_live
 from runnorm.testing import FakeProviderServer, Reply
 
 KEY = "sk-test-cli-0123456789"
@@ -47,7 +48,7 @@ def test_get_prints_json_when_piped_and_redacts(server: FakeProviderServer) -> N
 def test_get_table_on_a_terminal(
     server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_stdout_is_terminal", lambda: True)
+    monkeypatch.setattr(cli_live, "stdout_is_terminal", lambda: True)
     server.routes["/v1/runs/tsk_1"] = run("tsk_1", "running")
     code, out, _ = invoke("get", "skyvern", "tsk_1")
     assert code == 0

@@ -10,7 +10,7 @@ from support import ROOT
 
 import runnorm
 from runnorm import RunStatus, hookspecs
-from runnorm.plugins import PluginHost, get_host
+from runnorm._plugins.host import PluginHost, get_host
 
 README = (ROOT / "README.md").read_text()
 GUIDE = (ROOT / "docs" / "writing-a-plugin.md").read_text()

@@ -24,8 +24,8 @@ import pytest
 from support import ROOT
 
 import runnorm
-from runnorm.api import close_clients
-from runnorm.plugins import get_host
+from runnorm._live.api import close_clients
+from runnorm._plugins.host import get_host
 
 DOCS = ROOT / "docs"
 RUNNABLE = re.compile(r"^<!-- run -->\n```python\n(.*?)^```$", re.S | re.M)

@@ -25,8 +25,9 @@ import pytest
 from click.testing import CliRunner
 
 import runnorm
-from runnorm import RunStatus, cli
-from runnorm.plugins import get_host, reset_host
+from runnorm import RunStatus
+from runnorm._cli import app as cli
+from runnorm._plugins.host import get_host, reset_host
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "runnorm-acme"

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from mcp_server import BridgeTownServer, load_get_run_samples, running_bridgetown_server
 
 import runnorm
-from runnorm import ConfigError, RunStatus, WaitTimeout, cli
+from runnorm import ConfigError, RunStatus, WaitTimeout
+from runnorm._cli import app as cli
 from runnorm.testing import FakeProviderServer, Reply
 
 KEY = "sk-hardening-0123456789"

@@ -259,7 +259,7 @@ def test_key_never_appears_in_reprs_logs_or_errors(
     assert SKYVERN_KEY not in str(info.value) and SKYVERN_KEY not in repr(info.value.body)
     assert any(record.name.startswith(("httpx", "httpcore")) for record in caplog.records)
     assert SKYVERN_KEY not in caplog.text
-    from runnorm.options import resolve_options
+    from runnorm._live.options import resolve_options
 
     options = resolve_options(c.provider, {"api_key": SKYVERN_KEY, "base_url": skyvern.url})
     assert SKYVERN_KEY not in repr(options)

@@ -133,7 +133,7 @@ def test_unknown_status_warns_once_per_provider_and_value() -> None:
 def test_a_plugin_bug_becomes_a_payload_error_with_its_cause() -> None:
     import attrs
 
-    from runnorm.plugins import get_host
+    from runnorm._plugins.host import get_host
 
     def broken(payload: object) -> runnorm.Run:
         raise KeyError("oops")

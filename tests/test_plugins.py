@@ -7,7 +7,7 @@ from support import MakeDist, acme_source
 
 import runnorm
 from runnorm import PluginLoadError, RunStatus, UnknownProviderError
-from runnorm.plugins import PluginHost, get_host
+from runnorm._plugins.host import PluginHost, get_host
 
 
 def test_first_party_providers_come_from_entry_points() -> None:

@@ -7,7 +7,7 @@ import json
 import attrs
 import pytest
 
-from runnorm.redaction import HEADER_CREDENTIALS, REDACTED, Redactor
+from runnorm._model.redaction import HEADER_CREDENTIALS, REDACTED, Redactor
 
 
 def test_declared_keys_are_redacted_at_any_depth() -> None:

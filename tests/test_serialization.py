@@ -109,7 +109,7 @@ def test_from_dict_rejects_bad_documents_with_payload_error(bad: object) -> None
 def test_batch_encoder_handles_what_orjson_refuses(extra: dict[object, object]) -> None:
     from datetime import UTC, datetime
 
-    from runnorm.encoding import encode_run
+    from runnorm._model.encoding import encode_run
 
     run = Run(
         provider="p",
@@ -128,7 +128,7 @@ def test_batch_encoder_handles_what_orjson_refuses(extra: dict[object, object]) 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
 def test_batch_encoder_writes_exactly_to_dict(path: Path) -> None:
-    from runnorm.encoding import encode_run
+    from runnorm._model.encoding import encode_run
 
     run = quiet_normalize(path)
     expected = json.loads(json.dumps(run.to_dict()))

@@ -28,7 +28,6 @@ import attrs
 
 import runnorm
 from runnorm import McpFetch, Provider, RestFetch, Run, RunStatus
-from runnorm.plugins import get_host
 
 __all__ = [
     "FIRST_PARTY",
@@ -51,7 +50,10 @@ _LABEL = re.compile(r"\(([^():]+):\s*([^()]*)\)")
 
 
 def _provider(name: str) -> Provider:
-    return get_host().get(name)
+    for info in runnorm.providers():  # the public API, as a plugin author's docs would use
+        if info.name == name and info.provider is not None:
+            return info.provider
+    raise LookupError(f"provider {name!r} is not installed (or failed to load)")
 
 
 def _cell(text: str) -> str:

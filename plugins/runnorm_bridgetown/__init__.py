@@ -1,14 +1,11 @@
-"""The ``bridgetown`` provider plugin for runnorm (entry point ``bridgetown``)."""
+"""The ``bridgetown`` provider plugin for runnorm (entry point ``bridgetown`` in the group ``runnorm``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from runnorm import Provider, hookimpl
-from runnorm._build import import_matching_core
-
-# Compiled in a wheel together with the core: loaded to match the core that runs.
-PROVIDER: Provider = import_matching_core("runnorm_bridgetown.provider").PROVIDER
+from runnorm_bridgetown.provider import PROVIDER
 
 __all__ = ["PROVIDER", "runnorm_register_providers"]
 

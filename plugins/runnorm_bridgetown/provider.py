@@ -19,7 +19,6 @@ from __future__ import annotations
 import mimetypes
 import re
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -171,5 +170,5 @@ PROVIDER = Provider(
         "created_at, started_at, finished_at": "timing",
         "project_name, commit_sha, run_number, truncated, model_name, ...": "extra",
     },
-    samples=Path(str(resources.files("runnorm_bridgetown"))) / "samples",  # not __file__: compiled
+    samples=Path(__file__).parent / "samples",
 )

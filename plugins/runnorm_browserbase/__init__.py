@@ -1,14 +1,11 @@
-"""The ``browserbase`` provider plugin for runnorm (entry point ``browserbase``)."""
+"""The ``browserbase`` provider plugin for runnorm (entry point ``browserbase`` in the group ``runnorm``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from runnorm import Provider, hookimpl
-from runnorm._build import import_matching_core
-
-# Compiled in a wheel together with the core: loaded to match the core that runs.
-PROVIDER: Provider = import_matching_core("runnorm_browserbase.provider").PROVIDER
+from runnorm_browserbase.provider import PROVIDER
 
 __all__ = ["PROVIDER", "runnorm_register_providers"]
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +193,7 @@ PROVIDER = Provider(
     # Both spellings: payloads send camelCase, extra holds the snake_case copies.
     sensitive_keys=("signingKey", "connectUrl", "signing_key", "connect_url"),
     docs_url="https://docs.browserbase.com",
-    samples=Path(str(resources.files("runnorm_browserbase"))) / "samples",  # not __file__: compiled
+    samples=Path(__file__).parent / "samples",
     field_notes={
         "runId": "id",
         "status": "status (mapped; upper- and lowercase), native_status (as sent)",

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -253,7 +252,7 @@ PROVIDER = Provider(
     fetch=RestFetch(path="/v1/runs/{run_id}"),
     verify_webhook=verify_webhook,
     sensitive_keys=("extra_http_headers", "cdp_connect_headers", "totp_*"),
-    samples=Path(str(resources.files("runnorm_skyvern"))) / "samples",  # not __file__: compiled
+    samples=Path(__file__).parent / "samples",
     docs_url="https://docs.skyvern.com",
     field_notes={
         "run_id (webhooks: task_id, workflow_run_id)": "id",

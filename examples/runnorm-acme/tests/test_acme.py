@@ -12,9 +12,8 @@ import pytest
 
 import runnorm
 from runnorm import ArtifactKind, AuthError, PayloadError, RunStatus
-from runnorm.fakeserver import FakeProviderServer
-from runnorm.plugins import get_host
-from runnorm.testing import ProviderConformance
+from runnorm.testing import FakeProviderServer, ProviderConformance
+from runnorm_acme import PROVIDER
 
 SAMPLES = Path(__file__).parent.parent / "runnorm_acme" / "samples"
 
@@ -30,7 +29,7 @@ class TestAcmeConformance(ProviderConformance):
 
 def test_samples_directory_is_the_declared_one() -> None:
     # The installed package ships its samples, and they are the ones these tests read.
-    declared = get_host().get("acme").samples
+    declared = PROVIDER.samples
     assert declared is not None
     assert sorted(p.name for p in declared.glob("*.json")) == sorted(
         p.name for p in SAMPLES.glob("*.json")
@@ -129,7 +128,7 @@ def test_unseen_status_warns_once_and_keeps_the_word() -> None:
 
 
 def test_detector_uses_the_id_shape_not_status_words() -> None:
-    detect = get_host().get("acme").detect
+    detect = PROVIDER.detect
     assert detect({"acmeRunId": "acme_run_01JJ4QF0GH1JK2MN3PQ4RS5TV6"})
     assert not detect({"acmeRunId": "run_01JJ4QF0GH1JK2MN3PQ4RS5TV6", "status": "DONE"})
     assert not detect({"acmeRunId": "acme_run_01jj4qf0gh1jk2mn3pq4rs5tv6"})  # not a ULID

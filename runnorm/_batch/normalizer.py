@@ -1,0 +1,133 @@
+"""One shard, in one process: records to output documents, counted.
+
+:class:`Normalizer` holds what a batch decides once (the provider, the redactors);
+:func:`run_shard` streams a shard's records through it into a writer, counting every record
+(records in = normalized + failed) and reporting each failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+import attrs
+
+from runnorm._batch.reader import RecordError, normalize_stream
+from runnorm._batch.shards import Shard, open_shard
+from runnorm._batch.summary import Summary
+from runnorm._model.encoding import encode_run
+from runnorm._model.redaction import Redactor
+from runnorm._model.run import Run
+from runnorm._plugins.host import get_host
+from runnorm._plugins.normalize import resolve_provider
+
+__all__ = ["BatchOptions", "BatchStats", "Normalizer", "run_shard"]
+
+
+@attrs.frozen
+class BatchOptions:
+    """What to do with each record."""
+
+    provider: str | None = None
+    fmt: str = "jsonl"
+    redact: bool = True
+    strict: bool = False
+    summary: bool = False
+
+
+@attrs.define
+class BatchStats:
+    """Counts of one batch (records in = normalized + failed)."""
+
+    records: int = 0
+    normalized: int = 0
+    failed: int = 0
+    bytes_read: int = 0
+    summary: Summary | None = None
+    stopped: bool = False
+
+
+class Normalizer:
+    """Turns records into output: provider choice, redaction, encoding."""
+
+    def __init__(self, options: BatchOptions) -> None:
+        self.options = options
+        self.host = get_host()
+        self.fixed = resolve_provider(options.provider) if options.provider else None
+        self.redactors: dict[str, Redactor] = {}
+
+    def redactor(self, provider: str) -> Redactor | None:
+        """The redactor of *provider*'s sensitive keys (None when not redacting)."""
+        if not self.options.redact:
+            return None
+        redactor = self.redactors.get(provider)
+        if redactor is None:
+            declared = self.host.usable().get(provider)
+            redactor = Redactor(declared.sensitive_keys if declared else ())
+            self.redactors[provider] = redactor
+        return redactor
+
+    def items(
+        self, shard: Shard, stream: IO[bytes]
+    ) -> Iterator[tuple[Run | RecordError, bytes | None]]:
+        """Each record of *shard* as a ``Run`` or ``RecordError``, with its own bytes."""
+        name = "<stdin>" if shard.path == "-" else shard.path
+        byte_range = shard.start is not None  # a byte range is always JSON Lines
+        return normalize_stream(stream, name, self.fixed, self.host, lines=byte_range)
+
+    def jsonl(self, run: Run, source: bytes | None) -> bytes:
+        """*run* as one JSON Lines record, redacted; the payload's own bytes (*source*) are
+        embedded as ``raw`` when the byte scan proves they hold nothing to redact."""
+        redactor = self.redactor(run.provider)
+        if redactor is not None and (
+            source is None or redactor.may_hold_secrets(source) or redactor.renamed_secrets(run)
+        ):
+            return encode_run(redactor.redact_run(run), newline=True)
+        return encode_run(run, None if source is None else source.rstrip(), newline=True)
+
+    def document(self, run: Run) -> dict[str, Any]:
+        """*run* as a redacted ``to_dict()`` document, for the other writers."""
+        document = run.to_dict()
+        redactor = self.redactor(run.provider)
+        return document if redactor is None else redactor.redact_document(document)
+
+
+def run_shard(
+    shard: Shard,
+    normalizer: Normalizer,
+    *,
+    write: Callable[[dict[str, Any]], None],
+    report: Callable[[RecordError], None],
+    stats: BatchStats,
+    tick: Callable[[IO[bytes]], None] | None = None,
+    write_jsonl: Callable[[bytes], object] | None = None,
+) -> None:
+    """Normalize one shard into *write* (documents) or *write_jsonl* (JSON Lines bytes),
+    counting into *stats*; ``--strict`` stops at the first failure (``stats.stopped``)."""
+    strict, summary = normalizer.options.strict, stats.summary
+    stream = open_shard(shard)
+    try:
+        for count, (item, source) in enumerate(normalizer.items(shard, stream), 1):
+            stats.records += 1
+            if isinstance(item, RecordError):
+                stats.failed += 1
+                report(item)
+                if strict:
+                    stats.stopped = True
+                    return
+            else:
+                stats.normalized += 1
+                if summary is not None:
+                    summary.add(item)
+                if write_jsonl is not None:
+                    write_jsonl(normalizer.jsonl(item, source))
+                else:
+                    write(normalizer.document(item))
+            if tick is not None and not count & 1023:
+                tick(stream)
+        if tick is not None:
+            tick(stream)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()

@@ -1,0 +1,215 @@
+"""Shards over worker processes, their outputs concatenated in input order.
+
+Each worker normalizes one shard and writes the *serialized* output to a temporary fragment
+(sending ``Run`` objects back would cost more than it saves: PERFORMANCE.md). The parent
+appends the fragments to the output in shard order (in the kernel where it can), reports
+each shard's failed records with their lines counted from the start of the file, and adds
+up the counts.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable
+from typing import IO, Any
+
+import attrs
+
+from runnorm._batch.normalizer import BatchOptions, BatchStats, Normalizer, run_shard
+from runnorm._batch.records import RecordError
+from runnorm._batch.shards import Shard, count_lines
+from runnorm._batch.summary import Summary
+from runnorm._batch.writers import WRITE_BUFFER, ParquetWriter, make_writer
+from runnorm._json import dumps, loads
+from runnorm._plugins.host import get_host
+
+__all__ = ["run_parallel"]
+
+
+@attrs.frozen
+class _ShardResult:
+    index: int
+    output: str
+    errors: str
+    stats: BatchStats
+
+
+def _worker(args: tuple[int, Shard, BatchOptions, str]) -> _ShardResult:
+    index, shard, options, directory = args
+    stats = BatchStats(summary=Summary() if options.summary else None)
+    output = os.path.join(directory, f"{index:06d}.out")
+    errors = os.path.join(directory, f"{index:06d}.err")
+    with open(output, "wb", buffering=WRITE_BUFFER) as out, open(errors, "wb") as err:
+        writer = make_writer(options.fmt, out, fragment=True)
+
+        def report(error: RecordError) -> None:
+            err.write(dumps(error.to_dict()) + b"\n")
+
+        run_shard(
+            shard,
+            Normalizer(options),
+            write=writer.write,
+            report=report,
+            stats=stats,
+            write_jsonl=out.write if options.fmt == "jsonl" else None,
+        )
+        writer.close()
+    return _ShardResult(index, output, errors, stats)
+
+
+def _default_signals() -> None:
+    """Workers die on SIGTERM as processes do (the CLI's own handler is for the parent)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    # fork starts workers in milliseconds with the plugins already loaded; the batch parent
+    # runs no threads of its own, which is what makes fork safe here.
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+class _LineNumbers:
+    """Turns a shard's error lines into lines of its file, counting the lines before the
+    shard only when an error needs them, from where the last count stopped: one pass over a
+    file at most."""
+
+    def __init__(self) -> None:
+        self._counted: dict[str, tuple[int, int]] = {}  # path -> (offset, lines before it)
+
+    def of_file(self, shard: Shard, error: RecordError) -> RecordError:
+        if error.line is None or not shard.start:
+            return error
+        at, lines = self._counted.get(shard.path, (0, 0))
+        if shard.start < at:  # the same file named again: count anew
+            at, lines = 0, 0
+        if at < shard.start:
+            lines += count_lines(Shard(shard.path, at, shard.start))
+            at = shard.start
+            self._counted[shard.path] = (at, lines)
+        return attrs.evolve(error, line=error.line + lines)
+
+
+class _Concatenation:
+    """The output as one document of its format, from fragments appended in order."""
+
+    def __init__(self, fmt: str, output: IO[bytes]) -> None:
+        self.fmt, self.output = fmt, output
+        self.parquet = ParquetWriter(output) if fmt == "parquet" else None
+        self.wrote_any = False
+        if fmt == "json":
+            output.write(b"[")
+        elif fmt == "csv":
+            make_writer("csv", output).close()  # the header line
+
+    def append(self, path: str) -> None:
+        size = os.path.getsize(path)
+        if self.parquet is not None:
+            _append_parquet(self.parquet, path)
+        else:
+            if self.fmt == "json" and self.wrote_any and size:
+                self.output.write(b",")
+            _append_file(self.output, path)
+        self.wrote_any = self.wrote_any or size > 0
+
+    def close(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+        elif self.fmt == "json":
+            self.output.write(b"\n]\n" if self.wrote_any else b"]\n")
+        self.output.flush()
+
+
+def run_parallel(
+    shards: list[Shard],
+    options: BatchOptions,
+    *,
+    output: IO[bytes],
+    report: Callable[[RecordError], None],
+    jobs: int,
+    stats: BatchStats,
+    progress: Callable[[BatchStats], None] | None,
+) -> None:
+    """Normalize *shards* on *jobs* processes into *output*, adding to *stats*."""
+    lines = _LineNumbers()
+    with tempfile.TemporaryDirectory(prefix="runnorm-") as directory:
+        work = [(i, shard, options, directory) for i, shard in enumerate(shards)]
+        output_document = _Concatenation(options.fmt, output)
+        get_host().usable()  # plugins loaded once, here: forked workers inherit them
+        pool = _context().Pool(processes=jobs, initializer=_default_signals)
+        try:
+            for result in pool.imap(_worker, work):
+                shard = shards[result.index]
+                with open(result.errors, "rb") as errors:
+                    for line in errors:
+                        report(lines.of_file(shard, RecordError(**loads(line))))
+                output_document.append(result.output)
+                os.unlink(result.output)
+                os.unlink(result.errors)
+                _add(stats, result.stats, shard)
+                if progress is not None:
+                    progress(stats)
+                if stats.stopped:
+                    break
+        finally:
+            pool.terminate()
+            pool.join()
+            output_document.close()
+
+
+def _add(stats: BatchStats, part: BatchStats, shard: Shard) -> None:
+    """Add one shard's counts (and bytes read, and summary) to the batch's."""
+    stats.records += part.records
+    stats.normalized += part.normalized
+    stats.failed += part.failed
+    if shard.end is not None:
+        stats.bytes_read += shard.end - (shard.start or 0)
+    elif shard.path != "-":
+        stats.bytes_read += os.path.getsize(shard.path)
+    if stats.summary is not None and part.summary is not None:
+        stats.summary.merge(part.summary)
+    stats.stopped = stats.stopped or part.stopped
+
+
+def _append_file(output: IO[bytes], path: str) -> None:
+    """Append the file at *path* to *output*, in the kernel when both are plain files."""
+    with open(path, "rb") as fragment:
+        size = os.fstat(fragment.fileno()).st_size
+        target = -1
+        if isinstance(output, io.BufferedWriter | io.FileIO):  # not gzip: it compresses
+            try:
+                target = output.fileno()
+            except (OSError, io.UnsupportedOperation):
+                target = -1
+        if target >= 0 and size and hasattr(os, "copy_file_range"):
+            output.flush()
+            copied = 0
+            try:
+                while copied < size:
+                    done = os.copy_file_range(fragment.fileno(), target, size - copied)
+                    if done == 0:
+                        break
+                    copied += done
+            except OSError:
+                copied = -1 if copied == 0 else copied
+            if copied == size:
+                return
+            if copied > 0:
+                raise OSError(f"partial copy of {path}")  # pragma: no cover - kernel refused
+            fragment.seek(0)
+        shutil.copyfileobj(fragment, output, 1 << 20)
+
+
+def _append_parquet(writer: ParquetWriter, path: str) -> None:
+    import pyarrow.parquet as pq
+
+    if os.path.getsize(path) == 0:
+        return
+    source = pq.ParquetFile(path)
+    for group in range(source.num_row_groups):
+        writer.writer.write_table(source.read_row_group(group))

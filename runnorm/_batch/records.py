@@ -1,0 +1,105 @@
+"""A record that did not normalize (``RecordError``), and how its text is shown safely.
+
+A failed record's ``text`` is shortened and has the values of sensitive keys redacted; text
+that is not even JSON and may hold a secret is withheld whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import orjson
+
+from runnorm._model.redaction import Redactor
+from runnorm._plugins.host import PluginHost
+
+__all__ = ["WITHHELD", "Bad", "Raw", "RecordError", "error_redactor", "record_text", "short_text"]
+
+_TEXT_LIMIT = 300
+
+
+@attrs.frozen
+class RecordError:
+    """A record that did not normalize: where it was, which provider it looked like, why.
+
+    A plain value, not an exception. ``line`` is 1-based (line-oriented inputs), ``index``
+    0-based (position in an array or wrapper list); ``text`` is the record, shortened, with
+    the values of sensitive keys redacted (or withheld whole when it cannot be parsed and may
+    hold one).
+    """
+
+    source: str
+    line: int | None
+    index: int | None
+    provider: str | None
+    reason: str
+    text: str
+
+    @property
+    def where(self) -> str:
+        """``source:line[index]`` as far as known."""
+        out = self.source
+        if self.line is not None:
+            out += f":{self.line}"
+        if self.index is not None:
+            out += f"[{self.index}]"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (what ``--errors`` writes)."""
+        return {
+            "source": self.source,
+            "line": self.line,
+            "index": self.index,
+            "provider": self.provider,
+            "reason": self.reason,
+            "text": self.text,
+        }
+
+
+@attrs.frozen
+class Bad:
+    """A record that is not even JSON (what the parsers yield in its place)."""
+
+    reason: str
+    text: str
+
+
+# A raw record: (value or Bad, line, index, the line's bytes when the value is a whole line).
+Raw = tuple[Any, int | None, int | None, bytes | None]
+
+
+def short_text(data: bytes | str) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = text.strip()
+    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 3] + "..."
+
+
+WITHHELD = "[record withheld: it may hold secrets]"
+
+
+def error_redactor(host: PluginHost, provider: str | None) -> Redactor:
+    """Redaction for a failed record's text: its provider's keys, or every provider's."""
+    usable = host.usable()
+    declared = usable.get(provider) if provider else None
+    patterns = (
+        declared.sensitive_keys
+        if declared is not None
+        else tuple(key for p in usable.values() for key in p.sensitive_keys)
+    )
+    cached = _REDACTORS.get(patterns)
+    if cached is None:
+        cached = _REDACTORS[patterns] = Redactor(patterns)
+    return cached
+
+
+_REDACTORS: dict[tuple[str, ...], Redactor] = {}
+
+
+def record_text(value: Any) -> str:
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        text = repr(value)
+    return short_text(text)

@@ -1,0 +1,244 @@
+"""Writers for normalized runs: JSON Lines, JSON, CSV (flattened) and Parquet (typed).
+
+Every writer takes ``Run.to_dict()`` documents (already redacted when the caller wants it).
+CSV and Parquet use the same flat columns: dotted names (``timing.started_at``,
+``error.code``), artifact counts by kind (``artifacts.screenshot``), and the JSON values
+(``result``, ``extra``, ``raw``, ``error.details``) as JSON text. A writer can also produce a
+*fragment* (no JSON brackets, no CSV header) so that process shards can be concatenated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from datetime import datetime
+from typing import IO, Any, Protocol
+
+from runnorm._json import dumps
+from runnorm._model.run import ArtifactKind
+
+__all__ = [
+    "COLUMNS",
+    "FORMATS",
+    "Writer",
+    "flatten",
+    "format_for",
+    "make_writer",
+    "parquet_schema",
+]
+
+FORMATS = ("jsonl", "json", "csv", "parquet")
+WRITE_BUFFER = 1 << 20
+"""Output buffer size: records are small and many, and each flush is a system call."""
+_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_TIMESTAMPS = ("created_at", "queued_at", "started_at", "finished_at", "updated_at")
+_DURATIONS = ("queue_time", "run_time", "total_time")
+_KINDS = tuple(kind.value for kind in ArtifactKind)
+COLUMNS: tuple[str, ...] = (
+    "provider",
+    "id",
+    "status",
+    "native_status",
+    "kind",
+    "task",
+    "web_url",
+    "session_id",
+    "step_count",
+    "error.code",
+    "error.message",
+    "error.details",
+    *(f"timing.{name}" for name in _TIMESTAMPS),
+    *(f"timing.{name}" for name in _DURATIONS),
+    *(f"artifacts.{kind}" for kind in _KINDS),
+    "result",
+    "extra",
+    "raw",
+)
+
+
+def format_for(fmt: str | None, output: str | None) -> str:
+    """The output format: ``fmt`` if given, else from the output file's suffix, else JSONL."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        return fmt
+    if output and output != "-":
+        lowered = output.lower().removesuffix(".gz")
+        for suffix, name in _SUFFIXES.items():
+            if lowered.endswith(suffix):
+                return name
+    return "jsonl"
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else dumps(value).decode()
+
+
+def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``to_dict()`` document as a flat row of :data:`COLUMNS`."""
+    error = document.get("error") or {}
+    timing = document.get("timing") or {}
+    counts = dict.fromkeys(_KINDS, 0)
+    for artifact in document.get("artifacts") or ():
+        counts[artifact["kind"]] = counts.get(artifact["kind"], 0) + 1
+    row: dict[str, Any] = {
+        "provider": document["provider"],
+        "id": document["id"],
+        "status": document["status"],
+        "native_status": document["native_status"],
+        "kind": document.get("kind"),
+        "task": document.get("task"),
+        "web_url": document.get("web_url"),
+        "session_id": document.get("session_id"),
+        "step_count": document.get("step_count"),
+        "error.code": error.get("code"),
+        "error.message": error.get("message"),
+        "error.details": _json_text(error.get("details")) if error else None,
+    }
+    for name in (*_TIMESTAMPS, *_DURATIONS):
+        row[f"timing.{name}"] = timing.get(name)
+    for kind in _KINDS:
+        row[f"artifacts.{kind}"] = counts[kind]
+    row["result"] = _json_text(document.get("result"))
+    row["extra"] = _json_text(document.get("extra"))
+    row["raw"] = _json_text(document.get("raw"))
+    return row
+
+
+class Writer(Protocol):
+    """Writes documents to a binary stream; ``close`` finishes the format (not the stream)."""
+
+    def write(self, document: Mapping[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlWriter:
+    """One compact JSON object per line."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+
+    def write(self, document: Mapping[str, Any]) -> None:
+        self.stream.write(dumps(document) + b"\n")
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class JsonWriter:
+    """A JSON array, one element per line; a fragment leaves out the brackets."""
+
+    def __init__(self, stream: IO[bytes], *, fragment: bool = False) -> None:
+        self.stream = stream
+        self.fragment = fragment
+        self.count = 0
+        if not fragment:
+            stream.write(b"[")
+
+    def write(self, document: Mapping[str, Any]) -> None:
+        self.stream.write((b",\n" if self.count else b"\n") + dumps(document))
+        self.count += 1
+
+    def close(self) -> None:
+        if not self.fragment:
+            self.stream.write(b"\n]\n" if self.count else b"]\n")
+        self.stream.flush()
+
+
+class CsvWriter:
+    """Flattened rows with dotted column names; a fragment has no header line."""
+
+    def __init__(self, stream: IO[bytes], *, fragment: bool = False) -> None:
+        self.stream = stream
+        self.text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=True)
+        self.writer = csv.DictWriter(self.text, fieldnames=COLUMNS, extrasaction="ignore")
+        if not fragment:
+            self.writer.writeheader()
+
+    def write(self, document: Mapping[str, Any]) -> None:
+        self.writer.writerow(flatten(document))
+
+    def close(self) -> None:
+        self.text.flush()
+        self.text.detach()  # leave the binary stream open for the caller
+
+
+def _require_pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("Parquet output needs pyarrow: pip install 'runnorm[parquet]'") from exc
+    return pyarrow
+
+
+def parquet_schema() -> Any:
+    """The typed Arrow schema of Parquet output (needs ``runnorm[parquet]``)."""
+    pa = _require_pyarrow()
+    types: dict[str, Any] = {column: pa.string() for column in COLUMNS}
+    types["step_count"] = pa.int64()
+    for name in _TIMESTAMPS:
+        types[f"timing.{name}"] = pa.timestamp("us", tz="UTC")
+    for name in _DURATIONS:
+        types[f"timing.{name}"] = pa.float64()
+    for kind in _KINDS:
+        types[f"artifacts.{kind}"] = pa.int32()
+    return pa.schema([(column, types[column]) for column in COLUMNS])
+
+
+class ParquetWriter:
+    """Typed Parquet, written in row groups so memory stays flat. A shard's Parquet is a
+    complete file: the parent appends its row groups."""
+
+    ROW_GROUP = 20_000
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        pa = _require_pyarrow()
+        self._pa = pa
+        self._parse = datetime.fromisoformat
+        self.schema = parquet_schema()
+        self.writer = pa.parquet.ParquetWriter(stream, self.schema, compression="zstd")
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, document: Mapping[str, Any]) -> None:
+        row = flatten(document)
+        for name in _TIMESTAMPS:
+            value = row[f"timing.{name}"]
+            if value is not None:
+                row[f"timing.{name}"] = self._parse(value)
+        self.rows.append(row)
+        if len(self.rows) >= self.ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows:
+            table = self._pa.Table.from_pylist(self.rows, schema=self.schema)
+            self.writer.write_table(table)
+            self.rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+
+def make_writer(fmt: str, stream: IO[bytes], *, fragment: bool = False) -> Writer:
+    """A writer of *fmt* on *stream*; a *fragment* has no JSON brackets and no CSV header,
+    so that the outputs of shards can be concatenated."""
+    if fmt == "jsonl":
+        return JsonlWriter(stream)
+    if fmt == "json":
+        return JsonWriter(stream, fragment=fragment)
+    if fmt == "csv":
+        return CsvWriter(stream, fragment=fragment)
+    if fmt == "parquet":
+        return ParquetWriter(stream)
+    raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")

@@ -1,0 +1,8 @@
+"""The ``runnorm`` command line (click), private: its interface is the commands themselves.
+
+- ``app``: the ``runnorm`` group, which imports each command's module when it is used (so
+  ``runnorm normalize`` never loads httpx).
+- ``output``: exit codes, JSON and error output shared by the commands.
+- ``normalize``: ``runnorm normalize``; ``live``: ``get`` and ``wait``; ``info``:
+  ``providers``; ``schema``: ``schema``.
+"""

@@ -1,0 +1,59 @@
+"""The ``runnorm`` group: global options, warnings on stderr, and commands loaded on use."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
+
+import click
+
+from runnorm._version import __version__
+
+__all__ = ["COMMANDS", "main"]
+
+COMMANDS = {
+    "get": "runnorm._cli.live:get_command",
+    "normalize": "runnorm._cli.normalize:normalize_command",
+    "providers": "runnorm._cli.info:providers_command",
+    "schema": "runnorm._cli.schema:schema_command",
+    "wait": "runnorm._cli.live:wait_command",
+}
+"""Each command and where it lives (``module:attribute``), imported when it is used or
+listed: a batch never pays for the live-fetching imports (httpx), nor ``providers`` for
+cattrs."""
+
+
+class _Commands(click.Group):
+    """A group whose commands are imported by name from :data:`COMMANDS` (click's lazy
+    group pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module, _, attribute = where.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="runnorm", message="%(prog)s %(version)s")
+def main() -> None:
+    """Normalize runs from Skyvern, Browserbase, Bridge Town and plugin providers."""
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings as one plain line on stderr (no source excerpt)."""
+    click.echo(f"runnorm: warning: {message}", err=True)

@@ -1,0 +1,201 @@
+"""``runnorm get`` and ``runnorm wait``: one run fetched, or polled until it finishes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from runnorm._cli.output import (
+    EXIT_CANCELED,
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_TIMED_OUT,
+    emit_json,
+    fail,
+    redacted_document,
+    stdout_is_terminal,
+)
+from runnorm._errors import ConfigError, RunnormError, WaitTimeout
+from runnorm._live.api import get, wait
+from runnorm._model.run import Run
+from runnorm._model.status import RunStatus
+
+__all__ = ["get_command", "wait_command"]
+
+
+_WAIT_EXIT = {
+    RunStatus.SUCCEEDED: 0,
+    RunStatus.FAILED: EXIT_FAILED,
+    RunStatus.CANCELED: EXIT_CANCELED,
+    RunStatus.TIMED_OUT: EXIT_TIMED_OUT,
+}
+
+
+def _live_options(base_url: str | None, options: tuple[str, ...]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if base_url:
+        settings["base_url"] = base_url
+    for item in options:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.UsageError(f"--option takes NAME=VALUE, not {item!r}")
+        settings[name.strip()] = _option_value(name.strip(), value)
+    return settings
+
+
+_NUMBER_OPTIONS: dict[str, type] = {"timeout": float, "max_retries": int, "max_response_bytes": int}
+_TEXT_OPTIONS = frozenset({"api_key", "base_url"})
+
+
+def _option_value(name: str, text: str) -> Any:
+    """-O values: numbers for the numeric options, text for keys and URLs, else flags."""
+    if name in _NUMBER_OPTIONS:
+        try:
+            return _NUMBER_OPTIONS[name](text)
+        except ValueError:
+            raise click.UsageError(f"--option {name} takes a number, not {text!r}") from None
+    if name in _TEXT_OPTIONS:
+        return text
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0"):
+        return False
+    return text
+
+
+def _show_run(run: Run, as_json: bool) -> None:
+    if as_json or not stdout_is_terminal():
+        emit_json(redacted_document(run))
+        return
+    timing = run.timing
+    rows = [
+        ("provider", run.provider),
+        ("id", run.id),
+        ("status", f"{run.status.value} ({run.native_status})"),
+        ("kind", run.kind),
+        ("task", run.task),
+        ("created", timing.created_at),
+        ("started", timing.started_at),
+        ("finished", timing.finished_at),
+        ("run time", timing.run_time),
+        (
+            "error",
+            f"{run.error.code or ''} {run.error.message or ''}".strip() if run.error else None,
+        ),
+        ("web", run.web_url),
+        ("artifacts", len(run.artifacts) or None),
+    ]
+    for label, value in rows:
+        if value is not None and value != "":
+            click.echo(f"{label:>10}  {value}")
+
+
+_base_url_option = click.option(
+    "--base-url", help="API root (REST) or MCP endpoint URL; default from the environment."
+)
+_json_option = click.option("--json", "as_json", is_flag=True, help="JSON output.")
+_extra_option = click.option(
+    "--option",
+    "-O",
+    "options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A provider option, e.g. -O include_session=true.",
+)
+
+
+@click.command("get")
+@click.argument("provider")
+@click.argument("run_id")
+@_base_url_option
+@_json_option
+@_extra_option
+def get_command(
+    provider: str, run_id: str, base_url: str | None, as_json: bool, options: tuple[str, ...]
+) -> None:
+    """Fetch one run and print it (exit 0 for any fetched run)."""
+    settings = _live_options(base_url, options)
+    try:
+        run = get(provider, run_id, **settings)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except RunnormError as exc:
+        fail(str(exc), EXIT_ERROR)
+    _show_run(run, as_json)
+
+
+@click.command("wait")
+@click.argument("provider")
+@click.argument("run_id")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Deadline (s).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="First poll gap (s).",
+)
+@click.option(
+    "--stop-on-paused/--no-stop-on-paused",
+    default=True,
+    show_default=True,
+    help="Return when the run pauses for input.",
+)
+@_base_url_option
+@_json_option
+@_extra_option
+def wait_command(
+    provider: str,
+    run_id: str,
+    timeout: float,
+    interval: float,
+    stop_on_paused: bool,
+    base_url: str | None,
+    as_json: bool,
+    options: tuple[str, ...],
+) -> None:
+    """Poll a run until it finishes; exit 0 succeeded, 1 failed, 3 canceled, 4 timed out."""
+    live = sys.stderr.isatty()
+
+    def on_update(run: Run) -> None:
+        if live:
+            click.echo(f"\r{run.provider} {run.id}: {run.status.value} ({run.native_status})\033[K",
+                       err=True, nl=False)  # fmt: skip
+
+    settings = _live_options(base_url, options)
+    try:
+        run = wait(
+            provider,
+            run_id,
+            timeout=timeout,
+            interval=interval,
+            stop_on_paused=stop_on_paused,
+            on_update=on_update,
+            **settings,
+        )
+    except WaitTimeout as exc:
+        if live:
+            click.echo("", err=True)
+        click.echo(f"runnorm: {exc}", err=True)
+        if exc.last_run is not None:
+            _show_run(exc.last_run, as_json)
+        raise SystemExit(EXIT_TIMED_OUT) from None
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except RunnormError as exc:
+        if live:
+            click.echo("", err=True)
+        fail(str(exc), EXIT_ERROR)
+    if live:
+        click.echo("", err=True)
+    _show_run(run, as_json)
+    raise SystemExit(_WAIT_EXIT.get(run.status, EXIT_FAILED))

@@ -1,0 +1,61 @@
+"""What every command shares: exit codes, JSON on stdout, errors on stderr, run documents.
+
+Exit codes, everywhere: 0 success (``get``: any fetched run; ``wait``: succeeded); 1 the run
+failed (or, for ``wait``, stopped paused waiting for input), or some records failed; 2 usage;
+3 canceled; 4 timed out (the run, or the wait); 5 error (auth, not found, transport, input
+missing).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from runnorm._json import dumps
+from runnorm._model.redaction import Redactor
+from runnorm._model.run import Run
+from runnorm._plugins.host import get_host
+
+__all__ = [
+    "EXIT_CANCELED",
+    "EXIT_ERROR",
+    "EXIT_FAILED",
+    "EXIT_TIMED_OUT",
+    "EXIT_USAGE",
+    "emit_json",
+    "fail",
+    "redacted_document",
+    "stdout_is_terminal",
+]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CANCELED = 3
+EXIT_TIMED_OUT = 4
+EXIT_ERROR = 5
+
+
+def emit_json(document: Any) -> None:
+    """*document* as indented JSON on stdout."""
+    out = sys.stdout.buffer
+    out.write(dumps(document, indent=True) + b"\n")
+    out.flush()
+
+
+def stdout_is_terminal() -> bool:
+    """True when stdout is a terminal (tables), False when piped (JSON)."""
+    return sys.stdout.isatty()
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Print ``runnorm: message`` on stderr and exit with *code*."""
+    click.echo(f"runnorm: {message}", err=True)
+    raise SystemExit(code)
+
+
+def redacted_document(run: Run) -> dict[str, Any]:
+    """``run.to_dict()`` with its provider's sensitive keys redacted."""
+    declared = get_host().usable().get(run.provider)
+    return Redactor(declared.sensitive_keys if declared else ()).redact_document(run.to_dict())

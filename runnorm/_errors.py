@@ -1,0 +1,210 @@
+"""The exception tree (all under :class:`RunnormError`) and the library's warnings.
+
+No exception text ever holds an API key: messages are built from provider names, field paths,
+status codes and shortened values, never from request headers.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runnorm._model.run import Run
+
+__all__ = [
+    "APIError",
+    "AuthError",
+    "ConfigError",
+    "DetectionError",
+    "DumpError",
+    "NotFoundError",
+    "PayloadError",
+    "PluginLoadError",
+    "RateLimitError",
+    "RunnormError",
+    "RunnormWarning",
+    "ServerError",
+    "SignatureError",
+    "ToolError",
+    "ToolNotFoundError",
+    "TransportError",
+    "UnknownProviderError",
+    "UnknownStatusWarning",
+    "UnsupportedError",
+    "WaitTimeout",
+    "shorten",
+]
+
+_SHORT = 80
+
+
+def shorten(value: object, limit: int = _SHORT) -> str:
+    """``repr`` of *value*, cut to *limit* characters with an ellipsis."""
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+class RunnormError(Exception):
+    """Base class of every error runnorm raises."""
+
+
+class UnknownProviderError(RunnormError, KeyError):
+    """A provider name that no installed plugin registered."""
+
+    def __init__(self, name: str, installed: Iterable[str]) -> None:
+        self.name = name
+        self.installed = sorted(installed)
+        close = difflib.get_close_matches(name, self.installed, n=1)
+        self.suggestion = close[0] if close else None
+        hint = f" Did you mean {self.suggestion!r}?" if self.suggestion else ""
+        listed = ", ".join(self.installed) or "none"
+        self.message = f"unknown provider {name!r}.{hint} Installed providers: {listed}."
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return self.message
+
+
+class ConfigError(RunnormError, ValueError, TypeError):
+    """A bad option or setting: an unknown option name, a malformed URL or key, a bad number.
+
+    Also a ``ValueError`` and a ``TypeError``, as Python code raises those for bad arguments.
+    """
+
+
+class PluginLoadError(RunnormError):
+    """A plugin failed to load, or two plugins claim the same provider name."""
+
+
+class PayloadError(RunnormError, ValueError):
+    """A payload that cannot be normalized: not a mapping, a missing or mistyped field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        path: str | None = None,
+        value: Any = None,
+    ) -> None:
+        self.provider = provider
+        self.path = path
+        self.value = value
+        self.reason = message
+        prefix = f"{provider}: " if provider else ""
+        where = f"field {path!r}: " if path else ""
+        super().__init__(f"{prefix}{where}{message}")
+
+
+class DetectionError(PayloadError):
+    """``normalize(payload)`` without a provider: no detector, or several, matched."""
+
+    def __init__(self, message: str, *, candidates: Iterable[str] = (), value: Any = None) -> None:
+        self.candidates = tuple(candidates)
+        super().__init__(message, value=value)
+
+
+class DumpError(RunnormError):
+    """A dump record failed while reading with ``on_error="raise"``; ``.record`` says which."""
+
+    def __init__(self, message: str, record: Any = None) -> None:
+        self.record = record
+        super().__init__(message)
+
+
+class UnsupportedError(RunnormError):
+    """The provider does not offer this capability (fetching, webhooks, ...)."""
+
+
+class SignatureError(RunnormError):
+    """A webhook's signature or timestamp is missing, stale or wrong."""
+
+
+class WaitTimeout(RunnormError, TimeoutError):
+    """``wait`` passed its overall deadline; ``.last_run`` is the last ``Run`` seen."""
+
+    def __init__(self, message: str, last_run: Run | None = None) -> None:
+        self.last_run = last_run
+        super().__init__(message)
+
+
+class TransportError(RunnormError):
+    """The request did not complete: connection refused or reset, read error, timeout.
+
+    ``.kind`` says which: ``connect``, ``read``, ``timeout``, ``too_large`` (the response
+    passed ``max_response_bytes``) or ``request`` (the request could not be sent as built).
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None, kind: str = "read") -> None:
+        self.provider = provider
+        self.kind = kind
+        super().__init__(message)
+
+
+class APIError(RunnormError):
+    """The provider answered with an error; ``.status_code`` and ``.body`` say how."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        body: Any = None,
+    ) -> None:
+        self.provider = provider
+        self.status_code = status_code
+        self.body = body
+        super().__init__(message)
+
+
+class AuthError(APIError):
+    """401/403 from the provider, or no API key configured."""
+
+
+class NotFoundError(APIError):
+    """404, or the provider's tool says the run does not exist."""
+
+
+class RateLimitError(APIError):
+    """429 that retries did not get past."""
+
+
+class ServerError(APIError):
+    """5xx that retries did not get past."""
+
+
+class ToolError(APIError):
+    """An MCP tool answered ``isError: true``; ``.error`` and ``.hint`` hold its words."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        error: str | None = None,
+        hint: str | None = None,
+        body: Any = None,
+    ) -> None:
+        self.error = error
+        self.hint = hint
+        super().__init__(message, provider=provider, body=body)
+
+
+class ToolNotFoundError(NotFoundError, ToolError):
+    """An MCP tool said the run does not exist: a ``NotFoundError`` with the tool's words."""
+
+
+class RunnormWarning(UserWarning):
+    """Base class of runnorm's warnings."""
+
+
+class UnknownStatusWarning(RunnormWarning):
+    """A provider sent a status word its plugin does not map; the run became ``unknown``."""

@@ -1,0 +1,14 @@
+"""Live fetching (private: the facade re-exports ``get``, ``wait``, the clients, ...).
+
+Sans-IO: fetching is written once, as generator *flows* that yield requests and sleeps, and
+two *drivers* (sync, async) perform them. In dependency order:
+
+- ``wire``: the steps a flow yields (``Request``, ``Sleep``) and the ``Response`` it gets.
+- ``options``: call options (key, base URL, timeouts, caps) merged with the environment.
+- ``retry``: the retry policy and the one retry loop; ``replies``: responses to values or
+  exceptions, the key masked.
+- ``rest``, ``mcp``: fetching one run over REST, or over MCP (JSON-RPC on Streamable HTTP).
+- ``flows``: ``get`` and ``wait`` as flows, whatever the transport.
+- ``http``: the only module that imports httpx; ``drivers``: sync and async I/O.
+- ``client``: ``Client`` and ``AsyncClient``; ``api``: the module-level functions.
+"""

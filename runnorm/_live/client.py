@@ -1,0 +1,319 @@
+"""``Client`` and ``AsyncClient``: pooled connections, ``get``, ``wait`` and ``get_many``.
+
+Both run the same flows (:mod:`runnorm._live.flows`) through the drivers of
+:mod:`runnorm._live.drivers`, which only send requests and sleep. A 429 answered to any request of a client holds back every request of that client
+(the shared gate), so ``get_many`` slows the whole pool down rather than one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from runnorm._errors import ConfigError, RunnormError, UnsupportedError
+from runnorm._live.drivers import Gate, drive_async, drive_sync, run_coroutine
+from runnorm._live.flows import check_run_id, get_run_flow, wait_flow
+from runnorm._live.http import AsyncSender, SyncSender
+from runnorm._live.mcp import McpState, mcp_close
+from runnorm._live.options import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    CallOptions,
+    resolve_options,
+)
+from runnorm._live.wire import Flow
+from runnorm._model.run import Run
+from runnorm._plugins.normalize import resolve_provider
+from runnorm._plugins.provider import Provider
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["AsyncClient", "Client"]
+
+T = TypeVar("T")
+H = TypeVar("H")  # the httpx client type a client accepts
+S = TypeVar("S", SyncSender, AsyncSender)
+DEFAULT_CONCURRENCY = 16
+
+
+class _Base(Generic[H, S]):
+    """Settings, option resolution and MCP sessions shared by both clients."""
+
+    def __init__(
+        self,
+        provider: str | Provider,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        headers: Mapping[str, str] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        http_client: H | None = None,
+    ) -> None:
+        self.provider = resolve_provider(provider)
+        if self.provider.fetch is None:
+            raise UnsupportedError(
+                f"provider {self.provider.name!r} does not support fetching runs "
+                "(its plugin declares no fetch); runnorm.normalize() still works offline"
+            )
+        self._settings: dict[str, Any] = {
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "max_response_bytes": max_response_bytes,
+        }
+        if api_key is not None:
+            self._settings["api_key"] = api_key
+        if base_url is not None:
+            self._settings["base_url"] = base_url
+        if headers:
+            self._settings["headers"] = dict(headers)
+        resolve_options(self.provider, self._settings)  # fail early on bad settings
+        self._resolved: tuple[tuple[str | None, str | None], CallOptions] | None = None
+        self._gate = Gate()
+        self._mcp: dict[tuple[str, str], tuple[McpState, CallOptions]] = {}
+        self._mcp_lock = threading.Lock()
+        self._sender: S = self._new_sender(http_client)
+
+    def _new_sender(self, http_client: H | None) -> S:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        base = self._settings.get("base_url") or self.provider.base_url
+        return f"{type(self).__name__}(provider={self.provider.name!r}, base_url={base!r})"
+
+    def _options(self, overrides: Mapping[str, Any]) -> CallOptions:
+        if overrides:
+            return resolve_options(self.provider, {**self._settings, **overrides})
+        # The common call: the client's own settings. Resolved once per environment state
+        # (the key and base URL may come from variables that can change between calls).
+        environment = self._environment()
+        cached = self._resolved
+        if cached is None or cached[0] != environment:
+            cached = self._resolved = (environment, resolve_options(self.provider, self._settings))
+        return cached[1]
+
+    def _environment(self) -> tuple[str | None, str | None]:
+        auth, variable = self.provider.auth, self.provider.base_url_env
+        return (
+            os.environ.get(auth.env_var) if auth is not None else None,
+            os.environ.get(variable) if variable else None,
+        )
+
+    def _mcp_state(self, options: CallOptions) -> McpState:
+        fingerprint = hashlib.sha256((options.api_key or "").encode()).hexdigest()
+        key = (options.base_url, fingerprint)
+        with self._mcp_lock:
+            entry = self._mcp.get(key)
+            if entry is None:
+                entry = self._mcp[key] = (McpState(), options)
+            return entry[0]
+
+    def _close_flows(self) -> list[Flow[None]]:
+        """Flows that end the MCP sessions this client opened."""
+        with self._mcp_lock:
+            entries = list(self._mcp.values())
+            self._mcp.clear()
+        return [mcp_close(options, state) for state, options in entries if state.session_id]
+
+    def _checked(
+        self, ids: Iterable[str], concurrency: int, options: Mapping[str, Any]
+    ) -> list[str]:
+        """The ids as a list, after checking them, the concurrency and the options."""
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError(f"concurrency must be a positive integer, not {concurrency!r}")
+        checked = [check_run_id(run_id) for run_id in ids]
+        self._options(options)  # bad options fail here, once, before any request
+        return checked
+
+    def _get_flow(self, run_id: str, overrides: Mapping[str, Any]) -> Flow[Run]:
+        options = self._options(overrides)
+        return get_run_flow(options, run_id, self._mcp_state(options))
+
+    def _wait_flow(
+        self,
+        run_id: str,
+        *,
+        timeout: float,
+        interval: float,
+        stop_on_paused: bool,
+        request_timeout: float | None,
+        on_update: Callable[[Run], object] | None,
+        overrides: Mapping[str, Any],
+    ) -> Flow[Run]:
+        if request_timeout is not None:
+            overrides = {**overrides, "timeout": request_timeout}
+        options = self._options(overrides)
+        return wait_flow(
+            options,
+            run_id,
+            timeout=timeout,
+            interval=interval,
+            stop_on_paused=stop_on_paused,
+            on_update=on_update,
+            mcp_state=self._mcp_state(options),
+        )
+
+
+class Client(_Base["httpx.Client", SyncSender]):
+    """A pooled, reusable client for one provider (a context manager).
+
+    ``http_client`` takes a configured ``httpx.Client`` (proxies, TLS, transports); it is
+    not closed by :meth:`close`. Per-call options override the client's settings.
+    """
+
+    def _new_sender(self, http_client: httpx.Client | None) -> SyncSender:
+        return SyncSender(http_client)
+
+    def get(self, run_id: str, **options: Any) -> Run:
+        """Fetch and normalize one run."""
+        return drive_sync(self._get_flow(run_id, options), self._sender, self._gate)
+
+    def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float = 600.0,
+        interval: float = 2.0,
+        stop_on_paused: bool = True,
+        request_timeout: float | None = None,
+        on_update: Callable[[Run], object] | None = None,
+        **options: Any,
+    ) -> Run:
+        """Poll until the run is terminal (or paused); ``WaitTimeout`` after *timeout* s."""
+        flow = self._wait_flow(
+            run_id,
+            timeout=timeout,
+            interval=interval,
+            stop_on_paused=stop_on_paused,
+            request_timeout=request_timeout,
+            on_update=on_update,
+            overrides=options,
+        )
+        return drive_sync(flow, self._sender, self._gate)
+
+    def get_many(
+        self, ids: Iterable[str], *, concurrency: int = DEFAULT_CONCURRENCY, **options: Any
+    ) -> list[Run | RunnormError]:
+        """Fetch many runs concurrently; results in input order, each a Run or its error.
+
+        Runs on a pooled async client with this client's settings; when this client was
+        given its own ``http_client``, on threads over that client instead, so its proxies,
+        TLS settings and transports apply.
+        """
+        checked = self._checked(ids, concurrency, options)
+        if not self._sender.owned:
+            return self._get_many_threaded(checked, concurrency, options)
+
+        async def run() -> list[Run | RunnormError]:
+            async with AsyncClient(self.provider, **self._settings) as client:
+                client._gate = self._gate  # one 429 hold-back for both
+                return await client.get_many(checked, concurrency=concurrency, **options)
+
+        return run_coroutine(run)
+
+    def _get_many_threaded(
+        self, ids: list[str], concurrency: int, options: Mapping[str, Any]
+    ) -> list[Run | RunnormError]:
+        def one(run_id: str) -> Run | RunnormError:
+            try:
+                return self.get(run_id, **options)
+            except RunnormError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="runnorm") as pool:
+            return list(pool.map(one, ids))
+
+    def close(self) -> None:
+        """End MCP sessions, then close the pool (unless it came as ``http_client``)."""
+        for flow in self._close_flows():
+            with contextlib.suppress(RunnormError):
+                drive_sync(flow, self._sender, self._gate)
+        self._sender.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
+    """The async twin of :class:`Client` (an async context manager).
+
+    Bound to the event loop it is first used on; ``http_client`` takes a configured
+    ``httpx.AsyncClient``.
+    """
+
+    def _new_sender(self, http_client: httpx.AsyncClient | None) -> AsyncSender:
+        return AsyncSender(http_client)
+
+    async def get(self, run_id: str, **options: Any) -> Run:
+        """Fetch and normalize one run."""
+        return await drive_async(self._get_flow(run_id, options), self._sender, self._gate)
+
+    async def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float = 600.0,
+        interval: float = 2.0,
+        stop_on_paused: bool = True,
+        request_timeout: float | None = None,
+        on_update: Callable[[Run], object] | None = None,
+        **options: Any,
+    ) -> Run:
+        """Poll until the run is terminal (or paused); ``WaitTimeout`` after *timeout* s."""
+        flow = self._wait_flow(
+            run_id,
+            timeout=timeout,
+            interval=interval,
+            stop_on_paused=stop_on_paused,
+            request_timeout=request_timeout,
+            on_update=on_update,
+            overrides=options,
+        )
+        return await drive_async(flow, self._sender, self._gate)
+
+    async def get_many(
+        self, ids: Iterable[str], *, concurrency: int = DEFAULT_CONCURRENCY, **options: Any
+    ) -> list[Run | RunnormError]:
+        """Fetch many runs concurrently; results in input order, each a Run or its error.
+
+        A per-id failure is returned in place. Anything else (a bug, a cancellation)
+        cancels the outstanding requests and is raised once they have stopped.
+        """
+        checked = self._checked(ids, concurrency, options)
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(run_id: str) -> Run | RunnormError:
+            async with limit:
+                try:
+                    return await self.get(run_id, **options)
+                except RunnormError as exc:
+                    return exc
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(run_id)) for run_id in checked]
+        return [task.result() for task in tasks]
+
+    async def aclose(self) -> None:
+        """End MCP sessions, then close the pools (unless one came as ``http_client``)."""
+        for flow in self._close_flows():
+            with contextlib.suppress(RunnormError):
+                await drive_async(flow, self._sender, self._gate)
+        await self._sender.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -1,0 +1,119 @@
+"""Fetching as generators: one implementation of ``get`` and ``wait`` for sync and async.
+
+A flow yields :class:`~runnorm._live.wire.Request` and :class:`~runnorm._live.wire.Sleep`
+steps and receives :class:`~runnorm._live.wire.Response` values (or has a
+``TransportError`` thrown in); the drivers in :mod:`runnorm._live.drivers` only perform the
+I/O. REST fetching lives in :mod:`runnorm._live.rest`, MCP in :mod:`runnorm._live.mcp`,
+retries in :mod:`runnorm._live.retry`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import attrs
+
+from runnorm._errors import (
+    ConfigError,
+    RunnormError,
+    TransportError,
+    UnsupportedError,
+    WaitTimeout,
+    shorten,
+)
+from runnorm._live.mcp import McpState, mcp_get_run
+from runnorm._live.options import CallOptions
+from runnorm._live.replies import scrubbed
+from runnorm._live.rest import rest_get_run
+from runnorm._live.retry import DeadlinePassed
+from runnorm._live.wire import Flow, Sleep
+from runnorm._model.run import Run
+from runnorm._model.status import RunStatus
+from runnorm._plugins.provider import McpFetch, RestFetch
+
+__all__ = ["check_run_id", "get_run_flow", "wait_flow"]
+
+WAIT_BACKOFF = 1.5
+WAIT_INTERVAL_CAP = 30.0
+
+
+def check_run_id(run_id: object) -> str:
+    """*run_id* itself, or ``ConfigError`` when it is not a non-empty string."""
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise ConfigError(f"run_id must be a non-empty string, not {shorten(run_id)}")
+    return run_id
+
+
+def get_run_flow(options: CallOptions, run_id: str, mcp_state: McpState | None = None) -> Flow[Run]:
+    """Fetch and normalize one run; no error it raises holds the API key."""
+    try:
+        return (yield from _get_run(options, check_run_id(run_id), mcp_state))
+    except RunnormError as exc:
+        raise scrubbed(options, exc) from exc.__cause__
+
+
+def _get_run(options: CallOptions, run_id: str, mcp_state: McpState | None) -> Flow[Run]:
+    fetch = options.provider.fetch
+    if isinstance(fetch, RestFetch):
+        return (yield from rest_get_run(options, fetch, run_id))
+    if isinstance(fetch, McpFetch):
+        return (yield from mcp_get_run(options, fetch, mcp_state or McpState(), run_id))
+    raise UnsupportedError(f"provider {options.provider.name!r} does not support fetching runs")
+
+
+def wait_flow(
+    options: CallOptions,
+    run_id: str,
+    *,
+    timeout: float,
+    interval: float,
+    stop_on_paused: bool,
+    on_update: Callable[[Run], object] | None,
+    mcp_state: McpState | None = None,
+) -> Flow[Run]:
+    """Poll until the run is terminal (or paused); ``WaitTimeout`` once *timeout* s pass.
+
+    The deadline bounds everything: the polls, the waits between them, and each request's
+    own retries, ``Retry-After`` waits and timeouts.
+    """
+    if not interval > 0:
+        raise ConfigError(f"interval must be positive, not {shorten(interval)}")
+    if not timeout >= 0:
+        raise ConfigError(f"timeout must be a non-negative number, not {shorten(timeout)}")
+    check_run_id(run_id)
+    deadline = time.monotonic() + timeout
+    bounded = attrs.evolve(options, deadline=deadline)
+    delay = interval
+    cap = max(interval, WAIT_INTERVAL_CAP)
+    last: Run | None = None
+
+    def expired(cause: BaseException | None = None) -> WaitTimeout:
+        state = f"still {last.status.value} ({last.native_status!r})" if last else "not seen yet"
+        error = WaitTimeout(
+            f"{options.provider.name} run {run_id!r} {state} after {timeout:g} s", last_run=last
+        )
+        error.__cause__ = cause
+        return error
+
+    while True:
+        try:
+            run = yield from get_run_flow(bounded, run_id, mcp_state)
+        except DeadlinePassed:
+            raise expired() from None
+        except TransportError as exc:
+            if exc.kind == "timeout" and time.monotonic() >= deadline:
+                raise expired(exc) from exc
+            raise
+        if last is None or (run.status, run.native_status) != (last.status, last.native_status):
+            delay = interval
+            if on_update is not None:
+                on_update(run)
+        last = run
+        if run.is_terminal or (stop_on_paused and run.status is RunStatus.PAUSED):
+            return run
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise expired()
+        yield Sleep(min(delay, remaining))
+        delay = min(delay * WAIT_BACKOFF, cap)

@@ -1,0 +1,188 @@
+"""Call options: client defaults merged with per-call overrides and the environment.
+
+The API key comes from the argument, else the provider's environment variable; the base URL
+from the argument, else the provider's base-URL variable, else its default. A missing key is
+an ``AuthError`` naming the variable, raised before any request is sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from runnorm._errors import AuthError, ConfigError, shorten
+from runnorm._plugins.provider import Provider
+from runnorm._version import __version__
+
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "GENERIC_OPTIONS",
+    "CallOptions",
+    "resolve_options",
+    "valid_http_url",
+]
+
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 2
+GENERIC_OPTIONS = frozenset(
+    {"api_key", "base_url", "timeout", "max_retries", "headers", "max_response_bytes"}
+)
+USER_AGENT = f"runnorm/{__version__}"
+
+
+@attrs.frozen
+class CallOptions:
+    """Everything one fetch needs to know; the key is kept out of ``repr``."""
+
+    provider: Provider = attrs.field(repr=lambda p: repr(p.name))
+    api_key: str | None = attrs.field(repr=False)
+    base_url: str
+    timeout: float | None = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    extras: Mapping[str, Any] = attrs.field(factory=dict)
+    deadline: float | None = None
+    """``time.monotonic()`` past which nothing may wait or be sent (``wait``'s timeout)."""
+
+    def auth_headers(self) -> dict[str, str]:
+        """The credential header, or ``AuthError`` naming the variable when no key is set."""
+        auth = self.provider.auth
+        if auth is None:
+            return {}
+        if not self.api_key:
+            raise AuthError(
+                f"{self.provider.name}: no API key; pass api_key= or set {auth.env_var}",
+                provider=self.provider.name,
+            )
+        value = f"{auth.scheme} {self.api_key}" if auth.scheme else self.api_key
+        return {auth.header: value}
+
+    def secret_headers(self) -> frozenset[str]:
+        """Lowercase names of headers that must never leave the provider's origin."""
+        auth = self.provider.auth
+        return frozenset({auth.header.lower()}) if auth else frozenset()
+
+    def request_headers(self, accept: str = "application/json") -> dict[str, str]:
+        """User headers, then the defaults, then the credential (which always wins)."""
+        headers = {"user-agent": USER_AGENT, "accept": accept}
+        headers.update(self.headers)
+        headers.update(self.auth_headers())
+        return headers
+
+    def scrub(self, text: str) -> str:
+        """*text* with the API key, should a server echo it, masked."""
+        if self.api_key and len(self.api_key) >= 4 and self.api_key in text:
+            return text.replace(self.api_key, "***")
+        return text
+
+    def scrub_value(self, value: Any) -> Any:
+        """A JSON value with the API key masked in every string it holds."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, Mapping):
+            return {self.scrub(str(k)): self.scrub_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_value(v) for v in value]
+        return value
+
+
+@functools.lru_cache(maxsize=256)
+def valid_http_url(url: str) -> bool:
+    """True for an absolute http(s) URL with a host (and a valid port, if any)."""
+    if not url.isascii() or not url.isprintable() or any(ch.isspace() for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _number(name: str, value: Any, *, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigError(f"{name} must be a non-negative number, not {shorten(value)}")
+    return value
+
+
+def _api_key(provider: Provider, value: Any, source: str) -> str | None:
+    """The key with surrounding whitespace removed; never echoed when it is malformed."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{provider.name}: the API key ({source}) must be a string")
+    key = value.strip()
+    if not key:
+        return None
+    if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
+        raise ConfigError(
+            f"{provider.name}: the API key ({source}) contains spaces, control or non-ASCII "
+            "characters; check how it was copied"
+        )
+    return key
+
+
+def _headers(value: Any) -> dict[str, str]:
+    if not value:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("headers must be a mapping of header names to values")
+    out = {}
+    for key, item in value.items():
+        name, text = str(key), str(item)
+        if not name.isascii() or not text.isascii() or "\n" in text or "\r" in text:
+            raise ConfigError(f"header {shorten(name)}: names and values must be ASCII text")
+        out[name] = text
+    return out
+
+
+def resolve_options(provider: Provider, settings: Mapping[str, Any]) -> CallOptions:
+    """Build ``CallOptions`` from merged client defaults and call overrides."""
+    unknown = set(settings) - GENERIC_OPTIONS - provider.options
+    if unknown:
+        allowed = ", ".join(sorted(GENERIC_OPTIONS | provider.options))
+        raise ConfigError(
+            f"unexpected option(s) for {provider.name}: {', '.join(sorted(unknown))} "
+            f"(allowed: {allowed})"
+        )
+    api_key = _api_key(provider, settings.get("api_key"), "api_key=")
+    if api_key is None and provider.auth is not None:
+        variable = provider.auth.env_var
+        api_key = _api_key(provider, os.environ.get(variable), variable)
+    base_url = settings.get("base_url")
+    source = "base_url="
+    if base_url is None and provider.base_url_env:
+        base_url = os.environ.get(provider.base_url_env) or None
+        source = provider.base_url_env
+    base_url = base_url or provider.base_url
+    if not base_url:
+        raise ConfigError(f"{provider.name}: no base_url configured")
+    if not isinstance(base_url, str) or not valid_http_url(base_url):
+        raise ConfigError(
+            f"{provider.name}: {source} must be an http(s) URL, not {shorten(base_url)}"
+        )
+    max_retries = _number("max_retries", settings.get("max_retries", DEFAULT_MAX_RETRIES))
+    return CallOptions(
+        provider=provider,
+        api_key=api_key,
+        base_url=base_url.rstrip("/"),
+        timeout=_number("timeout", settings.get("timeout", DEFAULT_TIMEOUT), allow_none=True),
+        max_retries=int(max_retries),
+        headers=_headers(settings.get("headers")),
+        max_response_bytes=int(
+            _number(
+                "max_response_bytes",
+                settings.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES),
+            )
+        ),
+        extras={k: v for k, v in settings.items() if k in provider.options},
+    )

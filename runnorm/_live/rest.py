@@ -1,0 +1,79 @@
+"""Fetching a run over REST: ``GET {base_url}{path}``, then opt-in related documents.
+
+Written as flows (:mod:`runnorm._live.wire`): the drivers perform the requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from runnorm._errors import APIError, PayloadError
+from runnorm._live.options import CallOptions
+from runnorm._live.replies import decode_json, error_for
+from runnorm._live.retry import send_with_retries
+from runnorm._live.wire import Flow, Request, Response
+from runnorm._model.run import Run
+from runnorm._plugins.normalize import apply
+from runnorm._plugins.provider import RelatedFetch, RestFetch
+
+__all__ = ["rest_get", "rest_get_run"]
+
+
+def rest_get(options: CallOptions, path: str, what: str) -> Flow[Response]:
+    """GET ``base_url + path`` with the provider's credential; the final response."""
+    request = Request(
+        method="GET",
+        url=options.base_url + path,
+        headers=options.request_headers(),
+        timeout=options.timeout,
+        max_bytes=options.max_response_bytes,
+        secret_headers=options.secret_headers(),
+    )
+    return (yield from send_with_retries(options, request))
+
+
+def rest_get_run(options: CallOptions, fetch: RestFetch, run_id: str) -> Flow[Run]:
+    what = f"GET run {run_id!r}"
+    response = yield from rest_get(options, fetch.path.format(run_id=quote(run_id, safe="")), what)
+    if response.status != 200:
+        raise error_for(options, response, what)
+    payload = decode_json(options, response, what)
+    run = apply(options.provider, payload) if isinstance(payload, Mapping) else None
+    if run is None:
+        raise PayloadError(
+            f"{what} answered with {type(payload).__name__}, not a run object",
+            provider=options.provider.name,
+            value=payload,
+        )
+    for related in fetch.related:
+        if options.extras.get(related.option):
+            run = yield from _fetch_related(options, related, run)
+    return run
+
+
+def _fetch_related(options: CallOptions, related: RelatedFetch, run: Run) -> Flow[Run]:
+    key = run.raw.get(related.key)
+    if not isinstance(key, str) or not key:
+        return run
+    documents: dict[str, Any] = {}
+    for name, template in related.paths.items():
+        path = template.format(id=quote(key, safe=""))
+        what = f"GET {name} of {related.key} {key!r}"
+        response = yield from rest_get(options, path, what)
+        if response.status == 200:
+            documents[name] = decode_json(options, response, what)
+        elif response.status in related.missing_ok:
+            documents[name] = None
+        else:
+            raise error_for(options, response, what)
+    try:
+        return related.fold(run, documents)
+    except (APIError, PayloadError):
+        raise
+    except Exception as exc:
+        raise PayloadError(
+            f"could not fold {related.option} documents into the run: {exc}",
+            provider=options.provider.name,
+        ) from exc

@@ -1,0 +1,58 @@
+"""What a fetch flow asks its driver for, and what it gets back (no HTTP library here).
+
+Fetching is written once, as generators (:mod:`runnorm._live.flows`) that yield :class:`Request`
+and :class:`Sleep` steps and receive :class:`Response` values; a sync and an async driver
+(:mod:`runnorm._live.client`) perform the I/O. Retries, error mapping, MCP sessions and ``wait``
+polling therefore have one implementation for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any, TypeAlias, TypeVar
+
+import attrs
+
+__all__ = ["Flow", "Request", "Response", "Sleep"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Request:
+    """One HTTP request. ``secret_headers`` (lowercase names) never cross to another origin."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    body: bytes | None = attrs.field(default=None, repr=False)
+    timeout: float | None = 30.0
+    max_bytes: int = 8 * 1024 * 1024
+    secret_headers: frozenset[str] = frozenset()
+
+
+@attrs.frozen
+class Response:
+    """A complete response: status, headers (lowercase names) and the body bytes."""
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    body: bytes = attrs.field(default=b"", repr=False)
+    url: str = ""
+
+    @property
+    def content_type(self) -> str:
+        """The media type, without parameters, lowercase."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+@attrs.frozen
+class Sleep:
+    """Wait *seconds*. ``shared=True`` holds back every request of the client (a 429)."""
+
+    seconds: float
+    shared: bool = False
+
+
+Step: TypeAlias = Request | Sleep
+Flow: TypeAlias = Generator[Step, Any, T]

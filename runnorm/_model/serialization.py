@@ -1,0 +1,252 @@
+"""``Run`` to and from JSON-ready dicts (cattrs), and the JSON Schema of that output.
+
+One converter, built once. The hooks pass the JSON values a run carries (``raw``, ``result``,
+``extra``, error details, inline artifact content) through untouched: they are already JSON,
+and walking them value by value is where most unstructuring time would go (PERFORMANCE.md).
+The dicts ``to_dict`` returns share those values with the ``Run``; copy before mutating.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.fns import identity
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from runnorm._errors import PayloadError, shorten
+from runnorm._model.encoding import SCHEMA_VERSION, timing_document
+from runnorm._model.run import Artifact, ArtifactKind, Run, RunError, Timing
+from runnorm._model.status import RunStatus
+from runnorm._model.timestamps import parse_timestamp
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "converter",
+    "json_schema",
+    "run_from_dict",
+    "run_to_dict",
+]
+
+
+_DURATIONS = ("queue_time", "run_time", "total_time")
+
+
+def _structure_identity(value: Any, _type: Any) -> Any:
+    return value
+
+
+_STATUS_TEXT = {status: status.value for status in RunStatus}
+_KIND_TEXT = {kind: kind.value for kind in ArtifactKind}
+
+
+def _unstructure_timing(timing: Timing) -> dict[str, Any]:
+    return timing_document(timing, datetime.isoformat)
+
+
+def _structure_datetime(value: Any, _type: Any) -> datetime | None:
+    return parse_timestamp(value, path="timing")
+
+
+def _structure_details(value: Any, _type: Any) -> tuple[Mapping[str, Any], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, Mapping) for v in value):
+        raise PayloadError(
+            f"error.details must be a list of objects, got {shorten(value)}", path="error.details"
+        )
+    return tuple(value)
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter()
+    conv.register_unstructure_hook(datetime, datetime.isoformat)
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_unstructure_hook(Timing, _unstructure_timing)
+    # JSON values and optional scalars are already JSON: cattrs inlines ``identity`` hooks,
+    # so these fields cost an attribute read each instead of a dispatch.
+    same = override(unstruct_hook=identity)
+
+    def _same(names: tuple[str, ...]) -> dict[str, Any]:
+        return dict.fromkeys(names, same)
+
+    conv.register_unstructure_hook(
+        RunError,
+        make_dict_unstructure_fn(
+            RunError, conv, code=same, message=same, details=override(unstruct_hook=list)
+        ),
+    )
+    conv.register_structure_hook(
+        RunError,
+        make_dict_structure_fn(RunError, conv, details=override(struct_hook=_structure_details)),
+    )
+    conv.register_unstructure_hook(
+        Artifact,
+        make_dict_unstructure_fn(
+            Artifact,
+            conv,
+            kind=override(unstruct_hook=_KIND_TEXT.__getitem__),
+            **_same(("url", "name", "checksum", "size", "media_type", "content")),
+        ),
+    )
+    conv.register_structure_hook(
+        Artifact,
+        make_dict_structure_fn(Artifact, conv, content=override(struct_hook=_structure_identity)),
+    )
+    unstructure_error = conv.get_unstructure_hook(RunError)
+    unstructure_artifact = conv.get_unstructure_hook(Artifact)
+
+    def optional_error(error: RunError | None) -> dict[str, Any] | None:
+        return None if error is None else unstructure_error(error)
+
+    def artifacts(items: tuple[Artifact, ...]) -> list[dict[str, Any]]:
+        return [unstructure_artifact(item) for item in items]
+
+    conv.register_unstructure_hook(
+        Run,
+        make_dict_unstructure_fn(
+            Run,
+            conv,
+            status=override(unstruct_hook=_STATUS_TEXT.__getitem__),
+            error=override(unstruct_hook=optional_error),
+            artifacts=override(unstruct_hook=artifacts),
+            **_same(
+                ("kind", "result", "web_url", "session_id", "step_count", "task", "extra", "raw")
+            ),
+        ),
+    )
+    conv.register_structure_hook(
+        Run,
+        make_dict_structure_fn(
+            Run,
+            conv,
+            result=override(struct_hook=_structure_identity),
+            extra=override(struct_hook=_structure_mapping),
+            raw=override(struct_hook=_structure_mapping),
+        ),
+    )
+    return conv
+
+
+def _structure_mapping(value: Any, _type: Any) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PayloadError(f"expected an object, got {shorten(value)}")
+    return value
+
+
+converter = _make_converter()
+_unstructure_run = converter.get_unstructure_hook(Run)
+_structure_run = converter.get_structure_hook(Run)
+
+
+def run_to_dict(run: Run) -> dict[str, Any]:
+    """``Run`` -> JSON-ready dict with ``schema_version`` first."""
+    data: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    data.update(_unstructure_run(run))
+    return data
+
+
+def run_from_dict(data: Mapping[str, Any]) -> Run:
+    """The inverse of :func:`run_to_dict`; a bad document raises ``PayloadError``."""
+    if not isinstance(data, Mapping):
+        raise PayloadError(f"expected an object, got {shorten(data)}", value=data)
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise PayloadError(
+            f"unsupported schema_version {shorten(version)} (this runnorm reads {SCHEMA_VERSION})",
+            path="schema_version",
+            value=version,
+        )
+    try:
+        return _structure_run(data, Run)  # type: ignore[no-any-return]
+    except PayloadError:
+        raise
+    except Exception as exc:  # cattrs' ClassValidationError and friends
+        raise PayloadError(f"not a serialized Run: {_describe(exc)}", value=data) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        notes = cattrs.transform_error(exc)
+        return "; ".join(notes) if notes else str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+# -- JSON Schema ------------------------------------------------------------------------------
+
+_JSON_VALUE: dict[str, Any] = {"description": "any JSON value"}
+
+
+def _schema_for(tp: Any) -> dict[str, Any]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [_schema_for(arg) for arg in typing.get_args(tp)]
+        return {"anyOf": options}
+    if tp is type(None):
+        return {"type": "null"}
+    if tp is Any:
+        return dict(_JSON_VALUE)
+    if tp is str:
+        return {"type": "string"}
+    if tp is int:
+        return {"type": "integer"}
+    if tp is datetime:
+        return {"type": "string", "format": "date-time"}
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return {"type": "string", "enum": [member.value for member in tp]}
+    if origin is tuple:
+        return {"type": "array", "items": _schema_for(typing.get_args(tp)[0])}
+    if origin in (Mapping, dict):
+        return {"type": "object"}
+    if attrs.has(tp):
+        return {"$ref": f"#/$defs/{tp.__name__}"}
+    raise TypeError(f"no JSON Schema for {tp!r}")  # pragma: no cover - a model change
+
+
+def _object_schema(cls: type, description: str) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    properties = {field.name: _schema_for(hints[field.name]) for field in attrs.fields(cls)}
+    return {
+        "type": "object",
+        "description": description,
+        "properties": properties,
+        "required": list(properties),
+    }
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``Run.to_dict()`` output."""
+    run = _object_schema(Run, "A normalized run.")
+    run["properties"] = {
+        "schema_version": {"const": SCHEMA_VERSION},
+        **run["properties"],
+    }
+    run["required"] = ["schema_version", *run["required"]]
+    run["additionalProperties"] = False
+    timing = _object_schema(Timing, "Timestamps in ISO 8601 with offset; durations in seconds.")
+    for name in _DURATIONS:
+        timing["properties"][name] = {"type": ["number", "null"]}
+        timing["required"].append(name)
+    definitions = {
+        "Timing": timing,
+        "RunError": _object_schema(RunError, "Why the run failed."),
+        "Artifact": _object_schema(Artifact, "A file or link the run produced."),
+    }
+    for definition in definitions.values():
+        definition["additionalProperties"] = False
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "runnorm Run",
+        **run,
+        "$defs": definitions,
+        "x-statuses": {status.value: status.is_terminal for status in RunStatus},
+        "x-artifact-kinds": [kind.value for kind in ArtifactKind],
+    }

@@ -1,0 +1,79 @@
+"""``normalize``: one native payload to a ``Run``, offline, with provider detection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runnorm._errors import DetectionError, PayloadError, RunnormError, shorten
+from runnorm._model.run import Run
+from runnorm._plugins.host import PluginHost, get_host
+from runnorm._plugins.provider import Provider
+
+__all__ = ["detect", "normalize", "resolve_provider"]
+
+_KEYS_SHOWN = 8
+
+
+def resolve_provider(provider: str | Provider, host: PluginHost | None = None) -> Provider:
+    """The ``Provider`` for a name or alias (or *provider* itself when it already is one)."""
+    if isinstance(provider, Provider):
+        return provider
+    return (host or get_host()).get(provider)
+
+
+def detect(payload: Mapping[str, Any], host: PluginHost | None = None) -> Provider:
+    """The one provider whose detector accepts *payload*; ``DetectionError`` otherwise."""
+    host = host or get_host()
+    matches = host.detect(payload)
+    if len(matches) == 1:
+        return matches[0]
+    keys = ", ".join(sorted(map(str, payload))[:_KEYS_SHOWN]) or "none"
+    if not matches:
+        installed = ", ".join(sorted(host.usable())) or "none"
+        raise DetectionError(
+            f"no installed provider recognizes this payload (keys: {keys}); installed "
+            f"providers: {installed}. Pass provider= to choose one.",
+            value=payload,
+        )
+    names = sorted(p.name for p in matches)
+    raise DetectionError(
+        f"payload matches several providers ({', '.join(names)}; keys: {keys}). "
+        "Pass provider= to choose one.",
+        candidates=names,
+        value=payload,
+    )
+
+
+def normalize(payload: Any, provider: str | Provider | None = None) -> Run:
+    """Normalize one native run payload (a mapping) into a ``Run``.
+
+    With ``provider=None`` every installed provider's detector is asked; none or several
+    matching raises ``DetectionError``. A payload that is not a mapping, lacks its id or
+    status, or has a mistyped field raises ``PayloadError`` naming the field.
+    """
+    if not isinstance(payload, Mapping):
+        name = provider.name if isinstance(provider, Provider) else provider
+        raise PayloadError(
+            f"a run payload must be a JSON object, got {type(payload).__name__} {shorten(payload)}",
+            provider=name,
+            path="$",
+            value=payload,
+        )
+    chosen = detect(payload) if provider is None else resolve_provider(provider)
+    return apply(chosen, payload)
+
+
+def apply(provider: Provider, payload: Mapping[str, Any]) -> Run:
+    """Run *provider*'s mapping, turning a plugin's unexpected exception into ``PayloadError``."""
+    try:
+        return provider.to_run(payload)
+    except (RunnormError, Warning):  # a warning turned into an error by a filter stays itself
+        raise
+    except Exception as exc:
+        raise PayloadError(
+            f"the provider's mapping failed on this payload ({type(exc).__name__}: "
+            f"{shorten(str(exc))})",
+            provider=provider.name,
+            value=payload,
+        ) from exc
