@@ -1,6 +1,4 @@
-"""Sessions: tests, lint (ruff), types (mypy), docs (Sphinx). Run all four with ``nox``.
-
-``tests`` runs the suite over the compiled wheel and over the pure Python sources.
+"""Sessions: tests, lint (ruff), types (mypy), docs (Sphinx), bench. ``nox`` runs the first four.
 
 Every session runs on the interpreter nox itself runs on, so CI never depends on other
 Python versions being installed.
@@ -17,13 +15,10 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite, first-party plugins' tests included, run twice: over a wheel (the
-    batch hot path compiled with mypyc, as users install it), then over the pure Python
-    sources (an editable install, as contributors run them)."""
-    session.install(".[test]")  # pip reinstalls a local project: the wheel replaces -e
-    session.run("pytest", *session.posargs, env={"RUNNORM_EXPECT_BUILD": "compiled"})
-    session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs, env={"RUNNORM_EXPECT_BUILD": "pure"})
+    """The test suite, first-party plugins' tests included, over the project installed from
+    its wheel, as users get it (``nox -s tests -- -k name`` passes arguments to pytest)."""
+    session.install(".[test]")
+    session.run("pytest", *session.posargs)
 
 
 @nox.session
@@ -52,9 +47,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: ratios against baselines measured in the same run (not part of CI).
-
-    Installs a wheel, so the hot path is compiled with mypyc as users get it."""
+    """Benchmarks: ratios against baselines measured in the same run (not part of CI)."""
     session.install(".")
     session.run("python", "bench/live.py")
     session.run("python", "bench/batch.py", *session.posargs)

@@ -63,15 +63,8 @@ def median_ratio(rounds: int, baseline: Callable[[], float], ours: Callable[[], 
 
 
 def cli(*args: str) -> list[str]:
-    # -P: the installed runnorm (compiled, from a wheel), never the source tree in the cwd
+    # -P: the installed runnorm, never the source tree in the cwd
     return [sys.executable, "-P", "-m", "runnorm", "normalize", *args]
-
-
-def build_kind() -> str:
-    """Whether the runnorm under test is mypyc-compiled (a wheel) or pure Python."""
-    from runnorm import provider
-
-    return "compiled (mypyc)" if not provider.__file__.endswith(".py") else "pure Python"
 
 
 def peak_rss_kb(argv: list[str]) -> int:
@@ -96,7 +89,10 @@ def main() -> int:
     out = DATA / "out.jsonl"
     floor_out = DATA / "floor.jsonl"
     size_mb = dump.stat().st_size / 1e6
-    print(f"dump: {dump.name}, {args.records:,} records, {size_mb:.0f} MB; runnorm {build_kind()}")
+    print(
+        f"dump: {dump.name}, {args.records:,} records, {size_mb:.0f} MB, "
+        f"runnorm {runnorm.__version__}"
+    )
 
     def floor_api() -> float:
         def body() -> None:
@@ -158,9 +154,7 @@ def main() -> int:
 
 
 def runnorm_jobs() -> int:
-    from runnorm._batch.engine import default_jobs
-
-    return default_jobs()
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 if __name__ == "__main__":

@@ -151,40 +151,41 @@ class FakeProviderServer:
                     body=body,
                     received_at=time.monotonic(),
                 )
-                reply = fake._answer(recorded)
-                if reply.delay:
-                    time.sleep(reply.delay)
-                if isinstance(reply.body, bytes):
-                    payload = reply.body
-                elif reply.body is None:
-                    payload = b""
-                else:
-                    payload = json.dumps(reply.body).encode()
-                self.send_response(reply.status)
-                headers = {k.lower(): v for k, v in reply.headers.items()}
-                if payload and "content-type" not in headers:
-                    self.send_header("content-type", "application/json")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                if reply.chunked:
-                    self.send_header("transfer-encoding", "chunked")
-                    self.end_headers()
-                    step = 64 * 1024
-                    try:
-                        for start in range(0, len(payload), step):
-                            chunk = payload[start : start + step]
-                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                        self.wfile.write(b"0\r\n\r\n")
-                    except (BrokenPipeError, ConnectionResetError):
-                        self.close_connection = True
-                    return
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                try:
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
+                _send(self, fake._answer(recorded))
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
         return Handler
+
+
+def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+    """Write *reply* (after its delay), chunked when it asks to be."""
+    if reply.delay:
+        time.sleep(reply.delay)
+    if isinstance(reply.body, bytes):
+        payload = reply.body
+    elif reply.body is None:
+        payload = b""
+    else:
+        payload = json.dumps(reply.body).encode()
+    handler.send_response(reply.status)
+    headers = {k.lower(): v for k, v in reply.headers.items()}
+    if payload and "content-type" not in headers:
+        handler.send_header("content-type", "application/json")
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    try:
+        if reply.chunked:
+            handler.send_header("transfer-encoding", "chunked")
+            handler.end_headers()
+            step = 64 * 1024
+            for start in range(0, len(payload), step):
+                chunk = payload[start : start + step]
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            handler.wfile.write(b"0\r\n\r\n")
+        else:
+            handler.send_header("content-length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        handler.close_connection = True

@@ -66,8 +66,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> list[Import]:
         for node in nodes:
             if isinstance(node, ast.Import | ast.ImportFrom):
                 found.extend(
-                    Import(name, target, node.lineno, function)
-                    for target in _targets(node, known)
+                    Import(name, target, node.lineno, function) for target in _targets(node, known)
                 )
             elif isinstance(node, ast.If) and _is_type_checking(node):
                 visit(node.orelse, function, scope)

@@ -1,4 +1,4 @@
-"""The ``bridgetown`` provider plugin for runnorm (entry point ``bridgetown`` in the group ``runnorm``)."""
+"""The ``bridgetown`` provider plugin for runnorm (an entry point of the group ``runnorm``)."""
 
 from __future__ import annotations
 

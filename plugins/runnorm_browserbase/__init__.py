@@ -1,4 +1,4 @@
-"""The ``browserbase`` provider plugin for runnorm (entry point ``browserbase`` in the group ``runnorm``)."""
+"""The ``browserbase`` provider plugin for runnorm (an entry point of the group ``runnorm``)."""
 
 from __future__ import annotations
 

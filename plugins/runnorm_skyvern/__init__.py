@@ -1,4 +1,4 @@
-"""The ``skyvern`` provider plugin for runnorm (entry point ``skyvern`` in the group ``runnorm``)."""
+"""The ``skyvern`` provider plugin for runnorm (an entry point of the group ``runnorm``)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ from typing import IO, Any
 
 import attrs
 
-from runnorm._batch.reader import RecordError, normalize_stream
+from runnorm._batch.reader import normalize_stream
+from runnorm._batch.records import RecordError
 from runnorm._batch.shards import Shard, open_shard
 from runnorm._batch.summary import Summary
 from runnorm._model.encoding import encode_run

@@ -62,7 +62,7 @@ def open_output(output: str | None, *, reuse: bool = True) -> IO[bytes]:
     if output in (None, "-"):
         sys.stdout.flush()
         try:
-            return open(sys.stdout.fileno(), "wb", buffering=WRITE_BUFFER, closefd=False)  # noqa: SIM115
+            return open(sys.stdout.fileno(), "wb", buffering=WRITE_BUFFER, closefd=False)
         except (AttributeError, OSError, ValueError):  # not a real stream (a test runner's)
             return sys.stdout.buffer
     path = Path(str(output))

@@ -29,10 +29,10 @@ from runnorm._batch.documents import (
     iter_lines,
     records_of_document,
     with_head,
-    wrapper_items,
 )
 from runnorm._batch.records import WITHHELD, Bad, Raw, RecordError, error_redactor, record_text
 from runnorm._batch.sources import open_stream, sources
+from runnorm._batch.wrappers import wrapper_items
 from runnorm._errors import DumpError, RunnormError, shorten
 from runnorm._model.run import Run
 from runnorm._plugins.host import PluginHost, get_host

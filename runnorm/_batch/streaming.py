@@ -77,45 +77,21 @@ class _StreamEnded(Exception):
 
 
 def iter_streamed(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
-    """Stream a large JSON array or wrapper object element by element."""
+    """Stream a large JSON array or wrapper object element by element. A document that
+    breaks off ends with a ``Bad`` record at the index where it broke."""
     text = _TextStream(stream, head)
     decoder = json.JSONDecoder()
     opening = text.skip(_WS + "\ufeff")
     text.pos += 1
     index = 0
     try:
-        if opening == "[":
-            yield from _stream_array(text, decoder, {})
-            if text.skip():
-                raise ValueError("extra data after the JSON document")
-            return
-        shared: dict[str, Any] = {}
-        whole: dict[str, Any] = {}
-        wrapped = False
-        while True:
-            char = text.skip(_WS + ",")
-            if char == "}":
-                text.pos += 1
-                break
-            key = text.value(decoder)
-            if text.skip() != ":":
-                raise ValueError("expected ':' in object")
-            text.pos += 1
-            text.skip()
-            if key in WRAPPER_KEYS and text.buffer[text.pos] == "[":
-                text.pos += 1
-                wrapped = True
-                for item in _stream_array(text, decoder, shared):
-                    index += 1
-                    yield item
-            else:
-                value = text.value(decoder)
-                if not wrapped:
-                    whole[key] = value
-                if key not in PAGINATION_KEYS and not isinstance(value, dict | list):
-                    shared[key] = value
-        if not wrapped:
-            yield whole, None, None, None  # one large object: a single record
+        items = (
+            _stream_array(text, decoder, {}) if opening == "[" else _stream_object(text, decoder)
+        )
+        for item in items:
+            if item[2] is not None:
+                index = item[2] + 1
+            yield item
         if text.skip():
             raise ValueError("extra data after the JSON document")
     except _StreamEnded:
@@ -127,6 +103,36 @@ def iter_streamed(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
             index,
             None,
         )
+
+
+def _stream_object(text: _TextStream, decoder: json.JSONDecoder) -> Iterator[Raw]:
+    """The items of a wrapper's list, each with the scalar fields read before it; an object
+    with no list under a wrapper key is one (large) record."""
+    shared: dict[str, Any] = {}
+    whole: dict[str, Any] = {}
+    wrapped = False
+    while True:
+        char = text.skip(_WS + ",")
+        if char == "}":
+            text.pos += 1
+            break
+        key = text.value(decoder)
+        if text.skip() != ":":
+            raise ValueError("expected ':' in object")
+        text.pos += 1
+        text.skip()
+        if key in WRAPPER_KEYS and text.buffer[text.pos] == "[":
+            text.pos += 1
+            wrapped = True
+            yield from _stream_array(text, decoder, shared)
+            continue
+        value = text.value(decoder)
+        if not wrapped:
+            whole[key] = value
+        if key not in PAGINATION_KEYS and not isinstance(value, dict | list):
+            shared[key] = value
+    if not wrapped:
+        yield whole, None, None, None
 
 
 def _stream_array(

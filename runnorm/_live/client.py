@@ -1,8 +1,9 @@
 """``Client`` and ``AsyncClient``: pooled connections, ``get``, ``wait`` and ``get_many``.
 
 Both run the same flows (:mod:`runnorm._live.flows`) through the drivers of
-:mod:`runnorm._live.drivers`, which only send requests and sleep. A 429 answered to any request of a client holds back every request of that client
-(the shared gate), so ``get_many`` slows the whole pool down rather than one request.
+:mod:`runnorm._live.drivers`, which only send requests and sleep. A 429 answered to any
+request of a client holds back every request of that client (the shared gate), so
+``get_many`` slows the whole pool down rather than one request.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Fetching is written once, as generators (:mod:`runnorm._live.flows`) that yield :class:`Request`
 and :class:`Sleep` steps and receive :class:`Response` values; a sync and an async driver
-(:mod:`runnorm._live.client`) perform the I/O. Retries, error mapping, MCP sessions and ``wait``
+(:mod:`runnorm._live.drivers`) perform the I/O. Retries, error mapping, MCP sessions and ``wait``
 polling therefore have one implementation for both.
 """
 

@@ -66,20 +66,29 @@ def _structure_details(value: Any, _type: Any) -> tuple[Mapping[str, Any], ...]:
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter()
+    _register_parts(conv)
+    _register_run(conv)
+    return conv
+
+
+# JSON values and optional scalars are already JSON: cattrs inlines ``identity`` hooks, so
+# these fields cost an attribute read each instead of a dispatch.
+_SAME = override(unstruct_hook=identity)
+
+
+def _same(names: tuple[str, ...]) -> dict[str, Any]:
+    return dict.fromkeys(names, _SAME)
+
+
+def _register_parts(conv: cattrs.Converter) -> None:
+    """Hooks for what a run holds: timestamps, ``Timing``, ``RunError``, ``Artifact``."""
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(Timing, _unstructure_timing)
-    # JSON values and optional scalars are already JSON: cattrs inlines ``identity`` hooks,
-    # so these fields cost an attribute read each instead of a dispatch.
-    same = override(unstruct_hook=identity)
-
-    def _same(names: tuple[str, ...]) -> dict[str, Any]:
-        return dict.fromkeys(names, same)
-
     conv.register_unstructure_hook(
         RunError,
         make_dict_unstructure_fn(
-            RunError, conv, code=same, message=same, details=override(unstruct_hook=list)
+            RunError, conv, code=_SAME, message=_SAME, details=override(unstruct_hook=list)
         ),
     )
     conv.register_structure_hook(
@@ -99,6 +108,10 @@ def _make_converter() -> cattrs.Converter:
         Artifact,
         make_dict_structure_fn(Artifact, conv, content=override(struct_hook=_structure_identity)),
     )
+
+
+def _register_run(conv: cattrs.Converter) -> None:
+    """Hooks for ``Run``; its JSON values pass through untouched."""
     unstructure_error = conv.get_unstructure_hook(RunError)
     unstructure_artifact = conv.get_unstructure_hook(Artifact)
 
@@ -131,7 +144,6 @@ def _make_converter() -> cattrs.Converter:
             raw=override(struct_hook=_structure_mapping),
         ),
     )
-    return conv
 
 
 def _structure_mapping(value: Any, _type: Any) -> Mapping[str, Any]:

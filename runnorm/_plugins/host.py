@@ -123,7 +123,7 @@ class PluginHost:
         self._lock = threading.RLock()
         self._loaded = False
         self._failed: list[ProviderInfo] = []
-        self._claims: dict[str, list[tuple[Provider, _Origin]]] = {}
+        self._claims: Claims = {}
         self._providers: dict[str, Provider] = {}
         self._detectors: tuple[tuple[Provider, frozenset[str], Detector], ...] = ()
         self._infos: list[ProviderInfo] = []
@@ -237,34 +237,10 @@ class PluginHost:
             self._add_plugin(plugin, origin)
 
     def _resolve(self) -> None:
-        providers: dict[str, Provider] = {}
+        """Rebuild the registry from the claims: names, aliases, clashes, infos."""
+        providers, clashes = _unclashed(self._claims)
+        aliases, alias_errors = _aliases(providers, clashes)
         infos: list[ProviderInfo] = list(self._failed)
-        clashes: dict[str, str] = {}
-        for name, claims in sorted(self._claims.items()):
-            if len(claims) > 1:
-                who = "; ".join(
-                    f"{origin.package or origin.plugin_name} (plugin {origin.plugin_name!r})"
-                    for _, origin in claims
-                )
-                clashes[name] = f"provider name {name!r} is claimed by several plugins: {who}"
-            else:
-                providers[name] = claims[0][0]
-        aliases: dict[str, str] = {}
-        alias_errors: dict[str, list[str]] = {}
-        for name, provider in providers.items():
-            for alias in provider.aliases:
-                if alias in providers or alias in clashes or alias in aliases:
-                    alias_errors.setdefault(name, []).append(
-                        f"alias {alias!r} is taken by another provider and was ignored"
-                    )
-                    other = aliases.pop(alias, None)
-                    if other is not None:
-                        alias_errors.setdefault(other, []).append(
-                            f"alias {alias!r} is taken by another provider and was ignored"
-                        )
-                    clashes.setdefault(alias, f"alias {alias!r} is claimed by several providers")
-                else:
-                    aliases[alias] = name
         for name, claims in sorted(self._claims.items()):
             for provider, origin in claims:
                 error = clashes.get(name)
@@ -338,6 +314,46 @@ class PluginHost:
             if accepted:
                 matches.append(provider)
         return matches
+
+
+Claims = dict[str, list[tuple[Provider, _Origin]]]
+
+
+def _unclashed(claims: Claims) -> tuple[dict[str, Provider], dict[str, str]]:
+    """The names claimed once (name -> provider), and the clashes (name -> the error)."""
+    providers: dict[str, Provider] = {}
+    clashes: dict[str, str] = {}
+    for name, claimed in sorted(claims.items()):
+        if len(claimed) > 1:
+            who = "; ".join(
+                f"{origin.package or origin.plugin_name} (plugin {origin.plugin_name!r})"
+                for _, origin in claimed
+            )
+            clashes[name] = f"provider name {name!r} is claimed by several plugins: {who}"
+        else:
+            providers[name] = claimed[0][0]
+    return providers, clashes
+
+
+def _aliases(
+    providers: Mapping[str, Provider], clashes: dict[str, str]
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Alias -> provider name for the aliases claimed once; the others are added to
+    *clashes*, and each provider that lost one gets an error (name -> its errors)."""
+    aliases: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
+    for name, provider in providers.items():
+        for alias in provider.aliases:
+            if alias in providers or alias in clashes or alias in aliases:
+                lost = f"alias {alias!r} is taken by another provider and was ignored"
+                errors.setdefault(name, []).append(lost)
+                other = aliases.pop(alias, None)
+                if other is not None:
+                    errors.setdefault(other, []).append(lost)
+                clashes.setdefault(alias, f"alias {alias!r} is claimed by several providers")
+            else:
+                aliases[alias] = name
+    return aliases, errors
 
 
 _host: PluginHost | None = None

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runnorm_acme import PROVIDER
 
 import runnorm
 from runnorm import ArtifactKind, AuthError, PayloadError, RunStatus
 from runnorm.testing import FakeProviderServer, ProviderConformance
-from runnorm_acme import PROVIDER
 
 SAMPLES = Path(__file__).parent.parent / "runnorm_acme" / "samples"
 
