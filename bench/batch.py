@@ -154,7 +154,9 @@ def main() -> int:
 
 
 def runnorm_jobs() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    from runnorm._batch.engine import default_jobs  # the CLI's own default
+
+    return default_jobs()
 
 
 if __name__ == "__main__":

@@ -86,10 +86,6 @@ class ProviderConformance:
     """The payload key holding the status word; default: found in the first sample (a key
     containing "status" or "state" whose value is the run's native status)."""
 
-    def setup_method(self) -> None:
-        """Each test sees each unknown-status warning afresh (they fire once per word)."""
-        reset_unknown_status_warnings()
-
     @classmethod
     def declared_provider(cls) -> Provider:
         """The installed ``Provider`` under test."""
@@ -189,6 +185,10 @@ if _PYTEST:
     def runnorm_fresh_status_warnings() -> None:
         """Let each (provider, word) unknown-status warning fire again in this test."""
         reset_unknown_status_warnings()
+
+    # Every conformance test sees each unknown-status warning afresh (they fire once per word):
+    # the mark is stored on the class, which subclasses inherit.
+    pytest.mark.usefixtures("runnorm_fresh_status_warnings")(ProviderConformance)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

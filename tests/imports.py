@@ -52,7 +52,9 @@ def _targets(node: ast.Import | ast.ImportFrom, known: set[str]) -> Iterator[str
                 yield alias.name
         return
     base = node.module or ""
-    if node.level or not (base == "runnorm" or base.startswith("runnorm.")):
+    if node.level:
+        raise AssertionError(f"relative import at line {node.lineno}: runnorm imports absolutely")
+    if not (base == "runnorm" or base.startswith("runnorm.")):
         return
     for alias in node.names:
         candidate = f"{base}.{alias.name}"
@@ -85,6 +87,33 @@ def imports_of(name: str, path: Path, known: set[str]) -> list[Import]:
 
     visit(ast.parse(path.read_text(), str(path)).body, None, "")
     return found
+
+
+def _called_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def dynamic_imports() -> list[tuple[str, str | None]]:
+    """``(module, enclosing function)`` of every call of ``import_module`` or ``__import__``:
+    imports by name, which the graph cannot follow."""
+    found: set[tuple[str, str | None]] = set()
+
+    def visit(node: ast.AST, module: str, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Call) and _called_name(child) in (
+                "import_module",
+                "__import__",
+            ):
+                found.add((module, function))
+            inner = (
+                child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else None
+            )
+            visit(child, module, inner or function)
+
+    for name, path in modules().items():
+        visit(ast.parse(path.read_text(), str(path)), name, None)
+    return sorted(found, key=str)
 
 
 def all_imports() -> list[Import]:

@@ -301,3 +301,44 @@ def test_sigterm_deletes_the_unfinished_output(tmp_path: Path) -> None:
     assert process.wait(timeout=30) == 128 + signal.SIGTERM
     process.stdin.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_errors_file_that_fails_publishes_no_output(tmp_path: Path) -> None:
+    dump = tmp_path / "bad.jsonl"
+    dump.write_bytes(b"not json at all, line after line\n" * 5000)
+    out = tmp_path / "out.jsonl"
+    code, _, err = invoke("normalize", str(dump), "-o", str(out), "--errors", "/dev/full")
+    assert code == 5, err
+    assert "No space left on device" in err
+    assert list(tmp_path.iterdir()) == [dump]  # no output, no hidden file
+
+
+def test_a_full_stdout_is_one_error_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [sys.executable, "-P", "-m", "runnorm", "normalize", str(MIXED_DUMP)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 5, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len([line for line in done.stderr.splitlines() if "No space" in line]) == 1
+
+
+def test_an_unfinished_output_is_never_published_by_the_garbage_collector(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "out.jsonl"
+    sink = outfile.open_output(str(target))
+    sink.write(b'{"half": "written"}\n')
+    del sink  # dropped without close_output(): nothing is published
+    import gc
+
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []

@@ -87,6 +87,13 @@ def test_imports_inside_functions_only_where_a_model_method_calls_its_serializer
     assert found == FUNCTION_IMPORTS
 
 
+def test_imports_by_name_are_only_the_facade_and_the_cli_loading_on_first_use() -> None:
+    assert imports.dynamic_imports() == [
+        ("runnorm", "__getattr__"),
+        ("runnorm._cli.app", "get_command"),
+    ]
+
+
 def test_no_private_module_imports_the_facade() -> None:
     for module, targets in imports.graph().items():
         if module != "runnorm":

@@ -56,10 +56,56 @@ def test_malformed_key_from_the_environment(
     assert "sk-bad key" not in str(info.value)
 
 
-@pytest.mark.parametrize("url", ["http://[::1", "ftp://example.com", "not a url", "https://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "ftp://example.com",
+        "not a url",
+        "https://",
+        "http://999.1.1.1",  # four numbers that are no IPv4 address
+        "http://01.02.03.04",
+        "http://[v1.fe]",
+        "http://[zz]",
+        "http://host:65536",
+        "http://host:abc",
+        "http://exa mple.com",
+        "http://example.com/\x7f",
+        "http://ex\tample.com",
+    ],
+)
 def test_bad_base_url_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError, match="base_url"):
         runnorm.get("skyvern", "tsk_1", base_url=url, api_key=KEY)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://bücher.de",  # sent in its IDNA form
+        "https://example.com/päth",
+        "https://example.com/a b",
+        "http://[::1]:8080",
+        "http://[fe80::1%25eth0]",
+        "http://user:pass@host:8080/v1",
+        "HTTPS://EXAMPLE.COM",
+        "http://1.2.3",  # not four numbers: a name, as httpx reads it
+    ],
+)
+def test_base_urls_httpx_can_send_to_are_accepted(url: str) -> None:
+    from runnorm._live.options import valid_http_url
+
+    assert valid_http_url(url)
+    httpx.Request("GET", url)  # and httpx builds a request for it
+
+
+def test_a_url_httpx_cannot_encode_is_a_transport_error_not_a_traceback() -> None:
+    # Accepted by the configuration check (a Unicode name), refused by httpx's IDNA rules
+    # while building the request: no connection is attempted.
+    with pytest.raises(runnorm.TransportError) as info:
+        runnorm.get("skyvern", "tsk_1", base_url="http://b_ücher.de", api_key=KEY, max_retries=0)
+    assert info.value.kind == "request"
+    assert KEY not in str(info.value)
 
 
 def test_non_ascii_header_is_a_config_error(server: FakeProviderServer) -> None:

@@ -216,3 +216,30 @@ def test_trace_plugins_prints_hook_calls_without_secrets(
     assert "register(Provider(name='bridgetown'" in err
     assert "-> [{'api_key': '[REDACTED]'" in err
     assert secret not in err
+
+
+def test_conformance_suite_resets_status_warnings_even_with_its_own_setup_method() -> None:
+    from runnorm.testing import ProviderConformance
+
+    class WithSetup(ProviderConformance):
+        provider = "skyvern"
+
+        def setup_method(self) -> None:
+            """A plugin's own set-up does not replace the suite's fixture."""
+
+    marks = [mark for mark in WithSetup.pytestmark if mark.name == "usefixtures"]
+    assert ("runnorm_fresh_status_warnings",) in [mark.args for mark in marks]
+
+
+def test_testing_imports_without_pytest() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['pytest'] = None; import runnorm.testing as t; "
+        "s = t.FakeProviderServer(); print(s.url.startswith('http://127.0.0.1:')); s.close()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "True", done.stderr

@@ -45,8 +45,13 @@ class Replacing(io.BufferedWriter):
     def close(self) -> None:  # a writer closing its sink (pyarrow does) completes it
         self.commit()
 
+    def __del__(self) -> None:  # never published by the garbage collector: only by a commit
+        if not self.closed:
+            self.abort()
+
     def abort(self) -> None:
-        """Delete what was written; the output stays as it was."""
+        """Delete what was written. A previous output that was being rewritten in place (see
+        :func:`_open_replacing`) is deleted with it."""
         try:
             with contextlib.suppress(OSError):
                 super().close()
@@ -72,9 +77,9 @@ def open_output(output: str | None, *, reuse: bool = True) -> IO[bytes]:
 
 
 def close_output(sink: IO[bytes], *, completed: bool) -> None:
-    """Finish *sink*: publish a completed run's file, delete an interrupted one's, flush
-    stdout (quietly, if the reader went away). An ``OSError`` while publishing leaves no
-    hidden file behind."""
+    """Finish *sink*: publish a completed run's file, delete an interrupted one's, close
+    anything else (quietly, if stdout's reader went away). An ``OSError`` while publishing
+    leaves no hidden file behind."""
     if isinstance(sink, Replacing):
         if not completed:
             sink.abort()

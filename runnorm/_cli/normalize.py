@@ -20,7 +20,7 @@ import click
 
 from runnorm._batch.cluster import normalize_on_dask
 from runnorm._batch.engine import BatchOptions, BatchStats, default_jobs, run_batch
-from runnorm._batch.outfile import close_output, is_one_of, open_output, same_file
+from runnorm._batch.outfile import Replacing, close_output, is_one_of, open_output, same_file
 from runnorm._batch.records import RecordError
 from runnorm._batch.shards import expand_paths
 from runnorm._batch.writers import FORMATS, format_for
@@ -217,17 +217,24 @@ def _with_outputs(
     finally:
         if progress is not None:
             progress.finish()
-        if errors_file is not None:
-            errors_file.close()
-        _close(sink, output, completed=completed)
+        try:
+            _close(sink, output, completed=completed)
+        finally:
+            if errors_file is not None:
+                _close(errors_file, errors_path, completed=completed)
     return stats
 
 
-def _close(sink: IO[bytes], output: str | None, *, completed: bool) -> None:
+def _close(sink: IO[bytes], name: str | None, *, completed: bool) -> None:
+    """Close (publish, or delete) one output. A failure is reported once: when the run did
+    not complete, the error that stopped it was reported already."""
     try:
         close_output(sink, completed=completed)
     except OSError as exc:
-        fail(f"cannot write {output}: {exc.strerror or exc}; no output written")
+        if completed:
+            where = "stdout" if name in (None, "-") else name
+            lost = "; no output written" if isinstance(sink, Replacing) else ""
+            fail(f"cannot write {where}: {exc.strerror or exc}{lost}")
 
 
 @contextlib.contextmanager

@@ -39,7 +39,13 @@ def default_limits() -> httpx.Limits:
     return httpx.Limits(max_connections=100, max_keepalive_connections=32)
 
 
-def _kind(exc: httpx.HTTPError) -> str:
+_FAILURES = (httpx.HTTPError, httpx.InvalidURL)
+"""What sending can raise: ``InvalidURL`` (a URL httpx cannot encode) is not an ``HTTPError``."""
+
+
+def _kind(exc: httpx.HTTPError | httpx.InvalidURL) -> str:
+    if isinstance(exc, httpx.InvalidURL):
+        return "request"
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -49,9 +55,9 @@ def _kind(exc: httpx.HTTPError) -> str:
     return "read"
 
 
-def _transport_error(exc: httpx.HTTPError, request: Request) -> TransportError:
+def _transport_error(exc: httpx.HTTPError | httpx.InvalidURL, request: Request) -> TransportError:
     kind = _kind(exc)
-    where = str(httpx.URL(request.url).copy_with(query=None, fragment=None))
+    where = request.url.split("?", 1)[0].split("#", 1)[0]
     if kind == "request":
         # httpx quotes the offending header value here; it may be a credential.
         detail = f"{type(exc).__name__} (the request could not be encoded)"
@@ -159,7 +165,7 @@ class SyncSender:
                         _check_declared_length(request, response)
                         body = _collect(request, response.iter_bytes())
                         return _result(request, response, body)
-            except httpx.HTTPError as exc:
+            except _FAILURES as exc:
                 raise _transport_error(exc, request) from None
             request = hop
         raise TransportError(f"more than {MAX_REDIRECTS} redirects from {request.url}")
@@ -225,7 +231,7 @@ class AsyncSender:
                         _check_declared_length(request, response)
                         body = await _acollect(request, response.aiter_bytes())
                         return _result(request, response, body)
-            except httpx.HTTPError as exc:
+            except _FAILURES as exc:
                 raise _transport_error(exc, request) from None
             request = hop
         raise TransportError(f"more than {MAX_REDIRECTS} redirects from {request.url}")

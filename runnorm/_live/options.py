@@ -8,7 +8,9 @@ an ``AuthError`` naming the variable, raised before any request is sent.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -93,17 +95,49 @@ class CallOptions:
         return value
 
 
+_IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+
+
 @functools.lru_cache(maxsize=256)
 def valid_http_url(url: str) -> bool:
-    """True for an absolute http(s) URL with a host (and a valid port, if any)."""
-    if not url.isascii() or not url.isprintable() or any(ch.isspace() for ch in url):
+    """True for an absolute http(s) URL with a host that can be sent to: an IP literal that
+    parses, or a name that encodes to ASCII (IDNA); a port in range, if any. Checked with the
+    standard library, so that configuration never loads the HTTP library."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):  # control characters
         return False
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    return _valid_host(host, bracketed=parts.netloc.rpartition("@")[2].startswith("["))
+
+
+def _valid_host(host: str, *, bracketed: bool) -> bool:
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])  # a zone id may follow "%"
+        except ValueError:
+            return False
+        return True
+    if _IPV4.fullmatch(host):  # four numbers: an IPv4 address, as httpx reads it
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+        return True
+    if any(ch.isspace() or ch in "[]" for ch in host):
+        return False
+    if host.isascii():
+        return True
+    try:
+        host.encode("idna")  # an internationalized name, sent in its ASCII form
+    except UnicodeError:
+        return False
+    return True
 
 
 def _number(name: str, value: Any, *, allow_none: bool = False) -> Any:
