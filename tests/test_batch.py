@@ -540,3 +540,14 @@ def test_renamed_secret_keys_in_extra_are_redacted_in_jsonl_as_in_json(tmp_path:
         documents.append(json.loads(out) if fmt == "jsonl" else json.loads(out)[0])
     assert documents[0]["extra"]["connect_url"] == "[REDACTED]"
     assert documents[0]["extra"] == documents[1]["extra"]
+
+
+def test_batch_entry_points_take_any_paths(tmp_path: Path) -> None:
+    from runnorm._model.redaction import Redactor
+
+    out = io.BytesIO()
+    stats = batch_module.run_batch((MIXED,), batch_module.BatchOptions(), out, report=print)
+    assert (stats.records, stats.failed) == (17, 0)
+    assert shards_module.expand_paths((tmp_path, MIXED)) == [str(MIXED)]
+    assert len(shards_module.plan_shards((MIXED,), 2)) == 1
+    assert Redactor(["totp_*"]).may_hold_secrets(bytearray(b'{"totp_a": 1}'))

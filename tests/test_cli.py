@@ -175,3 +175,17 @@ def test_cli_runs_as_a_module_and_as_a_script(tmp_path: Path) -> None:
 def test_version(runner: CliRunner) -> None:
     result = runner.invoke(cli.main, ["--version"])
     assert result.exit_code == 0 and runnorm.__version__ in result.stdout
+
+
+def test_version_names_the_version_only() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "runnorm", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == f"runnorm {runnorm.__version__}"

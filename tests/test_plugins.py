@@ -243,3 +243,25 @@ def test_testing_imports_without_pytest() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.stdout.strip() == "True", done.stderr
+
+
+def test_declarations_pickle_and_copy() -> None:
+    # Spawned batch workers receive what they need by pickle; slotted classes need nothing
+    # special for that.
+    import copy
+    import pickle
+
+    from runnorm import Fields, RunStatus, StatusMap
+
+    statuses = StatusMap("p", {"done": RunStatus.SUCCEEDED})
+    fields = Fields("p")
+    for value in (statuses, fields):
+        for twin in (pickle.loads(pickle.dumps(value)), copy.copy(value), copy.deepcopy(value)):
+            assert type(twin) is type(value)
+            assert twin.provider == "p"
+    assert pickle.loads(pickle.dumps(statuses)) == statuses
+    (provider,) = [info.provider for info in runnorm.providers() if info.name == "skyvern"]
+    assert provider is not None
+    restored = pickle.loads(pickle.dumps(provider))
+    assert restored.name == "skyvern" and restored.statuses == provider.statuses
+    assert copy.deepcopy(provider).statuses == provider.statuses
