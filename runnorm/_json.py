@@ -1,8 +1,19 @@
-"""JSON in and out, fast: orjson, with the stdlib as the fallback for what orjson refuses."""
+"""JSON in and out, the one implementation every module uses: orjson, strict.
+
+Decoding is strict JSON (RFC 8259): ``NaN``/``Infinity``, lone surrogates (``"\\ud800"``),
+trailing data and values nested deeper than 1,024 levels are refused with a ``ValueError``
+that says why; nothing falls back to a more lenient decoder, so one input never decodes two
+ways. Encoding uses orjson and, for what orjson refuses (integers past 64 bits, nesting past
+its 254 levels, strings holding lone surrogates, keys that are not strings), the stdlib with
+the same output conventions; a value nested too deep even for that raises ``ValueError``.
+Neither function ever raises ``RecursionError``.
+"""
 
 from __future__ import annotations
 
+import enum
 import json
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -12,23 +23,52 @@ __all__ = ["dumps", "loads"]
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
-def loads(data: bytes | str) -> Any:
-    """Decode JSON; integers past 64 bits go through the stdlib. Raises ``ValueError``."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
+def loads(data: bytes | bytearray | memoryview | str) -> Any:
+    """Decode strict JSON; raises ``ValueError`` (``orjson.JSONDecodeError``) with the reason."""
+    return orjson.loads(data)
 
 
-def dumps(value: Any, *, indent: bool = False) -> bytes:
-    """Encode compact (or indented) JSON as bytes; integers past 64 bits via the stdlib."""
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, orjson.Fragment):
+        return json.loads(value.contents)
+    return str(value)
+
+
+def _stdlib(value: Any, indent: bool, *, ascii_only: bool) -> str:
+    return json.dumps(
+        value,
+        indent=2 if indent else None,
+        separators=None if indent else (",", ":"),
+        ensure_ascii=ascii_only,
+        allow_nan=False,
+        default=_default,
+    )
+
+
+def dumps(value: Any, *, indent: bool = False, newline: bool = False) -> bytes:
+    """Encode compact (or indented) JSON as UTF-8 bytes, with a final newline if asked.
+
+    Raises ``ValueError`` only for a value that has no JSON form: nested too deep, or a
+    non-finite float that orjson could not take (it writes those as ``null``).
+    """
+    option = _OPTIONS | (orjson.OPT_INDENT_2 if indent else 0)
     try:
-        return orjson.dumps(value, option=_OPTIONS | (orjson.OPT_INDENT_2 if indent else 0))
+        return orjson.dumps(
+            value, default=_default, option=option | (orjson.OPT_APPEND_NEWLINE if newline else 0)
+        )
     except TypeError:
-        return json.dumps(
-            value,
-            indent=2 if indent else None,
-            separators=None if indent else (",", ":"),
-            ensure_ascii=False,
-            default=str,
-        ).encode()
+        pass
+    end = b"\n" if newline else b""
+    try:
+        try:
+            return _stdlib(value, indent, ascii_only=False).encode() + end
+        except UnicodeEncodeError:  # a lone surrogate: kept, as the JSON escape it came from
+            return _stdlib(value, indent, ascii_only=True).encode() + end
+    except RecursionError:
+        raise ValueError("cannot encode as JSON: the value is nested too deep") from None
+    except ValueError as exc:
+        raise ValueError(f"cannot encode as JSON: {exc}") from None

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from runnorm._batch.reader import read_dump
-from runnorm._batch.records import RecordError, error_redactor, record_text
+from runnorm._batch.records import RecordError, record_text
 from runnorm._batch.sources import dump_files
 from runnorm._errors import RunnormError
-from runnorm._model.redaction import Redactor
 from runnorm._model.run import Run
 from runnorm._plugins.host import get_host
 from runnorm._plugins.normalize import normalize, resolve_provider
@@ -61,24 +60,17 @@ def _expand(paths: Iterable[str | Path]) -> list[str]:
     return files
 
 
-def _document(run: Run, redactors: dict[str, Redactor] | None) -> dict[str, Any]:
+def _document(run: Run, redact: bool) -> dict[str, Any]:
     document = run.to_dict()
-    if redactors is None:
-        return document
-    redactor = redactors.get(run.provider)
-    if redactor is None:
-        declared = get_host().usable().get(run.provider)
-        redactor = redactors[run.provider] = Redactor(declared.sensitive_keys if declared else ())
-    return redactor.redact_document(document)
+    return get_host().redactor(run.provider).redact_document(document) if redact else document
 
 
 def _items(
     items: Iterable[Run | RecordError], errors: Errors, redact: bool
 ) -> Iterator[dict[str, Any]]:
-    redactors: dict[str, Redactor] | None = {} if redact else None
     for item in items:
         if isinstance(item, Run):
-            yield _document(item, redactors)
+            yield _document(item, redact)
         elif errors == "include":
             yield {"record_error": item.to_dict()}
 
@@ -146,7 +138,7 @@ def _normalize_payloads(
 
 
 def _text(payload: Any) -> str:
-    return record_text(error_redactor(get_host(), None).redact(payload))
+    return record_text(get_host().redactor(None).redact(payload))
 
 
 def normalize_bag(

@@ -56,18 +56,12 @@ class Normalizer:
         self.options = options
         self.host = get_host()
         self.fixed = resolve_provider(options.provider) if options.provider else None
-        self.redactors: dict[str, Redactor] = {}
 
     def redactor(self, provider: str) -> Redactor | None:
         """The redactor of *provider*'s sensitive keys (None when not redacting)."""
         if not self.options.redact:
             return None
-        redactor = self.redactors.get(provider)
-        if redactor is None:
-            declared = self.host.usable().get(provider)
-            redactor = Redactor(declared.sensitive_keys if declared else ())
-            self.redactors[provider] = redactor
-        return redactor
+        return self.host.redactor(provider)
 
     def items(
         self, shard: Shard, stream: IO[bytes]

@@ -30,7 +30,7 @@ from runnorm._batch.documents import (
     records_of_document,
     with_head,
 )
-from runnorm._batch.records import WITHHELD, Bad, Raw, RecordError, error_redactor, record_text
+from runnorm._batch.records import WITHHELD, Bad, Raw, RecordError, record_text
 from runnorm._batch.sources import open_stream, sources
 from runnorm._batch.wrappers import wrapper_items
 from runnorm._errors import DumpError, RunnormError, shorten
@@ -175,7 +175,7 @@ def _normalize_records(
                 continue
         elif isinstance(value, Bad):
             text = value.text
-            if error_redactor(host, None).may_hold_secrets(text.encode("utf-8", "replace")):
+            if host.redactor(None).may_hold_secrets(text.encode("utf-8", "replace")):
                 text = WITHHELD
             yield RecordError(name, line, index, None, value.reason, text), None
             continue
@@ -184,7 +184,7 @@ def _normalize_records(
                 f"a run record must be a JSON object, got {type(value).__name__} {shorten(value)}"
             )
         guess = fixed.name if fixed is not None else _guess(value, host)
-        shown = error_redactor(host, guess).redact(value)
+        shown = host.redactor(guess).redact(value)
         yield RecordError(name, line, index, guess, failure, record_text(shown)), None
 
 

@@ -11,10 +11,7 @@ from typing import Any
 import attrs
 import orjson
 
-from runnorm._model.redaction import Redactor
-from runnorm._plugins.host import PluginHost
-
-__all__ = ["WITHHELD", "Bad", "Raw", "RecordError", "error_redactor", "record_text", "short_text"]
+__all__ = ["WITHHELD", "Bad", "Raw", "RecordError", "record_text", "short_text"]
 
 _TEXT_LIMIT = 300
 
@@ -77,24 +74,6 @@ def short_text(data: bytes | str) -> str:
 
 
 WITHHELD = "[record withheld: it may hold secrets]"
-
-
-def error_redactor(host: PluginHost, provider: str | None) -> Redactor:
-    """Redaction for a failed record's text: its provider's keys, or every provider's."""
-    usable = host.usable()
-    declared = usable.get(provider) if provider else None
-    patterns = (
-        declared.sensitive_keys
-        if declared is not None
-        else tuple(key for p in usable.values() for key in p.sensitive_keys)
-    )
-    cached = _REDACTORS.get(patterns)
-    if cached is None:
-        cached = _REDACTORS[patterns] = Redactor(patterns)
-    return cached
-
-
-_REDACTORS: dict[tuple[str, ...], Redactor] = {}
 
 
 def record_text(value: Any) -> str:

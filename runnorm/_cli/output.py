@@ -14,7 +14,6 @@ from typing import Any, NoReturn
 import click
 
 from runnorm._json import dumps
-from runnorm._model.redaction import Redactor
 from runnorm._model.run import Run
 from runnorm._plugins.host import get_host
 
@@ -57,5 +56,4 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 
 def redacted_document(run: Run) -> dict[str, Any]:
     """``run.to_dict()`` with its provider's sensitive keys redacted."""
-    declared = get_host().usable().get(run.provider)
-    return Redactor(declared.sensitive_keys if declared else ()).redact_document(run.to_dict())
+    return get_host().redactor(run.provider).redact_document(run.to_dict())

@@ -7,11 +7,11 @@ a payload's own JSON text as ``raw`` instead of encoding the payload again.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import orjson
 
+from runnorm._json import dumps
 from runnorm._model.run import Run, Timing
 
 __all__ = ["SCHEMA_VERSION", "encode_run", "timing_document"]
@@ -108,17 +108,6 @@ def encode_run(run: Run, raw_json: bytes | None = None, *, newline: bool = False
     }
     try:
         return orjson.dumps(document, option=_NEWLINE if newline else 0)
-    except TypeError:  # keys that are not strings, integers past 64 bits: the careful path
+    except TypeError:  # what orjson refuses (non-string keys, integers past 64 bits, ...)
         document["raw"] = run.raw
-        return _encode_careful(document) + (b"\n" if newline else b"")
-
-
-def _encode_careful(document: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:  # integers past 64 bits: the stdlib, with timestamps as text
-        import json
-
-        return json.dumps(
-            document, separators=(",", ":"), ensure_ascii=False, default=datetime.isoformat
-        ).encode()
+        return dumps(document, newline=newline)

@@ -46,9 +46,12 @@ _TRACE_SECRETS = (
 _KEYLIKE = re.compile(r"\b(?:sk|btk|bb_live|bb|key|token)[-_][A-Za-z0-9_\-]{6,}", re.IGNORECASE)
 
 
+_TRACE_REDACTOR = Redactor(_TRACE_SECRETS)
+
+
 def _safe(value: object) -> str:
     """A short repr for trace output with mapping secrets and key-like strings masked."""
-    text = repr(Redactor(_TRACE_SECRETS).redact(value))
+    text = repr(_TRACE_REDACTOR.redact(value))
     text = _KEYLIKE.sub("***", text)
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -129,6 +132,7 @@ class PluginHost:
         self._infos: list[ProviderInfo] = []
         self._aliases: dict[str, str] = {}
         self._clashes: dict[str, str] = {}
+        self._redactors: dict[str | None, Redactor] = {}
 
     # -- the typed hook wrapper ---------------------------------------------------------------
 
@@ -264,6 +268,7 @@ class PluginHost:
         self._aliases = aliases
         self._clashes = clashes
         self._infos = infos
+        self._redactors = {}
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -289,6 +294,20 @@ class PluginHost:
         """Name -> provider for every provider that loaded without a clash."""
         self._ensure_loaded()
         return self._providers
+
+    def redactor(self, provider: str | None) -> Redactor:
+        """Redaction of *provider*'s sensitive keys, built once per provider; for ``None``
+        (a record no single provider claimed), every usable provider's keys."""
+        redactor = self._redactors.get(provider)
+        if redactor is None:
+            usable = self.usable()
+            declared = usable.get(provider) if provider is not None else None
+            if provider is None:
+                patterns = tuple(key for p in usable.values() for key in p.sensitive_keys)
+            else:
+                patterns = declared.sensitive_keys if declared is not None else ()
+            redactor = self._redactors[provider] = Redactor(patterns)
+        return redactor
 
     def infos(self) -> list[ProviderInfo]:
         """One ``ProviderInfo`` per provider and per failed plugin, sorted by name."""

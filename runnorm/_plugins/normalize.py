@@ -10,7 +10,7 @@ from runnorm._model.run import Run
 from runnorm._plugins.host import PluginHost, get_host
 from runnorm._plugins.provider import Provider
 
-__all__ = ["detect", "normalize", "resolve_provider"]
+__all__ = ["apply", "detect", "detection_error", "normalize", "resolve_provider"]
 
 _KEYS_SHOWN = 8
 
@@ -28,16 +28,23 @@ def detect(payload: Mapping[str, Any], host: PluginHost | None = None) -> Provid
     matches = host.detect(payload)
     if len(matches) == 1:
         return matches[0]
+    raise detection_error(payload, matches, host)
+
+
+def detection_error(
+    payload: Mapping[str, Any], matches: list[Provider], host: PluginHost
+) -> DetectionError:
+    """Why detection did not give exactly one provider for *payload* (*matches* claimed it)."""
     keys = ", ".join(sorted(map(str, payload))[:_KEYS_SHOWN]) or "none"
     if not matches:
         installed = ", ".join(sorted(host.usable())) or "none"
-        raise DetectionError(
+        return DetectionError(
             f"no installed provider recognizes this payload (keys: {keys}); installed "
             f"providers: {installed}. Pass provider= to choose one.",
             value=payload,
         )
     names = sorted(p.name for p in matches)
-    raise DetectionError(
+    return DetectionError(
         f"payload matches several providers ({', '.join(names)}; keys: {keys}). "
         "Pass provider= to choose one.",
         candidates=names,
@@ -65,15 +72,23 @@ def normalize(payload: Any, provider: str | Provider | None = None) -> Run:
 
 
 def apply(provider: Provider, payload: Mapping[str, Any]) -> Run:
-    """Run *provider*'s mapping, turning a plugin's unexpected exception into ``PayloadError``."""
+    """Run *provider*'s mapping: a plugin's unexpected exception (``SystemExit`` included)
+    or a result that is not a ``Run`` becomes a ``PayloadError`` naming the provider."""
     try:
-        return provider.to_run(payload)
+        run = provider.to_run(payload)
     except (RunnormError, Warning):  # a warning turned into an error by a filter stays itself
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise PayloadError(
-            f"the provider's mapping failed on this payload ({type(exc).__name__}: "
-            f"{shorten(str(exc))})",
+            f"the {provider.name!r} plugin's mapping failed on this payload "
+            f"({type(exc).__name__}: {shorten(str(exc))})",
             provider=provider.name,
             value=payload,
         ) from exc
+    if not isinstance(run, Run):
+        raise PayloadError(
+            f"the {provider.name!r} plugin's mapping returned {type(run).__name__}, not a Run",
+            provider=provider.name,
+            value=payload,
+        )
+    return run
