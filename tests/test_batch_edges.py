@@ -57,10 +57,10 @@ def test_a_large_single_object_is_one_record(
     path.write_text(json.dumps(payload, indent=2))
     (run,) = list(runnorm.read_dump(path))
     assert isinstance(run, Run) and run.raw == payload
-    path.write_text(json.dumps([GOOD, GOOD], indent=2) + "\n[]")
-    items = list(runnorm.read_dump(path))
-    assert [type(i).__name__ for i in items] == ["Run", "Run", "RecordError"]
-    assert "extra data" in items[-1].reason  # type: ignore[union-attr]
+    path.write_text(json.dumps([GOOD, GOOD], indent=2) + "\n[]\n" + json.dumps(GOOD) + "x")
+    items = list(runnorm.read_dump(path))  # documents one after another are each read
+    assert [type(i).__name__ for i in items] == ["Run", "Run", "Run", "RecordError"]
+    assert "cannot be read past byte" in items[-1].reason  # type: ignore[union-attr]
 
 
 def test_odd_bytes_never_reach_the_output(tmp_path: Path) -> None:
@@ -72,11 +72,12 @@ def test_odd_bytes_never_reach_the_output(tmp_path: Path) -> None:
         + b"\n"
         + b'{"run_id": "tsk_nan", "status": "completed", "step_count": 1, "cost": NaN}\n'
     )
-    code, out, _ = invoke("normalize", str(path))
-    assert code == 0
+    code, out, err = invoke("normalize", str(path))
+    assert code == 1  # NaN is not JSON: that record fails, saying so; the others go on
     documents = [json.loads(line, parse_constant=pytest.fail) for line in out.splitlines()]
-    assert [d["id"] for d in documents] == ["tsk_1", "tsk_bom", "tsk_nan"]
-    assert documents[2]["raw"]["cost"] is None
+    assert [d["id"] for d in documents] == ["tsk_1", "tsk_bom"]
+    assert ":3: invalid JSON" in err and "NaN and Infinity are not JSON" in err
+    assert "records in: 3, normalized: 2, failed: 1" in err
 
 
 def test_failed_records_never_show_secrets(tmp_path: Path) -> None:

@@ -1,37 +1,60 @@
-"""Dump bytes to raw records: JSON Lines, JSON arrays, list wrappers, single objects.
+"""Dump bytes to raw records: what kind of input it is, and its JSON documents.
 
-A raw record is ``(value or Bad, line, index, the line's bytes)``; the reader normalizes it.
-List wrappers (``{"data": [...]}``, ``{"runs": [...]}``) give their items, into which the
-wrapper's other scalar fields (Bridge Town's ``project_name``), pagination aside, are copied
-where an item lacks them. A document larger than :data:`WHOLE_DOCUMENT_LIMIT` is streamed
-(:mod:`runnorm._batch.streaming`) instead of being loaded whole.
+:func:`classify` is the one answer to "is this JSON Lines?", for the reader and for the
+shard planner alike: a stream whose first non-blank byte is ``[`` is a JSON document; one
+starting with ``{`` is JSON Lines when its first line ends with ``}`` (one record, valid or
+not), else a document spanning lines; a first line over
+:data:`LONG_LINE` bytes is read as a document (streamed), never loaded whole to judge it.
+Anything else is JSON Lines, unless its head holds NUL bytes or is not UTF-8: binary.
+
+A raw record is ``(value or Bad, line, index, the line's bytes)``; the reader normalizes
+it. List wrappers (``{"data": [...]}``, ``{"runs": [...]}``) give their items, into which
+the wrapper's other scalar fields (Bridge Town's ``project_name``), pagination aside, are
+copied where an item lacks them. A document up to :data:`WHOLE_DOCUMENT_LIMIT` is decoded
+in one go; a larger one, or one that does not decode whole, is streamed
+(:mod:`runnorm._batch.streaming`), which reads past a broken element.
 """
 
 from __future__ import annotations
 
+import enum
+import io
 import itertools
-import json
 from collections.abc import Iterator
 from typing import IO, Any
 
-import orjson
-
-from runnorm._batch.records import Bad, Raw, short_text
+from runnorm._batch.records import Raw
 from runnorm._batch.streaming import iter_streamed
 from runnorm._batch.wrappers import shared_fields, with_shared, wrapper_items
 from runnorm._json import loads
 
 __all__ = [
+    "BOM",
+    "HEAD",
+    "LONG_LINE",
     "WHOLE_DOCUMENT_LIMIT",
+    "Kind",
     "classify",
     "document_records",
-    "iter_lines",
     "records_of_document",
     "with_head",
 ]
 
 WHOLE_DOCUMENT_LIMIT = 16 * 1024 * 1024
 """JSON documents up to this size are decoded in one go; larger ones are streamed."""
+HEAD = 1 << 16
+"""Bytes read to classify an input."""
+LONG_LINE = 1 << 20
+"""A first line longer than this is taken for a one-line document, and streamed."""
+BOM = b"\xef\xbb\xbf"
+
+
+class Kind(enum.Enum):
+    """What an input holds."""
+
+    LINES = "lines"
+    DOCUMENT = "document"
+    BINARY = "binary"
 
 
 def records_of_document(document: Any, line: int | None) -> Iterator[Raw]:
@@ -53,8 +76,6 @@ def records_of_document(document: Any, line: int | None) -> Iterator[Raw]:
 
 def with_head(head: bytes, stream: IO[bytes]) -> Iterator[bytes]:
     """The lines of *head* (already read from *stream*), then the rest of the stream."""
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]  # a byte-order mark at the start of the file is not data
     first = head.split(b"\n")
     last = first.pop()
     tail = last + stream.readline()
@@ -64,72 +85,55 @@ def with_head(head: bytes, stream: IO[bytes]) -> Iterator[bytes]:
     return itertools.chain(lines, stream)
 
 
-def iter_lines(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
-    """JSON Lines: *head* (already read from *stream*) and then the rest of the stream.
-
-    A line's own bytes travel with its record only when orjson decoded them as they are:
-    lines the stdlib had to rescue (``NaN``, a stray byte-order mark) are re-encoded.
-    """
-    number = 0
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
-    for raw in with_head(head, stream):
-        number += 1
-        source: bytes | None = raw
-        try:
-            value = loads(raw)
-        except decode_error:
-            if raw.isspace() or not raw:
-                continue
-            source = None
-            try:
-                value = json.loads(raw)
-            except ValueError as exc:
-                yield Bad(f"invalid JSON: {exc}", short_text(raw)), number, None, None
-                continue
-        if type(value) is dict:
-            yield value, number, None, source  # a wrapper on one line is expanded later
-        else:
-            yield from records_of_document(value, number)
-
-
 def document_records(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
-    """Records of one JSON document: loaded whole when small, streamed when large."""
+    """Records of one JSON document (or several, one after another): decoded whole when
+    small and well-formed, streamed otherwise."""
     data = head + stream.read(max(0, WHOLE_DOCUMENT_LIMIT + 1 - len(head)))
     if len(data) > WHOLE_DOCUMENT_LIMIT:
         yield from iter_streamed(stream, data)
         return
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
     try:
-        document = loads(data)
-    except ValueError as exc:
-        yield Bad(f"invalid JSON: {exc}", short_text(data[:200])), 1, None, None
+        document = loads(data[3:] if data.startswith(BOM) else data)
+    except ValueError:  # broken somewhere, or several documents: read element by element
+        yield from iter_streamed(io.BytesIO(), data)
         return
     yield from records_of_document(document, None)
 
 
-def classify(stream: IO[bytes]) -> tuple[bytes, bool]:
-    """Read the head of *stream* (at least its whole first line) and say whether it holds
-    one JSON document (an array, or an object spanning lines) rather than JSON Lines."""
-    head = stream.read(1 << 16)
+def _strip(head: bytes) -> bytes:
     stripped = head.lstrip(b" \t\r\n")
-    if stripped.startswith(b"\xef\xbb\xbf"):
-        stripped = stripped[3:].lstrip()
+    if stripped.startswith(BOM):
+        stripped = stripped[3:].lstrip(b" \t\r\n")
+    return stripped
+
+
+def _is_binary(head: bytes) -> bool:
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 3  # not just a character cut at the end of the head
+    return False
+
+
+def classify(stream: IO[bytes]) -> tuple[bytes, Kind]:
+    """Read the head of *stream* (its whole first line when it opens an object, up to
+    :data:`LONG_LINE`) and say what the input holds."""
+    head = stream.read(HEAD)
+    stripped = _strip(head)
+    if _is_binary(head[:HEAD]):
+        return head, Kind.BINARY
     if stripped.startswith(b"["):
-        return head, True
+        return head, Kind.DOCUMENT
     if not stripped.startswith(b"{"):
-        return head, False
-    if b"\n" not in stripped:
-        more = stream.readline()  # a long first line: read it whole before judging
+        return head, Kind.LINES
+    if b"\n" not in stripped and len(head) == HEAD:
+        more = stream.readline(LONG_LINE)
         head += more
         stripped += more
-    return head, not _is_json(stripped.split(b"\n", 1)[0])
-
-
-def _is_json(line: bytes) -> bool:
-    try:
-        loads(line)
-    except ValueError:
-        return False
-    return True
+        if len(more) == LONG_LINE and not more.endswith(b"\n"):
+            return head, Kind.DOCUMENT
+    first = stripped.split(b"\n", 1)[0].rstrip(b" \t\r")
+    # A record on the first line ends it, valid or not; a document's first line opens it.
+    return head, Kind.LINES if first.endswith(b"}") else Kind.DOCUMENT

@@ -6,50 +6,46 @@ item that lacks them); a single run object; gzip of any of these (recognized by 
 bytes, whatever the name); a directory (recursive, sorted, dump files only); an open binary
 file; ``"-"`` for stdin. Providers are detected per record unless one is given.
 
-Memory stays flat: JSON Lines are read line by line, and large JSON documents are
-streamed element by element. Where the bytes come from is :mod:`runnorm._batch.sources`;
-how they become raw records, :mod:`runnorm._batch.documents`; this module normalizes them,
-with a fast loop for plain JSON Lines.
+Each record is decoded once, detected once and mapped once; a record that fails becomes a
+``RecordError`` built from the exception already caught. What breaks a source (a truncated
+gzip, a document that cannot be read on, binary data) is one ``RecordError`` naming the
+byte offset, after the records before it; the other sources go on. Where the bytes come
+from is :mod:`runnorm._batch.sources`; how they become raw records,
+:mod:`runnorm._batch.documents`.
 """
 
 from __future__ import annotations
 
-import io
 import os
+import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import IO, Any, Literal
 
-import attrs
 import orjson
 
 from runnorm._batch.documents import (
+    BOM,
+    Kind,
     classify,
     document_records,
-    iter_lines,
     records_of_document,
     with_head,
 )
-from runnorm._batch.records import WITHHELD, Bad, Raw, RecordError, record_text
-from runnorm._batch.sources import open_stream, sources
+from runnorm._batch.records import WITHHELD, Bad, Raw, RecordError, record_text, short_text
+from runnorm._batch.sources import CorruptSource, open_stream, sources
 from runnorm._batch.wrappers import wrapper_items
-from runnorm._errors import DumpError, RunnormError, shorten
+from runnorm._errors import ConfigError, DumpError, RunnormError, shorten
 from runnorm._model.run import Run
 from runnorm._plugins.host import PluginHost, get_host
-from runnorm._plugins.normalize import apply, resolve_provider
+from runnorm._plugins.normalize import apply, detection_error, resolve_provider
 from runnorm._plugins.provider import Provider
 
 __all__ = ["Result", "normalize_stream", "read_dump"]
 
+_NON_FINITE = re.compile(rb"[:,\[]\s*-?(?:NaN|Infinity)\b")
 
-def _guess(value: Any, host: PluginHost) -> str | None:
-    if not isinstance(value, Mapping):
-        return None
-    try:
-        matches = host.detect(value)
-    except Exception:
-        return None
-    return matches[0].name if len(matches) == 1 else None
+Result = tuple[Run | RecordError, bytes | None]
 
 
 def read_dump(
@@ -60,9 +56,10 @@ def read_dump(
 ) -> Iterator[Run | RecordError]:
     """Yield, in input order, a ``Run`` per record that normalizes and a ``RecordError`` per
     record that does not (with ``on_error="raise"``, raise ``DumpError`` carrying
-    ``.record`` at the first one instead)."""
+    ``.record`` at the first one instead). Every exception is a ``RunnormError``: a missing
+    path or a directory without dump files is a ``DumpError``."""
     if on_error not in ("yield", "raise"):
-        raise ValueError(f"on_error must be 'yield' or 'raise', not {on_error!r}")
+        raise ConfigError(f"on_error must be 'yield' or 'raise', not {shorten(on_error)}")
     host = get_host()
     fixed = resolve_provider(provider) if provider is not None else None
     for name, opener in sources(source):
@@ -72,12 +69,11 @@ def read_dump(
                 if type(item) is RecordError and on_error == "raise":
                     raise DumpError(f"{item.where}: {item.reason}", item)
                 yield item
+        except OSError as exc:
+            raise DumpError(f"cannot read {name}: {exc.strerror or exc}") from exc
         finally:
             if stream is not sys.stdin.buffer and stream is not source:
                 stream.close()
-
-
-Result = tuple[Run | RecordError, bytes | None]
 
 
 def normalize_stream(
@@ -90,115 +86,161 @@ def normalize_stream(
 ) -> Iterator[Result]:
     """Each record of a binary stream as a ``Run`` or ``RecordError``, with its own bytes.
 
-    Plain JSON Lines (or a byte range of them, ``lines=True``) take the fast loop; anything
-    else (gzip of documents, arrays, wrappers, BOMs) the general reader.
+    With ``lines=True`` the stream is a byte range of a plain JSON Lines file; otherwise
+    the input is classified first.
     """
+    records = _Records(name, fixed, host)
     if lines:
-        return _jsonl_results(stream, name, fixed, host)
-    stream = open_stream(stream)
-    head, document_like = classify(stream)
-    if not document_like:
-        return _jsonl_results(with_head(head, stream), name, fixed, host)
-    return _normalize_records(document_records(stream, head), name, fixed, host)
+        return records.lines(stream)
+    return records.stream(stream)
 
 
-def _jsonl_results(
-    lines: Iterable[bytes], name: str, fixed: Provider | None, host: PluginHost
-) -> Iterator[Result]:
-    """The JSON Lines hot loop: decode, detect, map. Anything unusual on a line (bad JSON,
-    no single provider, a mapping error, a wrapper, a non-object) takes the general path for
-    that line alone, so the results are exactly the general reader's."""
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
-    detect = host.detect
-    number = 0
-    for raw in lines:
-        number += 1
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]  # noqa: PLW2901 - a byte-order mark opening the file (or shard)
+class _Records:
+    """Records of one source to results: decode, detect, map, each once."""
+
+    def __init__(self, name: str, fixed: Provider | None, host: PluginHost) -> None:
+        self.name, self.fixed, self.host = name, fixed, host
+
+    def stream(self, raw_stream: IO[bytes]) -> Iterator[Result]:
+        """Any input: classified, gunzipped; a broken source ends with one failure."""
         try:
-            value = loads(raw)
-        except decode_error:
-            if raw.isspace() or not raw:
+            stream = open_stream(raw_stream)
+            head, kind = classify(stream)
+            if kind is Kind.LINES:
+                yield from self.lines(with_head(head, stream))
+            elif kind is Kind.DOCUMENT:
+                yield from self.raws(document_records(stream, head))
+            else:
+                size = len(head) + sum(map(len, iter(lambda: stream.read(1 << 20), b"")))
+                reason = f"not a dump: binary data ({size:,} bytes not read)"
+                yield self.failure(None, None, None, reason, WITHHELD), None
+        except CorruptSource as exc:
+            yield self.failure(None, None, None, str(exc), ""), None
+
+    def lines(self, lines: Iterable[bytes]) -> Iterator[Result]:
+        """The JSON Lines hot loop: each line decoded, detected and mapped once."""
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        detect, fixed = self.host.detect, self.fixed
+        number = 0
+        for raw in lines:
+            number += 1
+            try:
+                value = loads(raw)
+            except decode_error as exc:
+                if not raw.strip():
+                    continue
+                yield from self._undecodable(raw, number, exc)
                 continue
-            value = None
-        if type(value) is dict:
+            if type(value) is not dict:
+                yield from self.value(value, number, None, raw)
+                continue
             provider = fixed
             if provider is None:
-                matches = detect(value)  # the same rules as normalize(): exactly one
-                provider = matches[0] if len(matches) == 1 else None
-            if provider is not None:
-                try:
-                    run = provider.to_run(value)
-                    # The line's bytes stand for run.raw only when raw is the decoded line.
-                    yield run, (raw if run.raw is value else None)
-                    continue
-                except Warning:
-                    raise
-                except Exception:  # reported by the general path below, with the same words
-                    pass
-        for item, source in _normalize_records(iter_lines(io.BytesIO(raw), b""), name, fixed, host):
-            yield (attrs.evolve(item, line=number) if type(item) is RecordError else item), source
-
-
-def _normalize_records(
-    records: Iterable[Raw], name: str, fixed: Provider | None, host: PluginHost
-) -> Iterator[Result]:
-    """Each record as a ``Run`` or a ``RecordError``, with the record's own bytes when known."""
-    detect = host.detect
-    fixed_map = fixed.to_run if fixed is not None else None
-    for value, line, index, source in records:
-        if type(value) is dict:
-            provider = fixed
-            try:
-                if fixed_map is not None:
-                    run = fixed_map(value)
-                    yield run, (source if run.raw is value else None)
-                    continue
                 matches = detect(value)
-                if len(matches) == 1:
-                    provider = matches[0]
-                    run = provider.to_run(value)
-                    yield run, (source if run.raw is value else None)
+                if len(matches) != 1:
+                    yield from self._unclaimed(value, matches, number, None)
                     continue
-                failure = _detection_reason(matches)
+                provider = matches[0]
+            try:
+                run = apply(provider, value)
             except RunnormError as exc:
-                failure = str(exc)
-            except Warning:
-                raise  # a warning made an error by the caller's filters
-            except Exception as exc:  # a plugin's bug, reported as normalize() reports it
-                failure = str(_mapping_failure(provider, value, exc))
-            if index is None and wrapper_items(value) is not None:
-                # A list wrapper on one line of a JSON Lines file: its items are the records.
-                documents = records_of_document(value, line)
-                yield from _normalize_records(documents, name, fixed, host)
+                yield self.failure(value, number, None, str(exc), provider=provider.name), None
                 continue
-        elif isinstance(value, Bad):
-            text = value.text
-            if host.redactor(None).may_hold_secrets(text.encode("utf-8", "replace")):
-                text = WITHHELD
-            yield RecordError(name, line, index, None, value.reason, text), None
-            continue
+            yield run, (raw if run.raw is value else None)
+
+    def raws(self, raws: Iterable[Raw]) -> Iterator[Result]:
+        """Raw records (from documents) to results."""
+        for value, line, index, source in raws:
+            if isinstance(value, Bad):
+                text = value.text
+                if self.host.redactor(None).may_hold_secrets(text.encode("utf-8", "replace")):
+                    text = WITHHELD
+                yield self.failure(None, line, index, value.reason, text), None
+            else:
+                yield from self.value(value, line, index, source)
+
+    def value(
+        self, value: Any, line: int | None, index: int | None, source: bytes | None
+    ) -> Iterator[Result]:
+        """One decoded value: a run object, or a document of them (a list on a line)."""
+        if type(value) is dict:
+            provider = self.fixed
+            if provider is None:
+                matches = self.host.detect(value)
+                if len(matches) != 1:
+                    yield from self._unclaimed(value, matches, line, index)
+                    return
+                provider = matches[0]
+            try:
+                run = apply(provider, value)
+            except RunnormError as exc:
+                yield self.failure(value, line, index, str(exc), provider=provider.name), None
+                return
+            yield run, (source if source is not None and run.raw is value else None)
+        elif type(value) is list and index is None:
+            yield from self.raws(records_of_document(value, line))
         else:
-            failure = (
+            reason = (
                 f"a run record must be a JSON object, got {type(value).__name__} {shorten(value)}"
             )
-        guess = fixed.name if fixed is not None else _guess(value, host)
-        shown = host.redactor(guess).redact(value)
-        yield RecordError(name, line, index, guess, failure, record_text(shown)), None
+            yield self.failure(value, line, index, reason), None
+
+    def _unclaimed(
+        self, value: dict[str, Any], matches: list[Provider], line: int | None, index: int | None
+    ) -> Iterator[Result]:
+        """A record no single provider claimed: a list wrapper on a line, or a failure."""
+        if index is None and wrapper_items(value) is not None:
+            yield from self.raws(records_of_document(value, line))
+            return
+        reason = str(detection_error(value, matches, self.host))
+        yield self.failure(value, line, index, reason), None
+
+    def _undecodable(self, raw: bytes, number: int, exc: ValueError) -> Iterator[Result]:
+        """A line that is not JSON. A byte-order mark opening it (a file's, or one of
+        several files concatenated) is not data; with bare CRs inside, each CR-separated
+        part is read as its own record (same line number, parts indexed)."""
+        if raw.startswith(BOM):
+            try:
+                value = orjson.loads(raw[3:])
+            except orjson.JSONDecodeError as again:
+                exc, raw = again, raw[3:]
+            else:
+                yield from self.value(value, number, None, raw[3:])
+                return
+        body = raw.rstrip(b"\r\n")
+        if b"\r" in body:
+            parts = [part for part in body.split(b"\r") if part.strip()]
+            yield from self.raws(_parts(parts, number))
+            return
+        text = short_text(raw)
+        if self.host.redactor(None).may_hold_secrets(raw):
+            text = WITHHELD
+        hint = "; NaN and Infinity are not JSON" if _NON_FINITE.search(raw) else ""
+        yield self.failure(None, number, None, f"invalid JSON: {exc}{hint}", text), None
+
+    def failure(
+        self,
+        value: Any,
+        line: int | None,
+        index: int | None,
+        reason: str,
+        text: str | None = None,
+        *,
+        provider: str | None = None,
+    ) -> RecordError:
+        """A ``RecordError`` for *value*, its text redacted with its provider's keys (or
+        every provider's, when none claimed it)."""
+        guess = provider or (self.fixed.name if self.fixed is not None else None)
+        if text is None:
+            text = record_text(self.host.redactor(guess).redact(value))
+        return RecordError(self.name, line, index, guess, reason, text)
 
 
-def _mapping_failure(provider: Provider | None, value: Any, exc: Exception) -> RunnormError:
-    if provider is not None:
+def _parts(parts: list[bytes], number: int) -> Iterator[Raw]:
+    for index, part in enumerate(parts):
         try:
-            apply(provider, value)  # the same wrapping normalize() applies
-        except RunnormError as error:
-            return error
-    return RunnormError(f"mapping failed: {type(exc).__name__}: {shorten(str(exc))}")
-
-
-def _detection_reason(matches: list[Provider]) -> str:
-    if not matches:
-        return "no installed provider recognizes this record"
-    names = ", ".join(sorted(p.name for p in matches))
-    return f"record matches several providers ({names})"
+            value = orjson.loads(part)
+        except orjson.JSONDecodeError as exc:
+            yield Bad(f"invalid JSON: {exc}", short_text(part)), number, index, None
+        else:
+            yield value, number, index, None

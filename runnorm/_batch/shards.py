@@ -12,18 +12,17 @@ import itertools
 import os
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 from typing import IO, Any
 
 import attrs
 
-from runnorm._batch.sources import GZIP_MAGIC, READ_BUFFER, dump_files
+from runnorm._batch.documents import Kind, classify
+from runnorm._batch.sources import GZIP_MAGIC, READ_BUFFER
 
 __all__ = [
     "SPLIT_MIN_BYTES",
     "Shard",
     "count_lines",
-    "expand_paths",
     "open_shard",
     "parallel_shards",
     "plan_shards",
@@ -44,33 +43,13 @@ class Shard:
     end: int | None = None
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Files to read, in order: directories expanded (recursive, sorted, dump files only)."""
-    out: list[str] = []
-    for path in (os.fspath(p) for p in paths):
-        if path == "-":
-            out.append(path)
-            continue
-        candidate = Path(path)
-        if candidate.is_dir():
-            out.extend(str(file) for file in dump_files(candidate))
-        elif candidate.is_file():
-            out.append(path)
-        else:
-            raise FileNotFoundError(f"no such file or directory: {path}")
-    return out
-
-
-def _is_plain_jsonl(path: str) -> bool:
+def _splittable(path: str) -> bool:
+    """Plain JSON Lines, by the reader's own classifier (gzip and documents are not)."""
     with open(path, "rb") as stream:
-        head = stream.read(1 << 16)
-    if head.startswith(GZIP_MAGIC):
-        return False
-    stripped = head.lstrip(b" \t\r\n\xef\xbb\xbf")
-    if stripped.startswith(b"["):
-        return False
-    first = stripped.split(b"\n", 1)[0].strip()
-    return not stripped.startswith(b"{") or first.endswith(b"}")
+        if stream.read(2) == GZIP_MAGIC:
+            return False
+        stream.seek(0)
+        return classify(stream)[1] is Kind.LINES
 
 
 def parallel_shards(files: list[str], jobs: int) -> list[Shard] | None:
@@ -87,7 +66,7 @@ def plan_shards(files: Iterable[str | os.PathLike[str]], jobs: int) -> list[Shar
     shards: list[Shard] = []
     for path in (os.fspath(p) for p in files):
         size = os.path.getsize(path) if path != "-" else 0
-        if path == "-" or jobs <= 1 or size < SPLIT_MIN_BYTES or not _is_plain_jsonl(path):
+        if path == "-" or jobs <= 1 or size < SPLIT_MIN_BYTES or not _splittable(path):
             shards.append(Shard(path))
             continue
         pieces = jobs * SHARDS_PER_JOB

@@ -1,7 +1,10 @@
 """Where dump bytes come from: paths, directories, open binary files, stdin; gzip unwrapped.
 
-gzip is recognized by its magic bytes, whatever the file's name. A directory yields its dump
-files (:data:`DUMP_SUFFIXES`), recursively, sorted, hidden ones skipped.
+gzip is recognized by its magic bytes, whatever the file's name; a gzip stream that is
+truncated or corrupt (or has trailing garbage) raises :class:`CorruptSource` where it
+breaks, after the bytes before the break. A directory yields its dump files
+(:data:`DUMP_SUFFIXES`), recursively, sorted, hidden ones skipped; a path that does not
+exist, or a directory without dump files, is a ``DumpError`` that says what was skipped.
 """
 
 from __future__ import annotations
@@ -10,29 +13,78 @@ import gzip
 import io
 import os
 import sys
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["DUMP_SUFFIXES", "GZIP_MAGIC", "READ_BUFFER", "dump_files", "open_stream", "sources"]
+from runnorm._errors import DumpError
+
+__all__ = [
+    "DUMP_SUFFIXES",
+    "GZIP_MAGIC",
+    "READ_BUFFER",
+    "CorruptSource",
+    "dump_files",
+    "expand_paths",
+    "open_stream",
+    "sources",
+]
 
 DUMP_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".gz")
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BUFFER = 1 << 20
 """Input buffer size: large reads cost fewer system calls than the default 8 KiB."""
-_CHUNK = 1 << 20
+
+
+class CorruptSource(DumpError):
+    """A compressed source broke off: truncated, corrupt, or followed by garbage."""
 
 
 def dump_files(directory: Path) -> list[Path]:
     """The dump files below *directory*, recursively, sorted by path."""
-    found = [
-        path
-        for path in directory.rglob("*")
-        if path.is_file()
-        and path.name.lower().endswith(DUMP_SUFFIXES)
-        and not any(part.startswith(".") for part in path.relative_to(directory).parts)
-    ]
-    return sorted(found)
+    return _scan(directory)[0]
+
+
+def _scan(directory: Path) -> tuple[list[Path], int, int]:
+    """(dump files, other files skipped, hidden files skipped) below *directory*."""
+    found: list[Path] = []
+    other = hidden = 0
+    for path in directory.rglob("*"):
+        if not path.is_file():
+            continue
+        if any(part.startswith(".") for part in path.relative_to(directory).parts):
+            hidden += 1
+        elif path.name.lower().endswith(DUMP_SUFFIXES):
+            found.append(path)
+        else:
+            other += 1
+    return sorted(found), other, hidden
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Files to read, in order: ``"-"`` (stdin) kept, directories expanded (recursive,
+    sorted, dump files only). ``DumpError`` for a missing path or a directory without a
+    single dump file (saying what it skipped)."""
+    out: list[str] = []
+    for path in (os.fspath(p) for p in paths):
+        if path == "-":
+            out.append(path)
+            continue
+        candidate = Path(path)
+        if candidate.is_dir():
+            files, other, hidden = _scan(candidate)
+            if not files:
+                raise DumpError(
+                    f"no dump files in {path} (looked for {', '.join(DUMP_SUFFIXES[:3])} and "
+                    f".gz; skipped {other} other and {hidden} hidden files)"
+                )
+            out.extend(map(str, files))
+        elif candidate.exists():
+            out.append(path)
+        else:
+            raise DumpError(f"no such file or directory: {path}")
+    return out
 
 
 class _Peekable(io.RawIOBase):
@@ -59,20 +111,52 @@ class _Peekable(io.RawIOBase):
         return size + len(data)
 
 
+class _Gunzipped(io.RawIOBase):
+    """The decompressed bytes of a gzip stream; where it breaks, :class:`CorruptSource`."""
+
+    def __init__(self, compressed: IO[bytes]) -> None:
+        self._gzip = gzip.GzipFile(fileobj=compressed, mode="rb")
+        self.delivered = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            size = self._gzip.readinto(buffer)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise CorruptSource(
+                f"compressed data broken off after {self.delivered:,} bytes of decompressed "
+                f"data: {exc}"
+            ) from None
+        self.delivered += size
+        return size
+
+
 def open_stream(stream: IO[bytes]) -> IO[bytes]:
     """*stream*, transparently gunzipped when it starts with the gzip magic bytes."""
     head: Any = stream.read(2)
     if not isinstance(head, bytes):  # a text stream
-        raise TypeError("read_dump needs a binary stream (open the file with 'rb')")
-    joined: IO[bytes] = io.BufferedReader(_Peekable(head, stream), buffer_size=_CHUNK)
+        raise DumpError("read_dump needs a binary stream (open the file with 'rb')")
+    joined: IO[bytes] = io.BufferedReader(_Peekable(head, stream), buffer_size=READ_BUFFER)
     if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=joined, mode="rb")  # type: ignore[return-value]
+        return io.BufferedReader(_Gunzipped(joined), buffer_size=READ_BUFFER)
     return joined
+
+
+def _opener(path: str) -> Callable[[], IO[bytes]]:
+    def open_path() -> IO[bytes]:
+        try:
+            return open(path, "rb", buffering=READ_BUFFER)
+        except OSError as exc:
+            raise DumpError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    return open_path
 
 
 def sources(source: Any) -> Iterator[tuple[str, Callable[[], IO[bytes]]]]:
     """``(name, opener)`` for each input *source* stands for: ``"-"`` (stdin), an open binary
-    file, a directory's dump files, or one path (``FileNotFoundError`` when it is missing)."""
+    file, a directory's dump files, or one path; ``DumpError`` when it is missing."""
     if source == "-":
         yield "<stdin>", lambda: sys.stdin.buffer
         return
@@ -80,11 +164,7 @@ def sources(source: Any) -> Iterator[tuple[str, Callable[[], IO[bytes]]]]:
         name = getattr(source, "name", None)
         yield (str(name) if isinstance(name, str) else "<stream>"), lambda: source
         return
-    path = Path(os.fspath(source))
-    if path.is_dir():
-        for file in dump_files(path):
-            yield str(file), lambda file=file: file.open("rb", buffering=READ_BUFFER)  # type: ignore[misc]
-        return
-    if not path.exists():
-        raise FileNotFoundError(f"no such file or directory: {path}")
-    yield str(path), lambda: path.open("rb", buffering=READ_BUFFER)
+    if not isinstance(source, str | os.PathLike):
+        raise DumpError(f"read_dump reads a path, '-' or a binary stream, not {source!r:.80}")
+    for path in expand_paths([source]):
+        yield path, _opener(path)

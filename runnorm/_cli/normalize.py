@@ -22,10 +22,10 @@ from runnorm._batch.cluster import normalize_on_dask
 from runnorm._batch.engine import BatchOptions, BatchStats, default_jobs, run_batch
 from runnorm._batch.outfile import Replacing, close_output, is_one_of, open_output, same_file
 from runnorm._batch.records import RecordError
-from runnorm._batch.shards import expand_paths
+from runnorm._batch.sources import expand_paths
 from runnorm._batch.writers import FORMATS, format_for
 from runnorm._cli.output import EXIT_FAILED, fail
-from runnorm._errors import RunnormError
+from runnorm._errors import DumpError, RunnormError
 from runnorm._json import dumps
 from runnorm._plugins.normalize import resolve_provider
 
@@ -174,7 +174,7 @@ def _input_files(paths: tuple[str, ...], engine: str, written: list[Path]) -> li
             if given != "-" and Path(given).is_dir():
                 found = [f for f in found if not is_one_of(f, written)]
             files += found
-    except FileNotFoundError as exc:
+    except DumpError as exc:
         fail(str(exc))
     return files
 
