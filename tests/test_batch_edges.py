@@ -209,16 +209,16 @@ def test_an_existing_output_file_is_replaced_whole(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.jsonl", "reused.jsonl"]
 
 
-def test_a_run_killed_midway_never_leaves_a_mixed_output(tmp_path: Path) -> None:
+def test_a_run_killed_midway_leaves_the_previous_output_intact(tmp_path: Path) -> None:
     output = tmp_path / "runs.jsonl"
     output.write_bytes(b'{"old": 1}\n' * 1000)
     sink = outfile.open_output(str(output))
-    sink.write(b'{"new": 1}\n')
-    sink.flush()  # killed here: close() never runs
-    assert not output.exists()  # no output rather than new records over old ones
-    (partial,) = tmp_path.iterdir()
+    sink.stream.write(b'{"new": 1}\n')
+    sink.stream.flush()  # killed here: commit() never runs
+    assert output.read_bytes() == b'{"old": 1}\n' * 1000
+    partial = next(p for p in tmp_path.iterdir() if p != output)
     assert partial.name.startswith(".runs.jsonl.runnorm-") and partial.name.endswith(".partial")
-    sink.close()
+    sink.commit()
     assert output.read_bytes() == b'{"new": 1}\n' and list(tmp_path.iterdir()) == [output]
 
 
@@ -276,8 +276,10 @@ def test_an_interrupted_run_publishes_nothing(
     out = tmp_path / "out.jsonl"
     out.write_bytes(b'{"previous": 1}\n' * 1000)
     result = CliRunner().invoke(cli.main, ["normalize", str(MIXED_DUMP), "-o", str(out)])
-    assert result.exit_code == 1  # click reports the interruption as "Aborted!"
-    assert list(tmp_path.iterdir()) == []  # no half output under the name, no hidden file
+    assert result.exit_code == 130
+    assert "interrupted; output discarded" in result.output
+    assert list(tmp_path.iterdir()) == [out]  # no half output, no hidden file
+    assert out.read_bytes() == b'{"previous": 1}\n' * 1000
 
 
 def test_sigterm_deletes_the_unfinished_output(tmp_path: Path) -> None:
@@ -337,8 +339,8 @@ def test_an_unfinished_output_is_never_published_by_the_garbage_collector(
 ) -> None:
     target = tmp_path / "out.jsonl"
     sink = outfile.open_output(str(target))
-    sink.write(b'{"half": "written"}\n')
-    del sink  # dropped without close_output(): nothing is published
+    sink.stream.write(b'{"half": "written"}\n')
+    del sink  # dropped without commit(): nothing is published
     import gc
 
     gc.collect()

@@ -1,10 +1,15 @@
-"""The output file of a batch: published whole when the run completes, never half-written.
+"""The files a batch writes: published whole when the run completes, or not at all.
 
-:func:`open_output` gives a binary stream for stdout, a gzip file, or a plain file written
-through :class:`Replacing`: the records go to a hidden ``.NAME.runnorm-*.partial`` beside
-the output, renamed over it once the run completes (:func:`close_output` with
-``completed=True``) and deleted if it does not, so the output never holds a mix of two runs
-nor an interrupted one.
+:func:`open_output` gives an :class:`Output` for stdout, or for a file (``-o``, ``.gz``
+included, and ``--errors``). A file is written to a hidden temporary file beside its target
+(``.NAME.runnorm-PID-XXXX.partial``, beside the file a symlink points to): :meth:`Output.commit`
+flushes it, fsyncs it and renames it over the target (``os.replace``, atomic);
+:meth:`Output.discard` deletes only the temporary file. Until the commit, a previous output
+stays exactly as it was, and no input is ever opened for writing: an ``-o`` that is an input
+(by name, symlink or hard link) is read whole and replaced at the end, its other links
+keeping the old content. Targets that cannot be replaced (``/dev/null``, a FIFO) are
+written in place. Temporary files left by a killed run are swept when the next run opens
+the same target.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import gzip
 import io
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -20,133 +26,172 @@ from typing import IO
 
 from runnorm._batch.writers import WRITE_BUFFER
 
-__all__ = ["Replacing", "close_output", "is_one_of", "open_output", "same_file"]
+__all__ = ["Output", "open_output", "same_target"]
+
+_PARTIAL = re.compile(r"\.runnorm-(\d+)-[0-9a-f]+\.partial$")
 
 
-class Replacing(io.BufferedWriter):
-    """Writes a hidden file beside the output: :meth:`commit` (or ``close``) renames it to
-    the output, :meth:`abort` deletes it."""
+class _Sink(io.BufferedWriter):
+    """A buffered file that a writer closing its sink (pyarrow does) only flushes."""
 
-    def __init__(self, raw: io.FileIO, partial: Path, target: Path) -> None:
-        super().__init__(raw, buffer_size=WRITE_BUFFER)
-        self.partial, self.target = partial, target
-
-    def commit(self) -> None:
-        """Publish: cut the file to what was written and rename it over the output."""
-        if self.closed:
-            return
-        try:
+    def close(self) -> None:
+        if not self.closed:
             self.flush()
-            os.ftruncate(self.fileno(), self.tell())  # the rest is a previous run's
-        finally:
-            super().close()
-        os.replace(self.partial, self.target)
 
-    def close(self) -> None:  # a writer closing its sink (pyarrow does) completes it
-        self.commit()
+    def finish(self) -> None:
+        super().close()
+
+
+class Output:
+    """One output of a run: ``stream`` to write to, then :meth:`commit` or :meth:`discard`.
+
+    *kind* is ``"file"`` (a temporary file renamed over the target), ``"stdout"`` or
+    ``"device"`` (written in place)."""
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        name: str,
+        kind: str,
+        *,
+        sink: _Sink | None = None,
+        partial: Path | None = None,
+        target: Path | None = None,
+    ) -> None:
+        self.stream, self.name, self.kind = stream, name, kind
+        self._sink, self.partial, self.target = sink, partial, target
+        self._settled = False
 
     def __del__(self) -> None:  # never published by the garbage collector: only by a commit
-        if not self.closed:
-            self.abort()
+        if not self._settled:
+            self.discard()
 
-    def abort(self) -> None:
-        """Delete what was written. A previous output that was being rewritten in place (see
-        :func:`_open_replacing`) is deleted with it."""
+    def commit(self) -> None:
+        """Publish: finish the gzip stream, flush, fsync, rename over the target. On an
+        ``OSError`` nothing is published and the temporary file is gone."""
+        self._settled = True
         try:
-            with contextlib.suppress(OSError):
-                super().close()
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(self.partial)
-
-
-def open_output(output: str | None, *, reuse: bool = True) -> IO[bytes]:
-    """stdout (``None`` or ``"-"``), a gzip file for a ``.gz`` name, else a file written as a
-    whole (:func:`_open_replacing`); buffered in large blocks, as a batch writes many small
-    records."""
-    if output in (None, "-"):
-        sys.stdout.flush()
-        try:
-            return open(sys.stdout.fileno(), "wb", buffering=WRITE_BUFFER, closefd=False)
-        except (AttributeError, OSError, ValueError):  # not a real stream (a test runner's)
-            return sys.stdout.buffer
-    path = Path(str(output))
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "wb")  # type: ignore[return-value]
-    return _open_replacing(path, reuse=reuse)
-
-
-def close_output(sink: IO[bytes], *, completed: bool) -> None:
-    """Finish *sink*: publish a completed run's file, delete an interrupted one's, close
-    anything else (quietly, if stdout's reader went away). An ``OSError`` while publishing
-    leaves no hidden file behind."""
-    if isinstance(sink, Replacing):
-        if not completed:
-            sink.abort()
-            return
-        try:
-            sink.commit()
+            if self.kind == "stdout":
+                self.stream.flush()
+                return
+            self.stream.close()  # a gzip stream writes its trailer; a sink only flushes
+            if self._sink is not None and self.partial is not None and self.target is not None:
+                self._sink.flush()
+                os.fsync(self._sink.fileno())
+                self._sink.finish()
+                os.replace(self.partial, self.target)
+                _sync_directory(self.target.parent)
         except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(sink.partial)
+            self.discard()
             raise
-    elif sink is sys.stdout.buffer:
-        with contextlib.suppress(BrokenPipeError):
-            sink.flush()
-    else:
-        with contextlib.suppress(BrokenPipeError):
-            sink.close()
+
+    def discard(self) -> bool:
+        """Drop what was written; True when a temporary file was deleted."""
+        self._settled = True
+        if self.kind == "stdout":
+            with contextlib.suppress(OSError, ValueError):
+                self.stream.flush()
+            return False
+        for stream in (self.stream, self._sink):
+            if stream is not None:
+                with contextlib.suppress(OSError, ValueError, EOFError):
+                    stream.finish() if isinstance(stream, _Sink) else stream.close()
+        if self.partial is None:
+            return False
+        try:
+            os.unlink(self.partial)
+        except OSError:
+            return False
+        return True
 
 
-def _open_replacing(path: Path, *, reuse: bool = True) -> IO[bytes]:
-    """*path* written as a whole through :class:`Replacing`.
+def _sync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
-    A previous output there (a plain file with one link) becomes the hidden file and is
-    overwritten in place, then cut to size: rewriting its cached pages costs far less than
-    freeing them (``O_TRUNC``) and allocating new ones. Not with ``reuse=False`` (the
-    output is also an input), nor for anything else (a symlink, a FIFO, a file with several
-    links), which is opened and truncated as usual."""
-    partial = path.with_name(f".{path.name}.runnorm-{os.getpid()}-{os.urandom(4).hex()}.partial")
+
+def _stdout() -> Output:
+    sys.stdout.flush()
     try:
-        info = os.lstat(path)
+        stream: IO[bytes] = open(  # noqa: SIM115 - flushed by commit; fd 1 stays open
+            sys.stdout.fileno(), "wb", buffering=WRITE_BUFFER, closefd=False
+        )
+    except (AttributeError, OSError, ValueError):  # not a real stream (a test runner's)
+        stream = sys.stdout.buffer
+    return Output(stream, "stdout", "stdout")
+
+
+def open_output(name: str | None) -> Output:
+    """stdout (``None`` or ``"-"``), else the file *name* written as a whole (gzip for a
+    ``.gz`` name); ``OSError`` (a missing directory, no permission) leaves nothing behind."""
+    if name in (None, "-"):
+        return _stdout()
+    path = Path(name)
+    target = Path(os.path.realpath(path))
+    try:
+        existing = os.stat(target)
     except FileNotFoundError:
-        info = None
-    if info is not None and (not stat.S_ISREG(info.st_mode) or info.st_nlink != 1):
-        return path.open("wb", buffering=WRITE_BUFFER)
-    if info is not None and reuse:
-        descriptor = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)  # refused as before if so
-        try:
-            os.rename(path, partial)  # the descriptor follows the file
-        except OSError:
-            os.ftruncate(descriptor, 0)  # a directory refusing renames: truncate as usual
-            return open(descriptor, "wb", buffering=WRITE_BUFFER)
-        return Replacing(io.FileIO(descriptor, "w"), partial, path)
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        raw = open(target, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115 - a device or FIFO
+        return Output(_maybe_gzip(raw, path), name, "device")
+    _sweep(target)
+    partial = target.with_name(
+        f".{target.name}.runnorm-{os.getpid()}-{os.urandom(4).hex()}.partial"
+    )
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    if existing is not None:
+        with contextlib.suppress(OSError):
+            os.fchmod(descriptor, stat.S_IMODE(existing.st_mode))
+    sink = _Sink(io.FileIO(descriptor, "w"), buffer_size=WRITE_BUFFER)
+    stream = _maybe_gzip(sink, path)
+    return Output(stream, name, "file", sink=sink, partial=partial, target=target)
+
+
+def _maybe_gzip(stream: IO[bytes], path: Path) -> IO[bytes]:
+    if path.suffix.lower() != ".gz":
+        return stream
+    return gzip.GzipFile(filename="", fileobj=stream, mode="wb", compresslevel=6)  # type: ignore[return-value]
+
+
+def _sweep(target: Path) -> None:
+    """Delete temporary files beside *target* left by runs that no longer exist."""
+    prefix = f".{target.name}.runnorm-"
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(target.parent):
+            if not entry.name.startswith(prefix):
+                continue
+            found = _PARTIAL.search(entry.name)
+            if found is None or _alive(int(found.group(1))):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
     try:
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
     except OSError:
-        return path.open("wb", buffering=WRITE_BUFFER)
-    return Replacing(io.FileIO(descriptor, "w"), partial, path)
+        return True
+    return True
 
 
-def same_file(a: str, b: Path) -> bool:
-    """True when *a* (a path, or ``"-"`` for stdin) is the file *b*."""
+def same_target(a: str, b: str) -> bool:
+    """True when paths *a* and *b* (``"-"``: stdin/stdout) name one file: the same device
+    and inode when both exist, else the same resolved path."""
+    if "-" in (a, b):
+        return False
     try:
-        if a == "-":
-            mine, theirs = os.fstat(0), os.stat(b)
-            return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
         return os.path.samefile(a, b)
-    except (OSError, ValueError):
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except ValueError:
         return False
-
-
-def is_one_of(path: str, written: list[Path]) -> bool:
-    """True when *path* is a file this command writes (an output inside an input folder)."""
-    if path == "-":
-        return False
-    for target in written:
-        try:
-            if target.exists() and os.path.samefile(path, target):
-                return True
-        except OSError:
-            continue
-    return False

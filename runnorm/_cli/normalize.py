@@ -20,11 +20,11 @@ import click
 
 from runnorm._batch.cluster import normalize_on_dask
 from runnorm._batch.engine import BatchOptions, BatchStats, default_jobs, run_batch
-from runnorm._batch.outfile import Replacing, close_output, is_one_of, open_output, same_file
+from runnorm._batch.outfile import Output, open_output, same_target
 from runnorm._batch.records import RecordError
 from runnorm._batch.sources import expand_paths
 from runnorm._batch.writers import FORMATS, format_for
-from runnorm._cli.output import EXIT_FAILED, fail
+from runnorm._cli.output import EXIT_FAILED, EXIT_INTERRUPTED, fail
 from runnorm._errors import DumpError, RunnormError
 from runnorm._json import dumps
 from runnorm._plugins.normalize import resolve_provider
@@ -110,7 +110,7 @@ def normalize_command(
     """
     fmt = format_for(fmt, output)
     _check_usage(paths, provider, output, fmt, errors_path, engine, scheduler)
-    files = _input_files(paths, engine, [Path(p) for p in (output, errors_path) if p and p != "-"])
+    files = _input_files(paths, engine, [p for p in (output, errors_path) if p and p != "-"])
     options = BatchOptions(
         provider=provider, fmt=fmt, redact=not no_redact, strict=strict, summary=summary
     )
@@ -121,9 +121,7 @@ def normalize_command(
         workers = jobs or default_jobs()
         return run_batch(files, options, sink, report=report, jobs=workers, progress=progress)
 
-    target = Path(output) if output not in (None, "-") else None
-    reuse = target is None or not any(same_file(f, target) for f in files)
-    stats = _with_outputs(output, errors_path, reuse=reuse, run=run)
+    stats = _with_outputs(output, errors_path, run=run)
     if stats.summary is not None:
         click.echo(stats.summary.table(), err=True)
     click.echo(
@@ -157,11 +155,11 @@ def _check_usage(
         raise click.UsageError("Parquet output needs a file: -o runs.parquet")
     if fmt == "parquet" and str(output).lower().endswith(".gz"):
         raise click.UsageError("Parquet compresses itself: drop the .gz suffix")
-    if errors_path and any(same_file(p, Path(errors_path)) for p in (*paths, output) if p):
+    if errors_path and any(same_target(p, errors_path) for p in (*paths, output) if p):
         raise click.UsageError("--errors needs a file of its own, not an input or the output")
 
 
-def _input_files(paths: tuple[str, ...], engine: str, written: list[Path]) -> list[str]:
+def _input_files(paths: tuple[str, ...], engine: str, written: list[str]) -> list[str]:
     """The files to read, in order. Files found in a directory skip this command's own
     outputs; files named explicitly are read, even the output (it is replaced only at the
     end). The Dask engine expands paths where it reads them (local paths or fsspec URLs)."""
@@ -172,75 +170,102 @@ def _input_files(paths: tuple[str, ...], engine: str, written: list[Path]) -> li
         for given in paths:
             found = expand_paths([given])
             if given != "-" and Path(given).is_dir():
-                found = [f for f in found if not is_one_of(f, written)]
+                found = [f for f in found if not any(same_target(f, w) for w in written)]
             files += found
     except DumpError as exc:
         fail(str(exc))
     return files
 
 
+def _open(name: str | None, opened: list[Output]) -> Output:
+    try:
+        output = open_output(name)
+    except OSError as exc:
+        for other in opened:
+            other.discard()
+        fail(f"cannot write {name}: {exc.strerror or exc}")
+    opened.append(output)
+    return output
+
+
 def _with_outputs(
     output: str | None,
     errors_path: str | None,
     *,
-    reuse: bool,
     run: Callable[[IO[bytes], Report, _Progress | None], BatchStats],
 ) -> BatchStats:
-    """Open the output and the errors file, *run* into them, then publish the output if the
-    run completed (failed records and ``--strict`` stops included) or delete it if not."""
-    try:
-        errors_file = Path(errors_path).open("wb") if errors_path else None  # noqa: SIM115
-        sink = open_output(output, reuse=reuse)
-    except OSError as exc:
-        fail(f"cannot write {exc.filename or ''}: {exc.strerror or exc}")
+    """Open the output and the errors file, *run* into them, then publish both if the run
+    completed (failed records and ``--strict`` stops included), or discard both if not,
+    saying so: a previous output stays as it was."""
+    opened: list[Output] = []
+    sink = _open(output, opened)
+    errors = _open(errors_path, opened) if errors_path else None
 
     def report(error: RecordError) -> None:
-        if errors_file is not None:
-            errors_file.write(dumps(error.to_dict()) + b"\n")
+        if errors is not None:
+            errors.stream.write(dumps(error.to_dict(), newline=True))
         else:
             click.echo(f"{error.where}: {error.reason}", err=True)
 
     progress = _Progress() if sys.stderr.isatty() else None
-    completed = False
     try:
         with _exit_on_sigterm():
-            stats = run(sink, report, progress)
-        completed = True
-    except ImportError as exc:
-        fail(str(exc))
-    except BrokenPipeError:
-        # The reader went away (``| head``): stop quietly, as Unix tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        fail("output closed early; stopped", EXIT_FAILED)
-    except (OSError, TimeoutError) as exc:  # unreadable input, unreachable scheduler, ...
-        fail(f"{type(exc).__name__}: {exc}")
-    finally:
+            stats = run(sink.stream, report, progress)
+    except BaseException as exc:
         if progress is not None:
             progress.finish()
+        _discard(opened, exc)
+        raise  # pragma: no cover - _discard exits
+    if progress is not None:
+        progress.finish()
+    for done in opened:
         try:
-            _close(sink, output, completed=completed)
-        finally:
-            if errors_file is not None:
-                _close(errors_file, errors_path, completed=completed)
+            done.commit()
+        except OSError as exc:
+            for other in opened:
+                other.discard()
+            fail(f"cannot write {done.name}: {exc.strerror or exc}{_left_as_it_was(opened)}")
     return stats
 
 
-def _close(sink: IO[bytes], name: str | None, *, completed: bool) -> None:
-    """Close (publish, or delete) one output. A failure is reported once: when the run did
-    not complete, the error that stopped it was reported already."""
-    try:
-        close_output(sink, completed=completed)
-    except OSError as exc:
-        if completed:
-            where = "stdout" if name in (None, "-") else name
-            lost = "; no output written" if isinstance(sink, Replacing) else ""
-            fail(f"cannot write {where}: {exc.strerror or exc}{lost}")
+def _left_as_it_was(opened: list[Output]) -> str:
+    files = [o.name for o in opened if o.kind == "file"]
+    if not files:
+        return ""
+    return f"; output discarded, {' and '.join(files)} left as before"
+
+
+def _discard(opened: list[Output], exc: BaseException) -> None:
+    """Discard every output of a run that did not complete and exit saying why."""
+    for output in opened:
+        output.discard()
+    kept = _left_as_it_was(opened)
+    if isinstance(exc, KeyboardInterrupt):
+        fail(f"interrupted{kept}", EXIT_INTERRUPTED)
+    if isinstance(exc, SystemExit):
+        if exc.code == 128 + signal.SIGTERM:
+            fail(f"terminated{kept}", exc.code)
+        raise exc  # a usage error or exit already reported
+    if isinstance(exc, ImportError):
+        fail(f"{exc}{kept}")
+    if isinstance(exc, BrokenPipeError):
+        # The reader went away (``| head``): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        fail(f"output closed early; stopped{kept}", EXIT_FAILED)
+    if isinstance(exc, RunnormError):
+        fail(f"{exc}{kept}")
+    if isinstance(exc, OSError):  # a full disk, an unreadable input, an unreachable scheduler
+        where = f" {exc.filename}" if exc.filename else ""
+        fail(f"{exc.strerror or exc}{where}{kept}")
+    if isinstance(exc, TimeoutError):
+        fail(f"{type(exc).__name__}: {exc}{kept}")
+    raise exc
 
 
 @contextlib.contextmanager
 def _exit_on_sigterm() -> Iterator[None]:
     """SIGTERM exits (``128 + 15``) through the normal unwinding, so that an interrupted
-    output is deleted, not published. Outside the main thread, signals are left alone."""
+    output is discarded, not published. Outside the main thread, signals are left alone."""
 
     def terminate(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)
