@@ -18,9 +18,16 @@ from typing import Any
 
 import orjson
 
-__all__ = ["dumps", "loads"]
+__all__ = ["Embedded", "dumps", "loads"]
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+class Embedded:
+    """JSON text already encoded (a payload's own bytes), written as it is."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
@@ -28,13 +35,21 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
     return orjson.loads(data)
 
 
+def _orjson_default(value: Any) -> Any:
+    if type(value) is Embedded:
+        return orjson.Fragment(value.data)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return str(value)
+
+
 def _default(value: Any) -> Any:
+    if type(value) is Embedded:
+        return loads(value.data)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, orjson.Fragment):
-        return json.loads(value.contents)
     return str(value)
 
 
@@ -55,11 +70,13 @@ def dumps(value: Any, *, indent: bool = False, newline: bool = False) -> bytes:
     Raises ``ValueError`` only for a value that has no JSON form: nested too deep, or a
     non-finite float that orjson could not take (it writes those as ``null``).
     """
-    option = _OPTIONS | (orjson.OPT_INDENT_2 if indent else 0)
+    option = (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_APPEND_NEWLINE if newline else 0)
     try:
-        return orjson.dumps(
-            value, default=_default, option=option | (orjson.OPT_APPEND_NEWLINE if newline else 0)
-        )
+        return orjson.dumps(value, default=_orjson_default, option=option)
+    except TypeError:
+        pass
+    try:  # keys that are not strings
+        return orjson.dumps(value, default=_orjson_default, option=option | orjson.OPT_NON_STR_KEYS)
     except TypeError:
         pass
     end = b"\n" if newline else b""

@@ -12,7 +12,7 @@ from typing import IO, Any
 from runnorm._batch.normalizer import BatchOptions, BatchStats
 from runnorm._batch.records import RecordError
 from runnorm._batch.summary import Summary
-from runnorm._batch.writers import make_writer
+from runnorm._batch.writers import OutputDocument
 from runnorm._model.run import Run
 from runnorm.dask import read_dumps
 
@@ -40,7 +40,8 @@ def normalize_on_dask(
         raise ValueError("the Dask engine reads files or URLs, not stdin")
     bag = read_dumps(files, options.provider, errors="include", redact=options.redact)
     stats = BatchStats(summary=Summary() if options.summary else None)
-    writer = make_writer(options.fmt, output)
+    framed = OutputDocument(options.fmt, output)
+    writer = framed.writer()
     client = _connect(scheduler) if scheduler else None
     try:
         parts = bag.to_delayed()
@@ -62,7 +63,7 @@ def normalize_on_dask(
                     stats.summary.add(Run.from_dict(document))
                 writer.write(document)
     finally:
-        writer.close()
+        framed.close()
         if client is not None:
             client.close()
     return stats

@@ -17,7 +17,7 @@ from runnorm._batch.parallel import run_parallel
 from runnorm._batch.records import RecordError
 from runnorm._batch.shards import Shard, parallel_shards
 from runnorm._batch.summary import Summary
-from runnorm._batch.writers import make_writer
+from runnorm._batch.writers import OutputDocument
 
 __all__ = ["BatchOptions", "BatchStats", "default_jobs", "run_batch"]
 
@@ -66,7 +66,8 @@ def _run_serial(
 ) -> None:
     """Every file in this process, one after the other, into one writer."""
     normalizer = Normalizer(options)
-    writer = make_writer(options.fmt, output)
+    document = OutputDocument(options.fmt, output)
+    writer = document.writer()
     done_bytes = 0
 
     def tick(stream: IO[bytes]) -> None:
@@ -88,11 +89,10 @@ def _run_serial(
                 report=report,
                 stats=stats,
                 tick=tick if progress is not None else None,
-                write_jsonl=output.write if options.fmt == "jsonl" else None,
             )
             if path != "-":
                 done_bytes += os.path.getsize(path)
             if stats.stopped:
                 break
     finally:
-        writer.close()
+        document.close()

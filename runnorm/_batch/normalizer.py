@@ -17,7 +17,8 @@ from runnorm._batch.reader import normalize_stream
 from runnorm._batch.records import RecordError
 from runnorm._batch.shards import Shard, open_shard
 from runnorm._batch.summary import Summary
-from runnorm._model.encoding import encode_run
+from runnorm._json import Embedded
+from runnorm._model.encoding import run_document
 from runnorm._model.redaction import Redactor
 from runnorm._model.run import Run
 from runnorm._plugins.host import get_host
@@ -71,21 +72,17 @@ class Normalizer:
         byte_range = shard.start is not None  # a byte range is always JSON Lines
         return normalize_stream(stream, name, self.fixed, self.host, lines=byte_range)
 
-    def jsonl(self, run: Run, source: bytes | None) -> bytes:
-        """*run* as one JSON Lines record, redacted; the payload's own bytes (*source*) are
-        embedded as ``raw`` when the byte scan proves they hold nothing to redact."""
+    def document(self, run: Run, source: bytes | None) -> dict[str, Any]:
+        """*run* as an output document (:func:`run_document`), redacted; the payload's own
+        bytes (*source*) are embedded as ``raw`` when the byte scan proves they hold
+        nothing to redact, in every format alike."""
         redactor = self.redactor(run.provider)
-        if redactor is not None and (
-            source is None or redactor.may_hold_secrets(source) or redactor.renamed_secrets(run)
+        if source is not None and (
+            redactor is None
+            or not (redactor.may_hold_secrets(source) or redactor.renamed_secrets(run))
         ):
-            return encode_run(redactor.redact_run(run), newline=True)
-        return encode_run(run, None if source is None else source.rstrip(), newline=True)
-
-    def document(self, run: Run) -> dict[str, Any]:
-        """*run* as a redacted ``to_dict()`` document, for the other writers."""
-        document = run.to_dict()
-        redactor = self.redactor(run.provider)
-        return document if redactor is None else redactor.redact_document(document)
+            return run_document(run, raw=Embedded(source.rstrip()))
+        return run_document(run if redactor is None else redactor.redact_run(run))
 
 
 def run_shard(
@@ -96,16 +93,17 @@ def run_shard(
     report: Callable[[RecordError], None],
     stats: BatchStats,
     tick: Callable[[IO[bytes]], None] | None = None,
-    write_jsonl: Callable[[bytes], object] | None = None,
+    stream: IO[bytes] | None = None,
 ) -> None:
-    """Normalize one shard into *write* (documents) or *write_jsonl* (JSON Lines bytes),
+    """Normalize one shard (read from *stream* when given, else opened here) into *write*,
     counting into *stats*; ``--strict`` stops at the first failure (``stats.stopped``)."""
     strict, summary = normalizer.options.strict, stats.summary
-    stream = open_shard(shard)
+    document = normalizer.document
+    source_stream = open_shard(shard) if stream is None else stream
     try:
-        for count, (item, source) in enumerate(normalizer.items(shard, stream), 1):
+        for count, (item, source) in enumerate(normalizer.items(shard, source_stream), 1):
             stats.records += 1
-            if isinstance(item, RecordError):
+            if type(item) is RecordError:
                 stats.failed += 1
                 report(item)
                 if strict:
@@ -114,15 +112,12 @@ def run_shard(
             else:
                 stats.normalized += 1
                 if summary is not None:
-                    summary.add(item)
-                if write_jsonl is not None:
-                    write_jsonl(normalizer.jsonl(item, source))
-                else:
-                    write(normalizer.document(item))
+                    summary.add(item)  # type: ignore[arg-type]
+                write(document(item, source))  # type: ignore[arg-type]
             if tick is not None and not count & 1023:
-                tick(stream)
+                tick(source_stream)
         if tick is not None:
-            tick(stream)
+            tick(source_stream)
     finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
+        if stream is None and source_stream is not sys.stdin.buffer:
+            source_stream.close()

@@ -9,10 +9,8 @@ up the counts.
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
-import shutil
 import signal
 import tempfile
 from collections.abc import Callable
@@ -24,7 +22,7 @@ from runnorm._batch.normalizer import BatchOptions, BatchStats, Normalizer, run_
 from runnorm._batch.records import RecordError
 from runnorm._batch.shards import Shard, count_lines
 from runnorm._batch.summary import Summary
-from runnorm._batch.writers import WRITE_BUFFER, ParquetWriter, make_writer
+from runnorm._batch.writers import WRITE_BUFFER, OutputDocument, make_writer
 from runnorm._json import dumps, loads
 from runnorm._plugins.host import get_host
 
@@ -45,7 +43,7 @@ def _worker(args: tuple[int, Shard, BatchOptions, str]) -> _ShardResult:
     output = os.path.join(directory, f"{index:06d}.out")
     errors = os.path.join(directory, f"{index:06d}.err")
     with open(output, "wb", buffering=WRITE_BUFFER) as out, open(errors, "wb") as err:
-        writer = make_writer(options.fmt, out, fragment=True)
+        writer = make_writer(options.fmt, out)
 
         def report(error: RecordError) -> None:
             err.write(dumps(error.to_dict()) + b"\n")
@@ -56,7 +54,6 @@ def _worker(args: tuple[int, Shard, BatchOptions, str]) -> _ShardResult:
             write=writer.write,
             report=report,
             stats=stats,
-            write_jsonl=out.write if options.fmt == "jsonl" else None,
         )
         writer.close()
     return _ShardResult(index, output, errors, stats)
@@ -95,36 +92,6 @@ class _LineNumbers:
         return attrs.evolve(error, line=error.line + lines)
 
 
-class _Concatenation:
-    """The output as one document of its format, from fragments appended in order."""
-
-    def __init__(self, fmt: str, output: IO[bytes]) -> None:
-        self.fmt, self.output = fmt, output
-        self.parquet = ParquetWriter(output) if fmt == "parquet" else None
-        self.wrote_any = False
-        if fmt == "json":
-            output.write(b"[")
-        elif fmt == "csv":
-            make_writer("csv", output).close()  # the header line
-
-    def append(self, path: str) -> None:
-        size = os.path.getsize(path)
-        if self.parquet is not None:
-            _append_parquet(self.parquet, path)
-        else:
-            if self.fmt == "json" and self.wrote_any and size:
-                self.output.write(b",")
-            _append_file(self.output, path)
-        self.wrote_any = self.wrote_any or size > 0
-
-    def close(self) -> None:
-        if self.parquet is not None:
-            self.parquet.close()
-        elif self.fmt == "json":
-            self.output.write(b"\n]\n" if self.wrote_any else b"]\n")
-        self.output.flush()
-
-
 def run_parallel(
     shards: list[Shard],
     options: BatchOptions,
@@ -139,7 +106,7 @@ def run_parallel(
     lines = _LineNumbers()
     with tempfile.TemporaryDirectory(prefix="runnorm-") as directory:
         work = [(i, shard, options, directory) for i, shard in enumerate(shards)]
-        output_document = _Concatenation(options.fmt, output)
+        output_document = OutputDocument(options.fmt, output)
         get_host().usable()  # plugins loaded once, here: forked workers inherit them
         pool = _context().Pool(processes=jobs, initializer=_default_signals)
         try:
@@ -174,42 +141,3 @@ def _add(stats: BatchStats, part: BatchStats, shard: Shard) -> None:
     if stats.summary is not None and part.summary is not None:
         stats.summary.merge(part.summary)
     stats.stopped = stats.stopped or part.stopped
-
-
-def _append_file(output: IO[bytes], path: str) -> None:
-    """Append the file at *path* to *output*, in the kernel when both are plain files."""
-    with open(path, "rb") as fragment:
-        size = os.fstat(fragment.fileno()).st_size
-        target = -1
-        if isinstance(output, io.BufferedWriter | io.FileIO):  # not gzip: it compresses
-            try:
-                target = output.fileno()
-            except (OSError, io.UnsupportedOperation):
-                target = -1
-        if target >= 0 and size and hasattr(os, "copy_file_range"):
-            output.flush()
-            copied = 0
-            try:
-                while copied < size:
-                    done = os.copy_file_range(fragment.fileno(), target, size - copied)
-                    if done == 0:
-                        break
-                    copied += done
-            except OSError:
-                copied = -1 if copied == 0 else copied
-            if copied == size:
-                return
-            if copied > 0:
-                raise OSError(f"partial copy of {path}")  # pragma: no cover - kernel refused
-            fragment.seek(0)
-        shutil.copyfileobj(fragment, output, 1 << 20)
-
-
-def _append_parquet(writer: ParquetWriter, path: str) -> None:
-    import pyarrow.parquet as pq
-
-    if os.path.getsize(path) == 0:
-        return
-    source = pq.ParquetFile(path)
-    for group in range(source.num_row_groups):
-        writer.writer.write_table(source.read_row_group(group))

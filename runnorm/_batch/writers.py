@@ -3,14 +3,17 @@
 Every writer takes ``Run.to_dict()`` documents (already redacted when the caller wants it).
 CSV and Parquet use the same flat columns: dotted names (``timing.started_at``,
 ``error.code``), artifact counts by kind (``artifacts.screenshot``), and the JSON values
-(``result``, ``extra``, ``raw``, ``error.details``) as JSON text. A writer can also produce a
-*fragment* (no JSON brackets, no CSV header) so that process shards can be concatenated.
+(``result``, ``extra``, ``raw``, ``error.details``) as JSON text. JSON and CSV writers write
+*fragments* (no brackets, no header); :class:`OutputDocument` frames them, for one process
+and for shards concatenated alike.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import shutil
 from collections.abc import Mapping
 from datetime import datetime
 from typing import IO, Any, Protocol
@@ -21,6 +24,7 @@ from runnorm._model.run import ArtifactKind
 __all__ = [
     "COLUMNS",
     "FORMATS",
+    "OutputDocument",
     "Writer",
     "flatten",
     "format_for",
@@ -103,7 +107,10 @@ def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
         "error.message": error.get("message"),
         "error.details": _json_text(error.get("details")) if error else None,
     }
-    for name in (*_TIMESTAMPS, *_DURATIONS):
+    for name in _TIMESTAMPS:
+        value = timing.get(name)
+        row[f"timing.{name}"] = value.isoformat() if isinstance(value, datetime) else value
+    for name in _DURATIONS:
         row[f"timing.{name}"] = timing.get(name)
     for kind in _KINDS:
         row[f"artifacts.{kind}"] = counts[kind]
@@ -116,6 +123,8 @@ def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
 class Writer(Protocol):
     """Writes documents to a binary stream; ``close`` finishes the format (not the stream)."""
 
+    count: int
+
     def write(self, document: Mapping[str, Any]) -> None: ...
 
     def close(self) -> None: ...
@@ -126,46 +135,45 @@ class JsonlWriter:
 
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
+        self.count = 0
 
     def write(self, document: Mapping[str, Any]) -> None:
-        self.stream.write(dumps(document) + b"\n")
+        self.stream.write(dumps(document, newline=True))
+        self.count += 1
 
     def close(self) -> None:
         self.stream.flush()
 
 
 class JsonWriter:
-    """A JSON array, one element per line; a fragment leaves out the brackets."""
+    """Elements of a JSON array, one per line, without the brackets (:class:`OutputDocument`
+    frames them)."""
 
-    def __init__(self, stream: IO[bytes], *, fragment: bool = False) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
-        self.fragment = fragment
         self.count = 0
-        if not fragment:
-            stream.write(b"[")
 
     def write(self, document: Mapping[str, Any]) -> None:
         self.stream.write((b",\n" if self.count else b"\n") + dumps(document))
         self.count += 1
 
     def close(self) -> None:
-        if not self.fragment:
-            self.stream.write(b"\n]\n" if self.count else b"]\n")
         self.stream.flush()
 
 
 class CsvWriter:
-    """Flattened rows with dotted column names; a fragment has no header line."""
+    """Flattened rows with dotted column names, without the header line (:class:`OutputDocument`
+    writes it)."""
 
-    def __init__(self, stream: IO[bytes], *, fragment: bool = False) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=True)
         self.writer = csv.DictWriter(self.text, fieldnames=COLUMNS, extrasaction="ignore")
-        if not fragment:
-            self.writer.writeheader()
+        self.count = 0
 
     def write(self, document: Mapping[str, Any]) -> None:
         self.writer.writerow(flatten(document))
+        self.count += 1
 
     def close(self) -> None:
         self.text.flush()
@@ -208,14 +216,17 @@ class ParquetWriter:
         self.schema = parquet_schema()
         self.writer = pa.parquet.ParquetWriter(stream, self.schema, compression="zstd")
         self.rows: list[dict[str, Any]] = []
+        self.count = 0
 
     def write(self, document: Mapping[str, Any]) -> None:
         row = flatten(document)
+        timing = document["timing"]
         for name in _TIMESTAMPS:
-            value = row[f"timing.{name}"]
+            value = timing[name]
             if value is not None:
-                row[f"timing.{name}"] = self._parse(value)
+                row[f"timing.{name}"] = value if isinstance(value, datetime) else self._parse(value)
         self.rows.append(row)
+        self.count += 1
         if len(self.rows) >= self.ROW_GROUP:
             self._flush()
 
@@ -230,15 +241,101 @@ class ParquetWriter:
         self.writer.close()
 
 
-def make_writer(fmt: str, stream: IO[bytes], *, fragment: bool = False) -> Writer:
-    """A writer of *fmt* on *stream*; a *fragment* has no JSON brackets and no CSV header,
-    so that the outputs of shards can be concatenated."""
+def make_writer(fmt: str, stream: IO[bytes]) -> Writer:
+    """A writer of *fmt* on *stream*. JSON and CSV writers write *fragments* (no brackets,
+    no header) that an :class:`OutputDocument` frames, so that the outputs of shards can be
+    concatenated; a Parquet writer writes a whole file."""
     if fmt == "jsonl":
         return JsonlWriter(stream)
     if fmt == "json":
-        return JsonWriter(stream, fragment=fragment)
+        return JsonWriter(stream)
     if fmt == "csv":
-        return CsvWriter(stream, fragment=fragment)
+        return CsvWriter(stream)
     if fmt == "parquet":
         return ParquetWriter(stream)
     raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
+class OutputDocument:
+    """One output in its format, the one place that frames it: JSON brackets and the CSV
+    header around what one :meth:`writer` writes (one process) or around fragments
+    :meth:`append`-ed in order (shards written by workers)."""
+
+    def __init__(self, fmt: str, output: IO[bytes]) -> None:
+        self.fmt, self.output = fmt, output
+        self._writers: list[Writer] = []
+        self._parquet: ParquetWriter | None = None
+        self._appended = False
+        if fmt == "json":
+            output.write(b"[")
+        elif fmt == "csv":
+            text = io.TextIOWrapper(output, encoding="utf-8", newline="", write_through=True)
+            csv.writer(text).writerow(COLUMNS)
+            text.detach()
+
+    def writer(self) -> Writer:
+        """A writer of the whole output, in this process."""
+        writer = make_writer(self.fmt, self.output)
+        self._writers.append(writer)
+        return writer
+
+    def append(self, path: str) -> None:
+        """Append the fragment a worker wrote to *path* (for Parquet: a whole file)."""
+        size = os.path.getsize(path)
+        if self.fmt == "parquet":
+            if self._parquet is None:
+                self._parquet = ParquetWriter(self.output)
+            _append_parquet(self._parquet, path)
+            return
+        if self.fmt == "json" and self._appended and size:
+            self.output.write(b",")
+        _append_file(self.output, path)
+        self._appended = self._appended or size > 0
+
+    def close(self) -> None:
+        """Finish the format (not the stream)."""
+        for writer in self._writers:
+            writer.close()
+        if self._parquet is not None:
+            self._parquet.close()
+        if self.fmt == "json":
+            wrote = self._appended or any(writer.count for writer in self._writers)
+            self.output.write(b"\n]\n" if wrote else b"]\n")
+        self.output.flush()
+
+
+def _append_file(output: IO[bytes], path: str) -> None:
+    """Append the file at *path* to *output*, in the kernel when both are plain files."""
+    with open(path, "rb") as fragment:
+        size = os.fstat(fragment.fileno()).st_size
+        target = -1
+        if isinstance(output, io.BufferedWriter | io.FileIO):  # not gzip: it compresses
+            try:
+                target = output.fileno()
+            except (OSError, io.UnsupportedOperation):
+                target = -1
+        if target >= 0 and size and hasattr(os, "copy_file_range"):
+            output.flush()
+            copied = 0
+            try:
+                while copied < size:
+                    done = os.copy_file_range(fragment.fileno(), target, size - copied)
+                    if done == 0:
+                        break
+                    copied += done
+            except OSError:
+                copied = -1 if copied == 0 else copied
+            if copied == size:
+                return
+            if copied > 0:
+                raise OSError(f"partial copy of {path}")  # pragma: no cover - kernel refused
+            fragment.seek(0)
+        shutil.copyfileobj(fragment, output, 1 << 20)
+
+
+def _append_parquet(writer: ParquetWriter, path: str) -> None:
+    if os.path.getsize(path) == 0:
+        return
+    source = _require_pyarrow().parquet.ParquetFile(path)
+    for group in range(source.num_row_groups):
+        writer.writer.write_table(source.read_row_group(group))

@@ -1,20 +1,20 @@
-"""The batch encoder: ``Run`` straight to JSON bytes, as ``Run.to_dict()`` would give them.
+"""``Run`` to documents and JSON bytes: the one writer of ``to_dict`` and every output format.
 
-Kept apart from :mod:`runnorm._model.serialization` (cattrs), which a batch never needs: the
-encoder builds the document inline, lets orjson write enums and timestamps in C, and embeds
-a payload's own JSON text as ``raw`` instead of encoding the payload again.
+Kept apart from :mod:`runnorm._model.serialization` (cattrs, for ``from_dict``), which a
+batch never needs. Documents are built inline; orjson writes timestamps in C, and a
+payload's own JSON text can be embedded as ``raw`` instead of encoding the payload again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-import orjson
-
-from runnorm._json import dumps
+from runnorm._json import Embedded, dumps
 from runnorm._model.run import Run, Timing
 
-__all__ = ["SCHEMA_VERSION", "encode_run", "timing_document"]
+__all__ = ["SCHEMA_VERSION", "encode_document", "encode_run", "run_document", "timing_document"]
 
 SCHEMA_VERSION = 1
 """Bumped when a field of ``to_dict`` output changes meaning or goes away."""
@@ -62,39 +62,38 @@ def timing_document(timing: Timing, stamp: Any = None) -> dict[str, Any]:
     }
 
 
-_NEWLINE = orjson.OPT_APPEND_NEWLINE
+Stamp = Callable[[datetime], str]
 
 
-def encode_run(run: Run, raw_json: bytes | None = None, *, newline: bool = False) -> bytes:
-    """``Run.to_dict()`` encoded as compact JSON bytes, built for batch speed.
-
-    Produces the same JSON as ``orjson.dumps(run.to_dict())`` (a test holds it to that), but
-    builds the document inline, lets orjson write enums and timestamps in C and, given
-    *raw_json* (the payload's own JSON text), embeds it as ``raw`` instead of encoding the
-    payload again.
-    """
+def run_document(run: Run, stamp: Stamp | None = None, raw: Any = None) -> dict[str, Any]:
+    """The one ``Run`` -> document function: ``to_dict`` (``stamp=datetime.isoformat``) and
+    every output format (timestamps left as datetimes, which orjson writes in C as
+    ``isoformat`` does) build their documents here. *raw*, when given, stands for
+    ``run.raw`` (an :class:`runnorm._json.Embedded`: the payload's own JSON text)."""
     error = run.error
-    document: dict[str, Any] = {
+    return {
         "schema_version": SCHEMA_VERSION,
         "provider": run.provider,
         "id": run.id,
-        "status": run.status,  # orjson writes an enum as its value
+        "status": run.status.value,
         "native_status": run.native_status,
         "kind": run.kind,
         "result": run.result,
         "error": None
         if error is None
         else {"code": error.code, "message": error.message, "details": list(error.details)},
-        "timing": timing_document(run.timing),
+        "timing": timing_document(run.timing, stamp),
         "artifacts": [
             {
-                "kind": a.kind,
+                "kind": a.kind.value,
                 "url": a.url,
                 "name": a.name,
                 "checksum": a.checksum,
                 "size": a.size,
                 "media_type": a.media_type,
-                "created_at": a.created_at,
+                "created_at": a.created_at
+                if stamp is None or a.created_at is None
+                else stamp(a.created_at),
                 "content": a.content,
             }
             for a in run.artifacts
@@ -104,10 +103,17 @@ def encode_run(run: Run, raw_json: bytes | None = None, *, newline: bool = False
         "step_count": run.step_count,
         "task": run.task,
         "extra": run.extra,
-        "raw": run.raw if raw_json is None else orjson.Fragment(raw_json),
+        "raw": run.raw if raw is None else raw,
     }
-    try:
-        return orjson.dumps(document, option=_NEWLINE if newline else 0)
-    except TypeError:  # what orjson refuses (non-string keys, integers past 64 bits, ...)
-        document["raw"] = run.raw
-        return dumps(document, newline=newline)
+
+
+def encode_document(document: dict[str, Any], *, newline: bool = False) -> bytes:
+    """A document as compact JSON bytes (:func:`runnorm._json.dumps`)."""
+    return dumps(document, newline=newline)
+
+
+def encode_run(run: Run, raw_json: bytes | None = None, *, newline: bool = False) -> bytes:
+    """``Run.to_dict()`` encoded as compact JSON bytes; given *raw_json* (the payload's own
+    JSON text), it is embedded as ``raw`` instead of encoding the payload again."""
+    raw = None if raw_json is None else Embedded(raw_json)
+    return dumps(run_document(run, raw=raw), newline=newline)

@@ -1,9 +1,11 @@
-"""``Run`` to and from JSON-ready dicts (cattrs), and the JSON Schema of that output.
+"""``Run`` to and from JSON-ready dicts, and the JSON Schema of that output.
 
-One converter, built once. The hooks pass the JSON values a run carries (``raw``, ``result``,
-``extra``, error details, inline artifact content) through untouched: they are already JSON,
-and walking them value by value is where most unstructuring time would go (PERFORMANCE.md).
-The dicts ``to_dict`` returns share those values with the ``Run``; copy before mutating.
+``to_dict`` is :func:`runnorm._model.encoding.run_document`, the one document builder every
+output format shares; ``from_dict`` is cattrs, one converter built once. The JSON values a
+run carries (``raw``, ``result``, ``extra``, error details, inline artifact content) pass
+through untouched both ways: walking them value by value is where most of the time would go
+(PERFORMANCE.md). The dicts ``to_dict`` returns share those values with the ``Run``; copy
+before mutating.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from typing import Any
 
 import attrs
 import cattrs
-from cattrs.fns import identity
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_structure_fn, override
 
 from runnorm._errors import PayloadError, shorten
-from runnorm._model.encoding import SCHEMA_VERSION, timing_document
+from runnorm._model.encoding import SCHEMA_VERSION, run_document
 from runnorm._model.run import Artifact, ArtifactKind, Run, RunError, Timing
 from runnorm._model.status import RunStatus
 from runnorm._model.timestamps import parse_timestamp
@@ -40,14 +41,6 @@ _DURATIONS = ("queue_time", "run_time", "total_time")
 
 def _structure_identity(value: Any, _type: Any) -> Any:
     return value
-
-
-_STATUS_TEXT = {status: status.value for status in RunStatus}
-_KIND_TEXT = {kind: kind.value for kind in ArtifactKind}
-
-
-def _unstructure_timing(timing: Timing) -> dict[str, Any]:
-    return timing_document(timing, datetime.isoformat)
 
 
 def _structure_datetime(value: Any, _type: Any) -> datetime | None:
@@ -71,38 +64,12 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
-# JSON values and optional scalars are already JSON: cattrs inlines ``identity`` hooks, so
-# these fields cost an attribute read each instead of a dispatch.
-_SAME = override(unstruct_hook=identity)
-
-
-def _same(names: tuple[str, ...]) -> dict[str, Any]:
-    return dict.fromkeys(names, _SAME)
-
-
 def _register_parts(conv: cattrs.Converter) -> None:
-    """Hooks for what a run holds: timestamps, ``Timing``, ``RunError``, ``Artifact``."""
-    conv.register_unstructure_hook(datetime, datetime.isoformat)
+    """Structure hooks for what a run holds: timestamps, ``RunError``, ``Artifact``."""
     conv.register_structure_hook(datetime, _structure_datetime)
-    conv.register_unstructure_hook(Timing, _unstructure_timing)
-    conv.register_unstructure_hook(
-        RunError,
-        make_dict_unstructure_fn(
-            RunError, conv, code=_SAME, message=_SAME, details=override(unstruct_hook=list)
-        ),
-    )
     conv.register_structure_hook(
         RunError,
         make_dict_structure_fn(RunError, conv, details=override(struct_hook=_structure_details)),
-    )
-    conv.register_unstructure_hook(
-        Artifact,
-        make_dict_unstructure_fn(
-            Artifact,
-            conv,
-            kind=override(unstruct_hook=_KIND_TEXT.__getitem__),
-            **_same(("url", "name", "checksum", "size", "media_type", "content")),
-        ),
     )
     conv.register_structure_hook(
         Artifact,
@@ -111,29 +78,7 @@ def _register_parts(conv: cattrs.Converter) -> None:
 
 
 def _register_run(conv: cattrs.Converter) -> None:
-    """Hooks for ``Run``; its JSON values pass through untouched."""
-    unstructure_error = conv.get_unstructure_hook(RunError)
-    unstructure_artifact = conv.get_unstructure_hook(Artifact)
-
-    def optional_error(error: RunError | None) -> dict[str, Any] | None:
-        return None if error is None else unstructure_error(error)
-
-    def artifacts(items: tuple[Artifact, ...]) -> list[dict[str, Any]]:
-        return [unstructure_artifact(item) for item in items]
-
-    conv.register_unstructure_hook(
-        Run,
-        make_dict_unstructure_fn(
-            Run,
-            conv,
-            status=override(unstruct_hook=_STATUS_TEXT.__getitem__),
-            error=override(unstruct_hook=optional_error),
-            artifacts=override(unstruct_hook=artifacts),
-            **_same(
-                ("kind", "result", "web_url", "session_id", "step_count", "task", "extra", "raw")
-            ),
-        ),
-    )
+    """Structure hooks for ``Run``; its JSON values pass through untouched."""
     conv.register_structure_hook(
         Run,
         make_dict_structure_fn(
@@ -155,15 +100,12 @@ def _structure_mapping(value: Any, _type: Any) -> Mapping[str, Any]:
 
 
 converter = _make_converter()
-_unstructure_run = converter.get_unstructure_hook(Run)
 _structure_run = converter.get_structure_hook(Run)
 
 
 def run_to_dict(run: Run) -> dict[str, Any]:
-    """``Run`` -> JSON-ready dict with ``schema_version`` first."""
-    data: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-    data.update(_unstructure_run(run))
-    return data
+    """``Run`` -> JSON-ready dict with ``schema_version`` first (:func:`run_document`)."""
+    return run_document(run, datetime.isoformat)
 
 
 def run_from_dict(data: Mapping[str, Any]) -> Run:
