@@ -47,6 +47,7 @@ HEAD = 1 << 16
 LONG_LINE = 1 << 20
 """A first line longer than this is taken for a one-line document, and streamed."""
 BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 20
 
 
 class Kind(enum.Enum):
@@ -88,14 +89,19 @@ def with_head(head: bytes, stream: IO[bytes]) -> Iterator[bytes]:
 def document_records(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
     """Records of one JSON document (or several, one after another): decoded whole when
     small and well-formed, streamed otherwise."""
-    data = head + stream.read(max(0, WHOLE_DOCUMENT_LIMIT + 1 - len(head)))
-    if len(data) > WHOLE_DOCUMENT_LIMIT:
-        yield from iter_streamed(stream, data)
+    chunks, size = [head], len(head)
+    while size <= WHOLE_DOCUMENT_LIMIT and (chunk := stream.read(_CHUNK)):
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > WHOLE_DOCUMENT_LIMIT:
+        yield from iter_streamed(stream, chunks)
         return
+    data = b"".join(chunks)
+    del chunks
     try:
         document = loads(data[3:] if data.startswith(BOM) else data)
     except ValueError:  # broken somewhere, or several documents: read element by element
-        yield from iter_streamed(io.BytesIO(), data)
+        yield from iter_streamed(io.BytesIO(), [data])
         return
     yield from records_of_document(document, None)
 

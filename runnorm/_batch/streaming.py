@@ -53,8 +53,9 @@ class _Unreadable(Exception):
 class _Text:
     """Incremental UTF-8 text over a binary stream, with the byte offset of the cursor."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], pending: list[bytes]) -> None:
         self._stream = stream
+        self._pending = pending  # chunks already read from the stream, fed first
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self.buffer = ""
         self.pos = 0
@@ -80,7 +81,7 @@ class _Text:
         self.base = self.offset()
         self.buffer = self.buffer[self.pos :]
         self.pos = 0
-        chunk = self._stream.read(_CHUNK)
+        chunk = self._pending.pop(0) if self._pending else self._stream.read(_CHUNK)
         if not chunk:
             self.done = True
             self.feed(b"", final=True)
@@ -177,13 +178,14 @@ class _Text:
         return total
 
 
-def iter_streamed(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
-    """The records of the JSON documents in *head* and then *stream*: array elements,
-    wrapper items, or whole values, with their index; broken ones as ``Bad`` records."""
-    text = _Text(stream)
+def iter_streamed(stream: IO[bytes], head: list[bytes]) -> Iterator[Raw]:
+    """The records of the JSON documents in *head* (chunks already read, released as they
+    are decoded) and then *stream*: array elements, wrapper items, or whole values, with
+    their index; broken ones as ``Bad`` records."""
+    text = _Text(stream, head)
     index = 0
     try:
-        text.feed(head, final=False)
+        text.more()
         if text.buffer.startswith("\ufeff"):
             text.pos = 1
         decoder = json.JSONDecoder(parse_constant=_refuse_constant)
@@ -262,8 +264,11 @@ def _stream_array(
         except _Broken as exc:
             at = text.offset()
             snippet = short_text(text.buffer[text.pos : text.pos + 200])
+            try:
+                text.skip_value()
+            except _Unreadable as lost:
+                raise _Unreadable(f"{exc} ({lost})") from None
             yield Bad(f"invalid JSON at byte {at:,}: {exc}", snippet), None, index, None
-            text.skip_value()
         else:
             yield with_shared(item, shared), None, index, None
         index += 1
