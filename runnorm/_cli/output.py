@@ -3,7 +3,7 @@
 Exit codes, everywhere: 0 success (``get``: any fetched run; ``wait``: succeeded); 1 the run
 failed (or, for ``wait``, stopped paused waiting for input), or some records failed; 2 usage;
 3 canceled; 4 timed out (the run, or the wait); 5 error (auth, not found, transport, input
-missing).
+missing); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ __all__ = [
     "EXIT_CANCELED",
     "EXIT_ERROR",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_TIMED_OUT",
     "EXIT_USAGE",
     "emit_json",
@@ -34,6 +35,7 @@ EXIT_USAGE = 2
 EXIT_CANCELED = 3
 EXIT_TIMED_OUT = 4
 EXIT_ERROR = 5
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 def emit_json(document: Any) -> None:

@@ -670,8 +670,8 @@ def _aliases(
     shared: set[str] = set()
     errors: dict[str, list[str]] = {}
     for name, provider in providers.items():
-        for alias in provider.aliases:
-            if alias == name or aliases.get(alias) == name:
+        for alias in dict.fromkeys(provider.aliases):  # each alias once, in order
+            if alias == name:
                 continue
             if alias in names:
                 errors.setdefault(name, []).append(
