@@ -193,8 +193,8 @@ def _now(now: Any) -> float:
         moment = now if now.tzinfo is not None else now.replace(tzinfo=datetime.UTC)
         try:
             return moment.timestamp()
-        except (OverflowError, ValueError, OSError) as exc:
-            raise ConfigError(f"now is out of range: {shorten(now, 40)}") from exc
+        except Exception as exc:  # out of range, or a tzinfo that fails
+            raise ConfigError(f"now is not a usable datetime: {shorten(now, 40)}") from exc
     if isinstance(now, int | float) and not isinstance(now, bool):
         return _seconds(now, "now")
     raise ConfigError(f"now must be Unix seconds or a datetime, not {shorten(now, 40)}")
