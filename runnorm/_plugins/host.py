@@ -259,6 +259,7 @@ class PluginHost:
         self._sample_notes: dict[str, list[str]] | None = None
         self._faults: dict[str, tuple[int, str]] = {}
         self._detector_time: dict[str, list[float]] = {}
+        self._on_fault: FaultHandler = self._detector_fault  # bound once: detect is hot
 
     # -- the typed hook wrapper ---------------------------------------------------------------
 
@@ -525,7 +526,7 @@ class PluginHost:
         warned about once per provider."""
         if not self._loaded:
             self._load_once()
-        return _matches(self._detectors, payload, self._detector_fault)
+        return _matches(self._detectors, payload, self._on_fault)
 
     # -- detector faults, the samples check, timing -------------------------------------------
 
