@@ -16,17 +16,20 @@ a typical scheme a few lines.
 
 from __future__ import annotations
 
+import datetime
+import email.header
 import hashlib
 import hmac
 import math
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeAlias
 
 from runnorm._errors import (
     ConfigError,
     PayloadError,
+    RunnormError,
     RunnormWarning,
     SignatureError,
     UnsupportedError,
@@ -34,6 +37,7 @@ from runnorm._errors import (
 )
 from runnorm._json import loads
 from runnorm._model.run import Run
+from runnorm._plugins.host import PLUGIN_FAULTS
 from runnorm._plugins.normalize import apply, resolve_provider
 from runnorm._plugins.provider import Provider
 
@@ -47,7 +51,12 @@ __all__ = [
     "require_header",
 ]
 
-HeaderInput: TypeAlias = Mapping[str, Any] | Iterable[tuple[Any, Any]]
+HeaderInput: TypeAlias = Mapping[str, Any] | Iterable[tuple[Any, Any]] | Any
+"""What ``parse`` takes as headers: a mapping, any object with ``.items()`` (an
+``email.message.Message`` as ``http.server`` gives, Starlette's, werkzeug's and aiohttp's
+headers), or an iterable of ``(name, value)`` pairs (ASGI's ``scope["headers"]``)."""
+
+_VALUE_TYPES = (str, bytes, bytearray, int, float, email.header.Header)
 
 
 class UnverifiedWebhookWarning(RunnormWarning):
@@ -55,21 +64,31 @@ class UnverifiedWebhookWarning(RunnormWarning):
 
 
 class Headers(Mapping[str, str]):
-    """Request headers with case-insensitive names (from a mapping or a list of pairs).
+    """Request headers with case-insensitive names.
 
-    Repeated names keep the first value. Bytes names and values are decoded as Latin-1,
-    as HTTP servers hand them over.
+    Takes a mapping, an object with ``.items()`` (``email.message.Message``, framework header
+    classes) or an iterable of ``(name, value)`` pairs; anything else is a ``ConfigError``.
+    Repeated names keep the first value. Names are strings or bytes; values strings, bytes,
+    numbers or ``email.header.Header``. Bytes are decoded as Latin-1, as HTTP servers hand
+    them over.
     """
 
     __slots__ = ("_items",)
 
     def __init__(self, headers: HeaderInput) -> None:
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
         items: dict[str, str] = {}
-        for name, value in pairs:
-            key = _text(name).lower()
-            if key not in items:
-                items[key] = _text(value)
+        try:
+            for name, value in _pairs(headers):
+                key = _text(name, "name").lower()
+                if key not in items:
+                    items[key] = _text(value, "value")
+        except ConfigError:
+            raise
+        except Exception as exc:  # a container whose iteration fails
+            raise ConfigError(
+                f"could not read the headers ({type(exc).__name__}); pass a mapping, an "
+                "email.message.Message or a list of (name, value) pairs"
+            ) from exc
         self._items = items
 
     def __getitem__(self, name: str) -> str:
@@ -85,10 +104,35 @@ class Headers(Mapping[str, str]):
         return f"Headers({sorted(self._items)!r})"
 
 
-def _text(value: Any) -> str:
+def _pairs(headers: Any) -> Iterator[tuple[Any, Any]]:
+    """``(name, value)`` pairs of any accepted header container."""
+    items = getattr(headers, "items", None)
+    if callable(items) and not isinstance(headers, str | bytes | bytearray):
+        source: Any = items()
+    elif isinstance(headers, Iterable) and not isinstance(headers, str | bytes | bytearray):
+        source = headers
+    else:
+        raise ConfigError(
+            "headers must be a mapping, an email.message.Message (or any object with "
+            f".items()) or a list of (name, value) pairs, not {type(headers).__name__}"
+        )
+    for pair in source:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise ConfigError(
+                f"each header must be a (name, value) pair, not {shorten(pair, 40)} "
+                "(raw 'Name: value' lines are not parsed)"
+            )
+        yield pair[0], pair[1]
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, str):
+        return value
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("latin-1")
-    return str(value)
+    if what == "value" and isinstance(value, _VALUE_TYPES) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"a header {what} must be text or bytes, not {type(value).__name__}")
 
 
 def hmac_sha256_hex(secret: str | bytes, body: bytes) -> str:
@@ -129,6 +173,73 @@ def _body_bytes(body: Any) -> bytes:
     )
 
 
+def _seconds(value: Any, what: str) -> float:
+    """A finite number of seconds (an ``int`` or ``float``), or ``ConfigError``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if math.isfinite(seconds):
+            return seconds
+    raise ConfigError(f"{what} must be a finite number of seconds, not {shorten(value, 40)}")
+
+
+def _now(now: Any) -> float:
+    """*now* as Unix seconds: a number, or a ``datetime`` (naive means UTC)."""
+    if now is None:
+        return time.time()
+    if isinstance(now, datetime.datetime):
+        moment = now if now.tzinfo is not None else now.replace(tzinfo=datetime.UTC)
+        try:
+            return moment.timestamp()
+        except Exception as exc:  # out of range, or a tzinfo that fails
+            raise ConfigError(f"now is not a usable datetime: {shorten(now, 40)}") from exc
+    if isinstance(now, int | float) and not isinstance(now, bool):
+        return _seconds(now, "now")
+    raise ConfigError(f"now must be Unix seconds or a datetime, not {shorten(now, 40)}")
+
+
+def _secret(secret: Any) -> str | bytes:
+    """The signing secret as given (``bytearray`` as ``bytes``), or ``ConfigError``."""
+    if isinstance(secret, bytearray | memoryview):
+        secret = bytes(secret)
+    if not isinstance(secret, str | bytes):
+        raise ConfigError(f"secret must be a str or bytes, not {type(secret).__name__}")
+    if not secret:
+        raise ConfigError("secret must not be empty; pass None to skip verification")
+    if isinstance(secret, str):
+        try:
+            secret.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError("secret is not valid text (it holds a lone surrogate)") from None
+    return secret
+
+
+def _verify(
+    provider: Provider,
+    verify: Callable[..., None],
+    body: bytes,
+    headers: Headers,
+    secret: str | bytes,
+    *,
+    tolerance: float,
+    now: float,
+) -> None:
+    """Run the provider's verification. Any fault of the plugin's code rejects the delivery:
+    a ``SignatureError`` naming the plugin (the fault's text is left out, as the secret may be
+    in it; it is the ``__cause__``)."""
+    try:
+        verify(body, headers, secret, tolerance=tolerance, now=now)
+    except (RunnormError, Warning):  # a warning turned into an error by a filter stays itself
+        raise
+    except PLUGIN_FAULTS as exc:
+        raise SignatureError(
+            f"the {provider.name!r} plugin's webhook verification failed with "
+            f"{type(exc).__name__}; the delivery is not verified"
+        ) from exc
+
+
 def parse(
     provider: str | Provider,
     body: bytes,
@@ -136,45 +247,40 @@ def parse(
     *,
     secret: str | bytes | None = None,
     tolerance: float = 300,
-    now: float | None = None,
+    now: float | datetime.datetime | None = None,
 ) -> Run:
     """Verify (when *secret* is given) and normalize one webhook delivery.
 
-    *headers* is a mapping or a list of ``(name, value)`` pairs; names are case-insensitive.
-    *now* is Unix seconds (default: the current time).
+    *headers* is a mapping, an object with ``.items()`` (``email.message.Message``,
+    framework header classes) or an iterable of ``(name, value)`` pairs; names are
+    case-insensitive. *secret* is a ``str`` or ``bytes``. *now* is Unix seconds or a
+    ``datetime`` (default: the current time). Every other argument type is a ``ConfigError``.
     """
     chosen = resolve_provider(provider)
-    if (
-        isinstance(tolerance, bool)
-        or not isinstance(tolerance, int | float)
-        or not (math.isfinite(tolerance) and tolerance >= 0)
-    ):
-        raise ConfigError(f"tolerance must be a finite number of seconds, not {tolerance!r}")
-    if chosen.verify_webhook is None:
-        raise UnsupportedError(f"provider {chosen.name!r} declares no webhooks")
+    window = _seconds(tolerance, "tolerance")
+    if window < 0:
+        raise ConfigError(f"tolerance must not be negative, not {tolerance!r}")
     raw = _body_bytes(body)
     received = Headers(headers)
-    if secret is None:
+    key = None if secret is None else _secret(secret)
+    moment = _now(now)
+    verify = chosen.verify_webhook
+    if verify is None:
+        raise UnsupportedError(f"provider {chosen.name!r} declares no webhooks")
+    if key is None:
         warnings.warn(
             f"{chosen.name}: webhook parsed without verifying its signature (pass secret=)",
             UnverifiedWebhookWarning,
             stacklevel=2,
         )
     else:
-        if not secret:
-            raise ConfigError("secret must not be empty; pass None to skip verification")
-        chosen.verify_webhook(
-            raw,
-            received,
-            secret,
-            tolerance=tolerance,
-            now=time.time() if now is None else now,
-        )
+        _verify(chosen, verify, raw, received, key, tolerance=window, now=moment)
     try:
         payload = loads(raw)
     except ValueError as exc:
         raise PayloadError(
-            f"webhook body is not JSON: {shorten(raw[:200])}", provider=chosen.name
+            f"webhook body is not JSON ({str(exc)[:80]}): {shorten(raw[:200])}",
+            provider=chosen.name,
         ) from exc
     if not isinstance(payload, Mapping):
         raise PayloadError(

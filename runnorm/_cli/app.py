@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from runnorm._cli.output import EXIT_INTERRUPTED
 from runnorm._version import __version__
 
 __all__ = ["COMMANDS", "main"]
@@ -38,6 +39,16 @@ class _Commands(click.Group):
         module, _, attribute = where.partition(":")
         command: click.Command = getattr(importlib.import_module(module), attribute)
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; Ctrl-C (``KeyboardInterrupt``, wherever it is raised: a command, a
+        plugin's import) ends it with a message and exit code 130, as shells expect."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("", err=True)
+            click.echo("runnorm: interrupted", err=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

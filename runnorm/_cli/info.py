@@ -23,13 +23,15 @@ def _info_document(info: ProviderInfo) -> dict[str, Any]:
         "capabilities": sorted(info.capabilities),
         "statuses": {k: v.value for k, v in provider.statuses.items()} if provider else {},
         "error": info.error,
+        "warnings": list(info.warnings),
     }
 
 
 @click.command("providers")
 @click.option("--json", "as_json", is_flag=True, help="JSON output (the default when piped).")
 def providers_command(as_json: bool) -> None:
-    """List installed providers, their statuses, and plugins that failed to load."""
+    """List installed providers, their statuses, plugins that failed to load, and warnings
+    (a detector that accepts other providers' samples, or raised)."""
     infos = get_host().infos()
     if as_json or not stdout_is_terminal():
         emit_json([_info_document(info) for info in infos])
@@ -61,3 +63,10 @@ def providers_command(as_json: bool) -> None:
         for info in failed:
             where = info.entry_point or info.name
             click.echo(f"  {info.name} ({info.package or '?'}, {where}): {info.error}")
+    warned = [info for info in infos if info.warnings]
+    if warned:
+        click.echo("")
+        click.echo("Warnings:")
+        for info in warned:
+            for warning in info.warnings:
+                click.echo(f"  {info.name} ({info.package or '?'}): {warning}")

@@ -4,31 +4,57 @@ Plugins are entry points of the group ``runnorm``. They load lazily, on the firs
 needs a provider, and one by one: a plugin that fails to import or to register is recorded
 (``runnorm.providers()`` shows it with its package and error) and the others keep working.
 ``RUNNORM_LOAD_PLUGINS=a,b`` loads only the named entry points; ``RUNNORM_DISABLE_PLUGINS=c``
-blocks some; ``RUNNORM_TRACE_PLUGINS=1`` prints every hook call, its result and each
-registered provider to stderr, with secrets and key-like strings masked. Two providers
-claiming one name are both reported and the name becomes unusable (``PluginLoadError``)
-instead of one silently winning.
+blocks some; ``RUNNORM_TRACE_PLUGINS=1`` prints every hook call, its result, each registered
+provider, each plugin's load time and (at exit) each detector's cumulative time to stderr,
+with secrets and key-like strings masked. Two providers claiming one name are both reported
+and the name becomes unusable (``PluginLoadError``) instead of one silently winning; an alias
+never takes another provider's name (the alias is refused, on its own plugin).
+
+Plugin code (import, the register hook, detectors; mappings and webhook verifiers are
+wrapped where they are called) that raises an ``Exception`` or ``SystemExit`` is a fault of
+that plugin (:data:`PLUGIN_FAULTS`): reported, and the others keep working.
+``KeyboardInterrupt`` always propagates.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.metadata
 import os
 import re
 import sys
 import threading
-from collections.abc import Mapping
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
 import pluggy
 
 from runnorm import hookspecs
-from runnorm._errors import PluginLoadError, UnknownProviderError
+from runnorm._errors import PluginLoadError, RunnormWarning, UnknownProviderError
+from runnorm._json import loads
 from runnorm._model.redaction import Redactor
+from runnorm._model.status import StatusMap
 from runnorm._plugins.provider import Detector, Provider
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginHost", "ProviderInfo", "get_host", "reset_host"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PLUGIN_FAULTS",
+    "PluginHost",
+    "ProviderInfo",
+    "describe_fault",
+    "get_host",
+    "reset_host",
+]
+
+PLUGIN_FAULTS: tuple[type[BaseException], ...] = (Exception, SystemExit)
+"""What plugin code may raise that counts as a fault of that plugin (reported, never fatal):
+any ``Exception`` and ``SystemExit`` (a plugin calling ``sys.exit()``). ``KeyboardInterrupt``
+is not one: it always propagates."""
 
 ENTRY_POINT_GROUP = "runnorm"
 LOAD_ENV = "RUNNORM_LOAD_PLUGINS"
@@ -51,9 +77,16 @@ _TRACE_REDACTOR = Redactor(_TRACE_SECRETS)
 
 def _safe(value: object) -> str:
     """A short repr for trace output with mapping secrets and key-like strings masked."""
-    text = repr(_TRACE_REDACTOR.redact(value))
+    try:
+        text = repr(_TRACE_REDACTOR.redact(value))
+    except Exception:  # a plugin's hostile __repr__ must not break the trace
+        text = f"<{type(value).__name__}>"
     text = _KEYLIKE.sub("***", text)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _trace(message: str) -> None:
+    print(f"runnorm: {message}", file=sys.stderr)
 
 
 def _tracer() -> tuple[Any, Any]:
@@ -64,7 +97,9 @@ def _tracer() -> tuple[Any, Any]:
 
     def after(outcome: Any, hook_name: str, hook_impls: list[Any], kwargs: Any) -> None:
         exception = outcome.exception
-        result = f"raised {exception!r}" if exception is not None else _safe(outcome.get_result())
+        result = (
+            f"raised {_safe(exception)}" if exception is not None else _safe(outcome.get_result())
+        )
         print(f"runnorm: hook {hook_name} -> {result}", file=sys.stderr)
 
     return before, after
@@ -72,7 +107,13 @@ def _tracer() -> tuple[Any, Any]:
 
 @attrs.frozen
 class ProviderInfo:
-    """What ``runnorm.providers()`` reports for one provider (or one plugin that failed)."""
+    """What ``runnorm.providers()`` reports for one provider (or one plugin that failed).
+
+    ``error`` says why the plugin or provider is broken (it failed to import or register, its
+    name clashes, an alias was refused); ``warnings`` lists what works but deserves a look:
+    a detector that accepts another provider's declared samples (detection of those payloads
+    is ambiguous), or one that raised and so abstained.
+    """
 
     name: str
     package: str | None
@@ -82,6 +123,7 @@ class ProviderInfo:
     error: str | None = None
     aliases: tuple[str, ...] = ()
     provider: Provider | None = attrs.field(default=None, eq=False, repr=False)
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -96,6 +138,11 @@ class _Origin:
     version: str | None = None
     entry_point: str | None = None
 
+    def label(self) -> str:
+        """``name (package version)`` for trace lines."""
+        made = " ".join(part for part in (self.package, self.version) if part)
+        return f"{self.plugin_name} ({made})" if made else self.plugin_name
+
 
 def _env_names(name: str) -> set[str] | None:
     value = os.environ.get(name)
@@ -104,8 +151,83 @@ def _env_names(name: str) -> set[str] | None:
     return {part.strip() for part in value.split(",") if part.strip()}
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+def describe_fault(exc: BaseException) -> str:
+    """``Type: message`` of an exception from plugin code, short, whatever its ``__str__``."""
+    try:
+        text = str(exc)
+    except Exception:  # a hostile __str__
+        text = "<unprintable>"
+    if len(text) > _FAULT_TEXT:
+        text = text[: _FAULT_TEXT - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_FAULT_TEXT = 200
+_SAMPLES_READ = 200  # sample files read per provider for the cross-detection check
+_SAMPLE_BYTES = 1 << 20
+
+
+def _declaration_problem(provider: Provider) -> str | None:
+    """Why *provider* cannot be registered as declared, or None: the registry relies on these
+    types (names are sorted and hashed, detectors called), whatever a plugin passed."""
+    declared: Any = provider  # attrs does not check the declared types
+    if not isinstance(declared.name, str) or not declared.name:
+        return f"Provider.name must be a non-empty string, not {declared.name!r}"
+    aliases = declared.aliases
+    if not isinstance(aliases, tuple) or not all(isinstance(a, str) and a for a in aliases):
+        return f"Provider.aliases must be a tuple of non-empty strings, not {aliases!r}"
+    if not isinstance(declared.statuses, StatusMap):
+        return "Provider.statuses must be a runnorm.StatusMap"
+    if not callable(declared.to_run) or not callable(declared.detect):
+        return "Provider.to_run and Provider.detect must be callables"
+    if declared.verify_webhook is not None and not callable(declared.verify_webhook):
+        return "Provider.verify_webhook must be a callable or None"
+    keys = declared.detect_keys
+    if not isinstance(keys, frozenset) or not all(isinstance(key, str) for key in keys):
+        return "Provider.detect_keys must be a frozenset of strings"
+    sensitive = declared.sensitive_keys
+    if not isinstance(sensitive, tuple) or not all(isinstance(key, str) for key in sensitive):
+        return "Provider.sensitive_keys must be a tuple of strings"
+    if declared.samples is not None and not isinstance(declared.samples, Path):
+        return "Provider.samples must be a pathlib.Path or None"
+    return None
+
+
+def _dist_facts(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:
+    """The distribution name and version behind *ep*, when its metadata says."""
+    try:
+        dist: importlib.metadata.Distribution | None = getattr(ep, "dist", None)
+        if dist is None:
+            return None, None
+        return dist.name, dist.version
+    except Exception:  # broken metadata: the entry point still loads
+        return None, None
+
+
+DetectorEntry = tuple[Provider, frozenset[str], Detector]
+FaultHandler = Callable[[Provider, BaseException], None]
+
+
+def _matches(
+    detectors: tuple[DetectorEntry, ...], payload: Mapping[str, Any], on_fault: FaultHandler
+) -> list[Provider]:
+    """The providers among *detectors* that accept *payload*: a detector runs only when the
+    payload has one of its ``detect_keys`` (if it declares some); one that raises abstains and
+    is handed to ``on_fault(provider, exc)``."""
+    matches = []
+    for provider, keys, accepts in detectors:
+        if keys:
+            for key in keys:  # a few declared keys, looked up in the payload
+                if key in payload:
+                    break
+            else:
+                continue
+        try:
+            if accepts(payload):
+                matches.append(provider)
+        except PLUGIN_FAULTS as exc:  # a faulty detector abstains rather than breaking detection
+            on_fault(provider, exc)
+    return matches
 
 
 class PluginHost:
@@ -122,17 +244,22 @@ class PluginHost:
         self._trace = os.environ.get(TRACE_ENV, "").strip().lower() not in ("", "0", "false", "no")
         if self._trace:
             self.pm.add_hookcall_monitoring(*_tracer())
+            _TRACED.add(self)
         self._use_entry_points = entry_points
         self._lock = threading.RLock()
         self._loaded = False
         self._failed: list[ProviderInfo] = []
         self._claims: Claims = {}
         self._providers: dict[str, Provider] = {}
-        self._detectors: tuple[tuple[Provider, frozenset[str], Detector], ...] = ()
+        self._detectors: tuple[DetectorEntry, ...] = ()
         self._infos: list[ProviderInfo] = []
         self._aliases: dict[str, str] = {}
         self._clashes: dict[str, str] = {}
         self._redactors: dict[str | None, Redactor] = {}
+        self._sample_notes: dict[str, list[str]] | None = None
+        self._faults: dict[str, tuple[int, str]] = {}
+        self._detector_time: dict[str, list[float]] = {}
+        self._on_fault: FaultHandler = self._detector_fault  # bound once: detect is hot
 
     # -- the typed hook wrapper ---------------------------------------------------------------
 
@@ -143,11 +270,13 @@ class PluginHost:
         def register(provider: object) -> None:  # checked here, whatever a plugin passes
             if not isinstance(provider, Provider):
                 raise TypeError(f"register() takes a runnorm.Provider, not {type(provider)!r}")
+            problem = _declaration_problem(provider)
+            if problem is not None:
+                raise TypeError(problem)
             if self._trace:
-                print(
-                    f"runnorm: register(Provider(name={provider.name!r}, "
-                    f"capabilities={sorted(provider.capabilities)}))",
-                    file=sys.stderr,
+                _trace(
+                    f"register(Provider(name={provider.name!r}, "
+                    f"capabilities={sorted(provider.capabilities)}))"
                 )
             registered.append(provider)
 
@@ -170,24 +299,32 @@ class PluginHost:
         """Register a plugin object (module or instance) and collect its providers."""
         with self._lock:
             self._ensure_loaded()
-            self._add_plugin(plugin, _Origin(name, package, version, entry_point))
+            origin = _Origin(name, package, version, entry_point)
+            start = time.perf_counter()
+            ok = self._add_plugin(plugin, origin)
+            if self._trace:
+                done = "registered" if ok else "failed to register"
+                _trace(f"plugin {origin.label()} {done} in {time.perf_counter() - start:.3f} s")
             self._resolve()
 
-    def _add_plugin(self, plugin: object, origin: _Origin) -> None:
+    def _add_plugin(self, plugin: object, origin: _Origin) -> bool:
         try:
             self.pm.register(plugin, name=origin.plugin_name)
             self.pm.check_pending()
-        except Exception as exc:
-            self._fail(origin, f"could not register: {_describe(exc)}")
-            return
+        except PLUGIN_FAULTS as exc:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            self._fail(origin, f"could not register: {describe_fault(exc)}")
+            return False
         try:
             provided = self.call_register_providers(plugin)
-        except Exception as exc:
+        except PLUGIN_FAULTS as exc:
             self.pm.unregister(plugin)
-            self._fail(origin, f"runnorm_register_providers failed: {_describe(exc)}")
-            return
+            self._fail(origin, f"runnorm_register_providers failed: {describe_fault(exc)}")
+            return False
         for provider in provided:
             self._claims.setdefault(provider.name, []).append((provider, origin))
+        return True
 
     def _fail(self, origin: _Origin, error: str) -> None:
         self._failed.append(
@@ -209,36 +346,80 @@ class PluginHost:
             if self._loaded:
                 return
             if self._use_entry_points:
-                self._load_entry_points()
+                try:
+                    self._load_entry_points()
+                except BaseException:  # KeyboardInterrupt: forget the half load, start over next
+                    self._forget_plugins()
+                    raise
             self._loaded = True
             self._resolve()
+
+    def _forget_plugins(self) -> None:
+        for plugin in list(self.pm.get_plugins()):
+            self.pm.unregister(plugin)
+        self._failed.clear()
+        self._claims.clear()
+
+    def _entry_points(self) -> list[importlib.metadata.EntryPoint]:
+        """The group's entry points. When one distribution's metadata is malformed (which
+        makes ``entry_points()`` itself raise), that distribution is reported and the others'
+        are read one by one."""
+        try:
+            return list(importlib.metadata.entry_points(group=self.group))
+        except PLUGIN_FAULTS:
+            pass
+        found: list[importlib.metadata.EntryPoint] = []
+        seen: set[str] = set()
+        for dist in importlib.metadata.distributions():
+            try:
+                name = dist.name
+            except PLUGIN_FAULTS:
+                name = None
+            name = name if isinstance(name, str) else "?"
+            key = re.sub(r"[-_.]+", "-", name).lower()
+            if key in seen:  # the first on the path wins, as in entry_points()
+                continue
+            seen.add(key)
+            try:
+                found.extend(dist.entry_points.select(group=self.group))
+            except PLUGIN_FAULTS as exc:
+                error = f"malformed entry-point metadata: {describe_fault(exc)}"
+                self._fail(_Origin(name, package=name), error)
+        return found
 
     def _load_entry_points(self) -> None:
         only = _env_names(LOAD_ENV)
         disabled = _env_names(DISABLE_ENV) or set()
-        found = importlib.metadata.entry_points(group=self.group)
-        for ep in sorted(found, key=lambda e: (e.name, e.value)):
+        begin = time.perf_counter()
+        for ep in sorted(self._entry_points(), key=lambda e: (e.name, e.value)):
             if only is not None and ep.name not in only:
                 continue
             if ep.name in disabled:
                 self.pm.set_blocked(ep.name)
                 continue
-            dist: importlib.metadata.Distribution | None = getattr(ep, "dist", None)
-            origin = _Origin(
-                plugin_name=ep.name,
-                package=dist.name if dist is not None else None,
-                version=dist.version if dist is not None else None,
-                entry_point=f"{ep.name} = {ep.value}",
-            )
+            package, version = _dist_facts(ep)
+            origin = _Origin(ep.name, package, version, f"{ep.name} = {ep.value}")
             if self.pm.has_plugin(ep.name):
                 self._fail(origin, f"entry point name {ep.name!r} is already taken")
                 continue
+            start = time.perf_counter()
             try:
                 plugin = ep.load()
-            except Exception as exc:
-                self._fail(origin, f"could not import: {_describe(exc)}")
+            except PLUGIN_FAULTS as exc:
+                self._fail(origin, f"could not import: {describe_fault(exc)}")
+                if self._trace:
+                    _trace(f"plugin {origin.label()} failed to import after {_since(start)}")
                 continue
-            self._add_plugin(plugin, origin)
+            imported = time.perf_counter()
+            ok = self._add_plugin(plugin, origin)
+            if self._trace:
+                done = "loaded" if ok else "failed to register"
+                _trace(
+                    f"plugin {origin.label()} {done} in {_since(start)} "
+                    f"(import {imported - start:.3f} s, register {_since(imported)})"
+                )
+        if self._trace:
+            _trace(f"plugins loaded in {_since(begin)}")
 
     def _resolve(self) -> None:
         """Rebuild the registry from the claims: names, aliases, clashes, infos."""
@@ -264,11 +445,15 @@ class PluginHost:
                 )
         infos.sort(key=lambda info: (info.name, info.package or ""))
         self._providers = providers
-        self._detectors = tuple((p, p.detect_keys, p.detect) for p in providers.values())
+        self._detectors = tuple(
+            (p, p.detect_keys, self._timed(p.name, p.detect) if self._trace else p.detect)
+            for p in providers.values()
+        )
         self._aliases = aliases
         self._clashes = clashes
         self._infos = infos
         self._redactors = {}
+        self._sample_notes = None
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -310,29 +495,149 @@ class PluginHost:
         return redactor
 
     def infos(self) -> list[ProviderInfo]:
-        """One ``ProviderInfo`` per provider and per failed plugin, sorted by name."""
+        """One ``ProviderInfo`` per provider and per failed plugin, sorted by name; usable
+        providers carry the warnings of the samples check and of detector faults so far."""
         self._ensure_loaded()
-        return list(self._infos)
+        with self._lock:
+            if self._sample_notes is None:
+                self._sample_notes = self._check_samples()
+            notes = self._sample_notes
+            faults = dict(self._faults)
+            out = []
+            for info in self._infos:
+                found = list(notes.get(info.name, ())) if info.provider is not None else []
+                fault = faults.get(info.name) if info.provider is not None else None
+                if fault is not None:
+                    found.append(
+                        f"its detector raised on {fault[0]} payload(s) in this process and "
+                        f"abstained (last: {fault[1]})"
+                    )
+                out.append(attrs.evolve(info, warnings=tuple(found)) if found else info)
+            return out
+
+    def detector_faults(self) -> Mapping[str, tuple[int, str]]:
+        """Provider name -> (how many payloads its detector raised on, the last fault)."""
+        with self._lock:
+            return dict(self._faults)
 
     def detect(self, payload: Mapping[str, Any]) -> list[Provider]:
-        """Every usable provider whose detector accepts *payload*."""
+        """Every usable provider whose detector accepts *payload*. A detector that raises
+        abstains; the fault is recorded (:meth:`detector_faults`, ``runnorm providers``) and
+        warned about once per provider."""
         if not self._loaded:
             self._load_once()
-        matches = []
-        for provider, keys, accepts in self._detectors:
-            if keys:
-                for key in keys:  # a few declared keys, looked up in the payload
-                    if key in payload:
-                        break
-                else:
-                    continue
+        return _matches(self._detectors, payload, self._on_fault)
+
+    # -- detector faults, the samples check, timing -------------------------------------------
+
+    def _detector_fault(self, provider: Provider, exc: BaseException) -> None:
+        described = describe_fault(exc)
+        with self._lock:
+            count, _ = self._faults.get(provider.name, (0, ""))
+            self._faults[provider.name] = (count + 1, described)
+        if count == 0:
+            warnings.warn(
+                f"the {provider.name!r} plugin's detector raised {described}; it abstains "
+                "from detection (runnorm providers lists it)",
+                RunnormWarning,
+                stacklevel=4,
+            )
+
+    def _check_samples(self) -> dict[str, list[str]]:
+        """Provider name -> warnings: its detector accepts (or raises on) payloads that
+        another provider declares as its samples."""
+        detectors = tuple((p, p.detect_keys, p.detect) for p in self._providers.values())
+        notes: dict[str, list[str]] = {}
+        for owner in self._providers.values():
+            others = tuple(entry for entry in detectors if entry[0] is not owner)
+            claimed, raised = _claims_on_samples(owner, others)
+            for name, labels in sorted(claimed.items()):
+                shown = ", ".join(labels[:3]) + (", ..." if len(labels) > 3 else "")
+                notes.setdefault(name, []).append(
+                    f"its detector accepts {len(labels)} of {owner.name!r}'s declared samples "
+                    f"({shown}): detecting those payloads is ambiguous"
+                )
+            for name, described in sorted(raised.items()):
+                notes.setdefault(name, []).append(
+                    f"its detector raised on {owner.name!r}'s declared samples ({described})"
+                )
+        return notes
+
+    def _timed(self, name: str, accepts: Detector) -> Detector:
+        totals = self._detector_time.setdefault(name, [0.0, 0.0])
+        clock = time.perf_counter
+
+        def timed(payload: Mapping[str, Any]) -> bool:
+            start = clock()
             try:
-                accepted = accepts(payload)
-            except Exception:  # a faulty detector abstains rather than breaking detection
-                accepted = False
-            if accepted:
-                matches.append(provider)
-        return matches
+                return accepts(payload)
+            finally:
+                totals[0] += 1
+                totals[1] += clock() - start
+
+        return timed
+
+    def trace_detector_times(self) -> None:
+        """Print each detector's calls and cumulative time to stderr (at exit when tracing)."""
+        with self._lock:
+            times = sorted(self._detector_time.items(), key=lambda item: -item[1][1])
+        for name, (calls, seconds) in times:
+            if calls:
+                _trace(f"detector {name}: {int(calls)} call(s), {seconds:.6f} s in total")
+
+
+def _since(start: float) -> str:
+    return f"{time.perf_counter() - start:.3f} s"
+
+
+def _claims_on_samples(
+    owner: Provider, others: tuple[DetectorEntry, ...]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Which of *others* accept which of *owner*'s samples (name -> sample files), and which
+    raised on one (name -> the first fault)."""
+    claimed: dict[str, list[str]] = {}
+    raised: dict[str, str] = {}
+
+    def fault(provider: Provider, exc: BaseException) -> None:
+        raised.setdefault(provider.name, describe_fault(exc))
+
+    for label, sample in _samples(owner):
+        for provider in _matches(others, sample, fault):
+            claimed.setdefault(provider.name, []).append(label)
+    return claimed, raised
+
+
+def _samples(provider: Provider) -> list[tuple[str, Mapping[str, Any]]]:
+    """``(label, payload)`` for the JSON objects in *provider*'s declared samples directory
+    (files that cannot be read or decoded are the conformance suite's business)."""
+    if provider.samples is None:
+        return []
+    out: list[tuple[str, Mapping[str, Any]]] = []
+    try:
+        files = sorted(provider.samples.glob("*.json"))[:_SAMPLES_READ]
+    except OSError:
+        return []
+    for path in files:
+        try:
+            if path.stat().st_size > _SAMPLE_BYTES:
+                continue
+            payload = loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(payload, Mapping):
+            out.append((path.name, payload))
+    return out
+
+
+_TRACED: weakref.WeakSet[PluginHost] = weakref.WeakSet()
+
+
+def _report_traced() -> None:
+    for host in list(_TRACED):
+        host.trace_detector_times()
+
+
+atexit.register(_report_traced)
 
 
 Claims = dict[str, list[tuple[Provider, _Origin]]]
@@ -357,18 +662,30 @@ def _unclashed(claims: Claims) -> tuple[dict[str, Provider], dict[str, str]]:
 def _aliases(
     providers: Mapping[str, Provider], clashes: dict[str, str]
 ) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Alias -> provider name for the aliases claimed once; the others are added to
-    *clashes*, and each provider that lost one gets an error (name -> its errors)."""
+    """Alias -> provider name for the aliases claimed once, and the errors (provider name ->
+    its errors). A provider's name beats an alias: an alias that is another provider's name
+    (or a clashing name) is refused, reported on the provider declaring it alone. An alias
+    two providers declare is theirs to lose, both: it is added to *clashes*."""
+    names = set(providers) | set(clashes)
     aliases: dict[str, str] = {}
+    shared: set[str] = set()
     errors: dict[str, list[str]] = {}
     for name, provider in providers.items():
-        for alias in provider.aliases:
-            if alias in providers or alias in clashes or alias in aliases:
+        for alias in dict.fromkeys(provider.aliases):  # each alias once, in order
+            if alias == name:
+                continue
+            if alias in names:
+                errors.setdefault(name, []).append(
+                    f"alias {alias!r} is the name of another provider and was refused"
+                )
+                continue
+            if alias in aliases or alias in shared:
                 lost = f"alias {alias!r} is taken by another provider and was ignored"
                 errors.setdefault(name, []).append(lost)
                 other = aliases.pop(alias, None)
                 if other is not None:
                     errors.setdefault(other, []).append(lost)
+                shared.add(alias)
                 clashes.setdefault(alias, f"alias {alias!r} is claimed by several providers")
             else:
                 aliases[alias] = name

@@ -7,7 +7,7 @@ from typing import Any
 
 from runnorm._errors import DetectionError, PayloadError, RunnormError, shorten
 from runnorm._model.run import Run
-from runnorm._plugins.host import PluginHost, get_host
+from runnorm._plugins.host import PLUGIN_FAULTS, PluginHost, describe_fault, get_host
 from runnorm._plugins.provider import Provider
 
 __all__ = ["apply", "detect", "detection_error", "normalize", "resolve_provider"]
@@ -38,9 +38,14 @@ def detection_error(
     keys = ", ".join(sorted(map(str, payload))[:_KEYS_SHOWN]) or "none"
     if not matches:
         installed = ", ".join(sorted(host.usable())) or "none"
+        faults = host.detector_faults()
+        faulty = "".join(
+            f" The {name!r} plugin's detector has raised ({last}) and abstained."
+            for name, (_, last) in sorted(faults.items())
+        )
         return DetectionError(
             f"no installed provider recognizes this payload (keys: {keys}); installed "
-            f"providers: {installed}. Pass provider= to choose one.",
+            f"providers: {installed}. Pass provider= to choose one.{faulty}",
             value=payload,
         )
     names = sorted(p.name for p in matches)
@@ -78,10 +83,10 @@ def apply(provider: Provider, payload: Mapping[str, Any]) -> Run:
         run = provider.to_run(payload)
     except (RunnormError, Warning):  # a warning turned into an error by a filter stays itself
         raise
-    except (Exception, SystemExit) as exc:
+    except PLUGIN_FAULTS as exc:
         raise PayloadError(
             f"the {provider.name!r} plugin's mapping failed on this payload "
-            f"({type(exc).__name__}: {shorten(str(exc))})",
+            f"({describe_fault(exc)})",
             provider=provider.name,
             value=payload,
         ) from exc
