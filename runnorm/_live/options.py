@@ -146,7 +146,8 @@ def mask_key(key: str, text: str) -> str:
                 spans.append([start, end])
         if not spans:
             return text
-        pieces, last = [], 0
+        pieces: list[str] = []
+        last = 0
         for start, end in spans:
             pieces += (text[last:start], mask)
             last = end

@@ -97,7 +97,7 @@ def scrubbed(options: CallOptions, error: RunnormError) -> RunnormError:
     if not options.api_key:
         return error
     _mask_args(options, error)
-    for attribute in ("body", "value"):
+    for attribute in ("body", "value", "error", "hint"):  # ToolError keeps the tool's words
         if hasattr(error, attribute):
             setattr(error, attribute, options.scrub_value(getattr(error, attribute)))
     seen = {id(error)}
