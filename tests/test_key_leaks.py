@@ -326,7 +326,7 @@ def test_bad_run_ids_are_config_errors_before_any_request(run_id: Any) -> None:
     assert server.lines == []
 
 
-@pytest.mark.parametrize("session_id", ["..", ".", "", "a\udc80"])
+@pytest.mark.parametrize("session_id", ["..", ".", ""])  # a lone surrogate: not JSON
 def test_a_session_id_from_the_payload_that_is_no_segment_is_a_payload_error(
     session_id: str,
 ) -> None:
@@ -337,7 +337,7 @@ def test_a_session_id_from_the_payload_that_is_no_segment_is_a_payload_error(
     )
     server = _RawServer(body)
     try:
-        with pytest.raises(runnorm.PayloadError, match="sessionId"):
+        with pytest.raises(runnorm.PayloadError, match="cannot fetch include_session"):
             runnorm.get(
                 "browserbase",
                 "r1",
