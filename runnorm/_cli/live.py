@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import click
 
 from runnorm._cli.output import (
@@ -19,8 +23,10 @@ from runnorm._cli.output import (
 )
 from runnorm._errors import ConfigError, RunnormError, WaitTimeout
 from runnorm._live.api import get, wait
+from runnorm._live.options import CallOptions, resolve_options
 from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
+from runnorm._plugins.normalize import resolve_provider
 
 __all__ = ["get_command", "wait_command"]
 
@@ -66,9 +72,48 @@ def _option_value(name: str, text: str) -> Any:
     return text
 
 
-def _show_run(run: Run, as_json: bool) -> None:
+@attrs.frozen
+class _Mask:
+    """The caller's own key masked (``CallOptions.scrub`` and ``scrub_value``)."""
+
+    options: CallOptions | None = None
+
+    def __call__(self, text: str) -> str:
+        return self.options.scrub(text) if self.options else text
+
+    def value(self, value: Any) -> Any:
+        return self.options.scrub_value(value) if self.options else value
+
+
+@contextlib.contextmanager
+def _masking(provider: str, settings: dict[str, Any]) -> Iterator[_Mask]:
+    """The mask of the caller's own key for everything a command prints, warnings included:
+    a provider echoing the key never gets it onto the screen. Bad settings are left for the
+    call itself to report."""
+    mask = _Mask()
+    with contextlib.suppress(RunnormError):
+        mask = _Mask(resolve_options(resolve_provider(provider), settings))
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+            shown(mask(str(message)), *args, **kwargs)
+
+        warnings.showwarning = show
+        yield mask
+
+
+def _fail(mask: _Mask, exc: RunnormError) -> None:
+    if isinstance(exc, ConfigError):
+        raise click.UsageError(mask(str(exc))) from None
+    fail(mask(str(exc)), EXIT_ERROR)
+
+
+def _show_run(run: Run, as_json: bool, mask: _Mask) -> None:
+    """*run* as JSON (its sensitive keys redacted, then the caller's key masked) or a table.
+    The ``Run`` in memory keeps the payload as sent; what is printed never holds the key."""
     if as_json or not stdout_is_terminal():
-        emit_json(redacted_document(run))
+        emit_json(mask.value(redacted_document(run)), mask)
         return
     timing = run.timing
     rows = [
@@ -90,7 +135,7 @@ def _show_run(run: Run, as_json: bool) -> None:
     ]
     for label, value in rows:
         if value is not None and value != "":
-            click.echo(f"{label:>10}  {value}")
+            click.echo(mask(f"{label:>10}  {value}"))
 
 
 _base_url_option = click.option(
@@ -118,13 +163,12 @@ def get_command(
 ) -> None:
     """Fetch one run and print it (exit 0 for any fetched run)."""
     settings = _live_options(base_url, options)
-    try:
-        run = get(provider, run_id, **settings)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    except RunnormError as exc:
-        fail(str(exc), EXIT_ERROR)
-    _show_run(run, as_json)
+    with _masking(provider, settings) as mask:
+        try:
+            run = get(provider, run_id, **settings)
+        except RunnormError as exc:
+            _fail(mask, exc)
+        _show_run(run, as_json, mask)
 
 
 @click.command("wait")
@@ -165,37 +209,36 @@ def wait_command(
 ) -> None:
     """Poll a run until it finishes; exit 0 succeeded, 1 failed, 3 canceled, 4 timed out."""
     live = sys.stderr.isatty()
-
-    def on_update(run: Run) -> None:
-        if live:
-            click.echo(f"\r{run.provider} {run.id}: {run.status.value} ({run.native_status})\033[K",
-                       err=True, nl=False)  # fmt: skip
-
     settings = _live_options(base_url, options)
-    try:
-        run = wait(
-            provider,
-            run_id,
-            timeout=timeout,
-            interval=interval,
-            stop_on_paused=stop_on_paused,
-            on_update=on_update,
-            **settings,
-        )
-    except WaitTimeout as exc:
+    with _masking(provider, settings) as mask:
+
+        def on_update(run: Run) -> None:
+            if live:
+                line = mask(f"{run.provider} {run.id}: {run.status.value} ({run.native_status})")
+                click.echo(f"\r{line}\033[K", err=True, nl=False)
+
+        try:
+            run = wait(
+                provider,
+                run_id,
+                timeout=timeout,
+                interval=interval,
+                stop_on_paused=stop_on_paused,
+                on_update=on_update,
+                **settings,
+            )
+        except WaitTimeout as exc:
+            if live:
+                click.echo("", err=True)
+            click.echo(f"runnorm: {mask(str(exc))}", err=True)
+            if exc.last_run is not None:
+                _show_run(exc.last_run, as_json, mask)
+            raise SystemExit(EXIT_TIMED_OUT) from None
+        except RunnormError as exc:
+            if live and not isinstance(exc, ConfigError):
+                click.echo("", err=True)
+            _fail(mask, exc)
         if live:
             click.echo("", err=True)
-        click.echo(f"runnorm: {exc}", err=True)
-        if exc.last_run is not None:
-            _show_run(exc.last_run, as_json)
-        raise SystemExit(EXIT_TIMED_OUT) from None
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    except RunnormError as exc:
-        if live:
-            click.echo("", err=True)
-        fail(str(exc), EXIT_ERROR)
-    if live:
-        click.echo("", err=True)
-    _show_run(run, as_json)
+        _show_run(run, as_json, mask)
     raise SystemExit(_WAIT_EXIT.get(run.status, EXIT_FAILED))

@@ -9,6 +9,7 @@ missing); 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -39,10 +40,15 @@ EXIT_INTERRUPTED = 130
 """Ctrl-C (128 + SIGINT), as shells report it."""
 
 
-def emit_json(document: Any) -> None:
-    """*document* as indented JSON on stdout."""
+def emit_json(document: Any, mask: Callable[[str], str] | None = None) -> None:
+    """*document* as indented JSON on stdout; *mask* (the caller's key masked in a text) is
+    applied to the JSON text, for a key so short or odd that the encoding's own escapes
+    spell it (``\\n`` for a key ``n``): the strings of *document* come masked already."""
+    text = dumps(document, indent=True)
+    if mask is not None:
+        text = mask(text.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
     out = sys.stdout.buffer
-    out.write(dumps(document, indent=True) + b"\n")
+    out.write(text + b"\n")
     out.flush()
 
 

@@ -25,7 +25,7 @@ from runnorm._errors import (
 from runnorm._live.mcp import McpState, mcp_get_run
 from runnorm._live.options import CallOptions
 from runnorm._live.replies import scrubbed
-from runnorm._live.rest import rest_get_run
+from runnorm._live.rest import path_segment, rest_get_run
 from runnorm._live.retry import DeadlinePassed
 from runnorm._live.wire import Flow, Sleep
 from runnorm._model.run import Run
@@ -39,9 +39,16 @@ WAIT_INTERVAL_CAP = 30.0
 
 
 def check_run_id(run_id: object) -> str:
-    """*run_id* itself, or ``ConfigError`` when it is not a non-empty string."""
+    """*run_id* itself, or ``ConfigError`` when it is not a non-empty string that can be
+    sent as one path segment (not ``.`` or ``..``, no lone surrogate), whatever the
+    transport."""
     if not isinstance(run_id, str) or not run_id.strip():
         raise ConfigError(f"run_id must be a non-empty string, not {shorten(run_id)}")
+    if path_segment(run_id) is None:
+        raise ConfigError(
+            f"run_id {shorten(run_id)} cannot be sent: '.', '..' and text with lone "
+            "surrogates are not run ids"
+        )
     return run_id
 
 
@@ -91,7 +98,8 @@ def wait_flow(
     def expired(cause: BaseException | None = None) -> WaitTimeout:
         state = f"still {last.status.value} ({last.native_status!r})" if last else "not seen yet"
         error = WaitTimeout(
-            f"{options.provider.name} run {run_id!r} {state} after {timeout:g} s", last_run=last
+            options.scrub(f"{options.provider.name} run {run_id!r} {state} after {timeout:g} s"),
+            last_run=last,
         )
         error.__cause__ = cause
         return error

@@ -9,12 +9,15 @@ are dropped whenever a redirect leaves the original origin; httpx's exceptions t
 
 from __future__ import annotations
 
+import contextvars
+import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import httpx
 
 from runnorm._errors import TransportError
+from runnorm._live.options import mask_key
 from runnorm._live.wire import Request, Response
 
 __all__ = [
@@ -28,6 +31,26 @@ MAX_REDIRECTS = 5
 PER_POOL = 4
 MAX_POOLS = 16
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+_SENDING: contextvars.ContextVar[bool] = contextvars.ContextVar("runnorm_sending", default=False)
+
+
+class _QuietHeaders(logging.Filter):
+    """httpcore's debug trace logs the response headers (and errors that may quote them); a
+    provider may echo the key in one. While runnorm sends, those lines keep only the event
+    name. Other users of httpcore in the process are left alone (a context variable)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SENDING.get():
+            event = str(record.msg).split(" ", 1)[0]
+            if "response_headers" in event or event.endswith(".failed"):
+                record.msg, record.args = f"{event} (details withheld by runnorm)", ()
+        return True
+
+
+for _name in ("httpcore.http11", "httpcore.http2", "httpcore.connection", "httpcore.proxy"):
+    logging.getLogger(_name).addFilter(_QuietHeaders())
 
 
 class ResponseTooLargeError(TransportError):
@@ -70,11 +93,28 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
 
+def _holds_credential(request: Request, url: str) -> bool:
+    """True when *url* spells the value of a credential header (the key after any scheme)."""
+    for name, value in request.headers.items():
+        if name.lower() in request.secret_headers:
+            secret = value.rsplit(" ", 1)[-1]
+            if secret and mask_key(secret, url) != url:
+                return True
+    return False
+
+
 def _next_hop(request: Request, response: httpx.Response, url: httpx.URL) -> Request | None:
     location = response.headers.get("location")
     if response.status_code not in _REDIRECTS or not location:
         return None
     target = url.join(location)
+    if _holds_credential(request, str(target)):
+        # Following it would put the key in a URL: httpx's log line, an error message.
+        raise TransportError(
+            f"a redirect from {request.method} {url.copy_with(query=None)} points to a URL "
+            "that holds the credential; not followed",
+            kind="request",
+        )
     headers: Mapping[str, str] = request.headers
     if _origin(target) != _origin(url):
         secrets = request.secret_headers | {"authorization", "cookie", "proxy-authorization"}
@@ -157,6 +197,13 @@ class SyncSender:
 
     def send(self, request: Request) -> Response:
         """Send *request*, following redirects safely; raise ``TransportError`` on failure."""
+        token = _SENDING.set(True)
+        try:
+            return self._send(request)
+        finally:
+            _SENDING.reset(token)
+
+    def _send(self, request: Request) -> Response:
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 with self.client.stream(**_build(request)) as response:
@@ -217,9 +264,11 @@ class AsyncSender:
         """Send *request*, following redirects safely; raise ``TransportError`` on failure."""
         index = self._pick()
         self._in_flight[index] += 1
+        token = _SENDING.set(True)
         try:
             return await self._send(self._clients[index], request)
         finally:
+            _SENDING.reset(token)
             self._in_flight[index] -= 1
 
     async def _send(self, client: httpx.AsyncClient, request: Request) -> Response:

@@ -36,7 +36,7 @@ from runnorm._errors import (
 )
 from runnorm._json import loads
 from runnorm._live.options import CallOptions
-from runnorm._live.replies import error_for
+from runnorm._live.replies import body_excerpt, error_for
 from runnorm._live.retry import send_with_retries
 from runnorm._live.wire import Flow, Request, Response, Sleep
 from runnorm._model.run import Run
@@ -159,7 +159,7 @@ def _messages(options: CallOptions, response: Response) -> list[Any]:
         decoded = loads(response.body)
     except ValueError as exc:
         raise PayloadError(
-            f"{what} sent a reply that is not JSON: {shorten(response.body[:200])}",
+            f"{what} sent a reply that is not JSON: {body_excerpt(options, response.body)}",
             provider=options.provider.name,
         ) from exc
     return decoded if isinstance(decoded, list) else [decoded]
@@ -176,6 +176,7 @@ def _reply(options: CallOptions, response: Response, message_id: int) -> Mapping
 
 
 def _rpc_error(options: CallOptions, error: Any, what: str) -> APIError:
+    error = options.scrub_value(error)  # masked before anything is shortened
     if isinstance(error, Mapping):
         text = f"JSON-RPC error {error.get('code')}: {error.get('message')}"
     else:
@@ -183,7 +184,7 @@ def _rpc_error(options: CallOptions, error: Any, what: str) -> APIError:
     return APIError(
         options.scrub(f"{options.provider.name}: {what}: {text}"),
         provider=options.provider.name,
-        body=options.scrub_value(error),
+        body=error,
     )
 
 
@@ -261,7 +262,7 @@ def _tool_error(options: CallOptions, tool: str, result: Mapping[str, Any]) -> A
     message = fields.get("message") if isinstance(fields.get("message"), str) else None
     hint = fields.get("hint") if isinstance(fields.get("hint"), str) else None
     if not fields:
-        message = shorten(body, 300) if body else "the tool reported an error"
+        message = shorten(options.scrub_value(body), 300) if body else "the tool reported an error"
     summary = message or error or "the tool reported an error"
     text = options.scrub(
         f"{options.provider.name}: tool {tool!r} failed: {summary}"
@@ -280,7 +281,7 @@ def _tool_error(options: CallOptions, tool: str, result: Mapping[str, Any]) -> A
 def _tool_value(options: CallOptions, tool: str, result: Any) -> Any:
     if not isinstance(result, Mapping):
         raise PayloadError(
-            f"tool {tool!r} returned {shorten(result)}, not a tool result",
+            f"tool {tool!r} returned {shorten(options.scrub_value(result))}, not a tool result",
             provider=options.provider.name,
         )
     if result.get("isError"):

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "GENERIC_OPTIONS",
     "CallOptions",
+    "mask_key",
     "resolve_options",
     "valid_http_url",
 ]
@@ -79,10 +80,12 @@ class CallOptions:
         return headers
 
     def scrub(self, text: str) -> str:
-        """*text* with the API key, should a server echo it, masked."""
-        if self.api_key and len(self.api_key) >= 4 and self.api_key in text:
-            return text.replace(self.api_key, "***")
-        return text
+        """*text* with the API key masked wherever a server's echo may have put it.
+
+        See :func:`mask_key`: every occurrence, in every escaping, and a key cut short by an
+        ellipsis too. Mask before shortening: a cut key is only masked up to the ellipsis.
+        """
+        return mask_key(self.api_key, text) if self.api_key else text
 
     def scrub_value(self, value: Any) -> Any:
         """A JSON value with the API key masked in every string it holds."""
@@ -93,6 +96,65 @@ class CallOptions:
         if isinstance(value, list):
             return [self.scrub_value(v) for v in value]
         return value
+
+
+_MASKS = ("***", "###", "~~~", "^^^", "___")
+"""The mask: the first of these that shares no character with the key (else nothing)."""
+_ELLIPSIS = r"(?:\.\.\.|\u2026)"
+
+
+def _char_pattern(char: str) -> str:
+    r"""One key character as a text may spell it: itself; after any run of backslashes (repr,
+    JSON, or both at once: ``\'``, ``\"``, ``\\``); as ``\u0041`` or ``\x41``; or as
+    ``%41``. Escaped spellings come first, so that a match takes a whole escape."""
+    plain = re.escape(char)
+    if ord(char) > 0xFF:  # keys are ASCII (resolve_options checks); kept general all the same
+        return f"(?:\\\\+{plain}|{plain})"
+    hexa = "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{ord(char):02x}")
+    return f"(?:\\\\+(?:{plain}|u00{hexa}|x{hexa})|{plain}|%{hexa})"
+
+
+@functools.lru_cache(maxsize=64)
+def _key_masker(key: str) -> tuple[re.Pattern[str], str]:
+    chars = [_char_pattern(char) for char in key]
+    cut = ""  # a first part of the key, then an ellipsis: a value shortened mid-key
+    for part in reversed(chars[1:]):
+        cut = f"(?:{part}{cut})?"
+    mask = next((m for m in _MASKS if not set(m) & set(key)), "")
+    return re.compile(f"(?=({''.join(chars)}|{chars[0]}{cut}{_ELLIPSIS}))"), mask
+
+
+def mask_key(key: str, text: str) -> str:
+    r"""*text* with every occurrence of *key* replaced by ``***``.
+
+    An occurrence is the key plain, escaped as ``repr`` or JSON write it (``\'``, ``\"``,
+    ``\\``, ``\u0041``), percent-encoded, or its first part cut short by an ellipsis (a
+    shortened value). Overlapping occurrences are masked as one. Every length is masked, so
+    a key of one to three characters is masked inside ordinary words too. The mask is
+    ``###`` (or ``~~~``, ...) for a key that holds ``*``: a mask never spells part of a key.
+    """
+    if key[0] not in text and "\\" not in text and "%" not in text:
+        return text  # the quick answer: nothing here can begin an occurrence
+    pattern, mask = _key_masker(key)
+    while True:
+        spans: list[list[int]] = []
+        for match in pattern.finditer(text):
+            start, end = match.span(1)
+            if spans and start <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([start, end])
+        if not spans:
+            return text
+        pieces: list[str] = []
+        last = 0
+        for start, end in spans:
+            pieces += (text[last:start], mask)
+            last = end
+        pieces.append(text[last:])
+        text = "".join(pieces)
+        if mask:  # a mask with none of the key's characters cannot join two parts into a key
+            return text
 
 
 _IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")

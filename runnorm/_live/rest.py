@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from runnorm._errors import APIError, PayloadError
+from runnorm._errors import APIError, ConfigError, PayloadError, shorten
 from runnorm._live.options import CallOptions
 from runnorm._live.replies import decode_json, error_for
 from runnorm._live.retry import send_with_retries
@@ -18,7 +18,22 @@ from runnorm._model.run import Run
 from runnorm._plugins.normalize import apply
 from runnorm._plugins.provider import RelatedFetch, RestFetch
 
-__all__ = ["rest_get", "rest_get_run"]
+__all__ = ["path_segment", "rest_get", "rest_get_run"]
+
+_DOT_SEGMENTS = frozenset({"", ".", ".."})
+
+
+def path_segment(value: str) -> str | None:
+    """*value* percent-encoded as exactly one path segment (``/``, ``?``, ``#``, ``%``,
+    spaces and non-ASCII included), or None when no encoding can keep it one: empty, ``.``
+    and ``..`` (which URL parsers remove, reaching another endpoint), or text that is not
+    valid Unicode (a lone surrogate)."""
+    if value in _DOT_SEGMENTS:
+        return None
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:
+        return None
 
 
 def rest_get(options: CallOptions, path: str, what: str) -> Flow[Response]:
@@ -36,7 +51,10 @@ def rest_get(options: CallOptions, path: str, what: str) -> Flow[Response]:
 
 def rest_get_run(options: CallOptions, fetch: RestFetch, run_id: str) -> Flow[Run]:
     what = f"GET run {run_id!r}"
-    response = yield from rest_get(options, fetch.path.format(run_id=quote(run_id, safe="")), what)
+    segment = path_segment(run_id)
+    if segment is None:  # check_run_id refuses these before any flow starts
+        raise ConfigError(f"run_id {run_id!r} cannot be sent as one path segment")
+    response = yield from rest_get(options, fetch.path.format(run_id=segment), what)
     if response.status != 200:
         raise error_for(options, response, what)
     payload = decode_json(options, response, what)
@@ -55,11 +73,21 @@ def rest_get_run(options: CallOptions, fetch: RestFetch, run_id: str) -> Flow[Ru
 
 def _fetch_related(options: CallOptions, related: RelatedFetch, run: Run) -> Flow[Run]:
     key = run.raw.get(related.key)
-    if not isinstance(key, str) or not key:
+    if key is None:
         return run
+    segment = path_segment(key) if isinstance(key, str) else None
+    if segment is None:
+        shown = shorten(options.scrub_value(key))
+        raise PayloadError(
+            f"cannot fetch {related.option} documents: {related.key} {shown} cannot be sent "
+            "as one path segment",
+            provider=options.provider.name,
+            path=related.key,
+            value=key,
+        )
     documents: dict[str, Any] = {}
     for name, template in related.paths.items():
-        path = template.format(id=quote(key, safe=""))
+        path = template.format(id=segment)
         what = f"GET {name} of {related.key} {key!r}"
         response = yield from rest_get(options, path, what)
         if response.status == 200:
