@@ -16,6 +16,7 @@ import attrs
 
 from runnorm._errors import (
     ConfigError,
+    PayloadError,
     RunnormError,
     TransportError,
     UnsupportedError,
@@ -23,7 +24,7 @@ from runnorm._errors import (
     shorten,
 )
 from runnorm._live.mcp import McpState, mcp_get_run
-from runnorm._live.options import CallOptions
+from runnorm._live.options import CallOptions, check_seconds
 from runnorm._live.replies import scrubbed
 from runnorm._live.rest import rest_get_run
 from runnorm._live.retry import DeadlinePassed
@@ -39,18 +40,41 @@ WAIT_INTERVAL_CAP = 30.0
 
 
 def check_run_id(run_id: object) -> str:
-    """*run_id* itself, or ``ConfigError`` when it is not a non-empty string."""
+    """*run_id* itself, or ``ConfigError`` when it is not a non-empty string of text."""
     if not isinstance(run_id, str) or not run_id.strip():
         raise ConfigError(f"run_id must be a non-empty string, not {shorten(run_id)}")
+    try:
+        run_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"run_id must be text (it holds a lone surrogate): {shorten(run_id)}"
+        ) from None
     return run_id
 
 
 def get_run_flow(options: CallOptions, run_id: str, mcp_state: McpState | None = None) -> Flow[Run]:
-    """Fetch and normalize one run; no error it raises holds the API key."""
+    """Fetch and normalize one run; no error it raises holds the API key.
+
+    A reply nested too deep for Python's recursion (in the normalizer, the key masking, a
+    ``repr``) is a ``PayloadError``, never a ``RecursionError``.
+    """
     try:
         return (yield from _get_run(options, check_run_id(run_id), mcp_state))
     except RunnormError as exc:
-        raise scrubbed(options, exc) from exc.__cause__
+        try:
+            error = scrubbed(options, exc)
+        except RecursionError:
+            error = _too_deep(options, run_id)
+        raise error from exc.__cause__
+    except RecursionError:
+        raise _too_deep(options, run_id) from None
+
+
+def _too_deep(options: CallOptions, run_id: str) -> PayloadError:
+    return PayloadError(
+        f"the reply for run {shorten(run_id)} is nested too deep to process",
+        provider=options.provider.name,
+    )
 
 
 def _get_run(options: CallOptions, run_id: str, mcp_state: McpState | None) -> Flow[Run]:
@@ -77,10 +101,8 @@ def wait_flow(
     The deadline bounds everything: the polls, the waits between them, and each request's
     own retries, ``Retry-After`` waits and timeouts.
     """
-    if not interval > 0:
-        raise ConfigError(f"interval must be positive, not {shorten(interval)}")
-    if not timeout >= 0:
-        raise ConfigError(f"timeout must be a non-negative number, not {shorten(timeout)}")
+    check_seconds("interval", interval, zero=False)
+    check_seconds("timeout", timeout)
     check_run_id(run_id)
     deadline = time.monotonic() + timeout
     bounded = attrs.evolve(options, deadline=deadline)
