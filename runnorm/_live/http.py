@@ -164,8 +164,13 @@ _FAILURES = (httpx.HTTPError, httpx.InvalidURL, UnicodeEncodeError)
 nor is the ``UnicodeEncodeError`` of a header value that is not ASCII."""
 
 
+def _bad_location(exc: Exception) -> bool:
+    """httpx itself refuses a redirect ``Location`` it cannot parse (before we see it)."""
+    return isinstance(exc, httpx.RemoteProtocolError) and "location header" in str(exc).lower()
+
+
 def _kind(exc: Exception) -> str:
-    if isinstance(exc, httpx.InvalidURL | UnicodeEncodeError):
+    if isinstance(exc, httpx.InvalidURL | UnicodeEncodeError) or _bad_location(exc):
         return "request"
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
@@ -182,7 +187,9 @@ def _where(request: Request) -> str:
 
 def _transport_error(exc: Exception, request: Request) -> TransportError:
     kind = _kind(exc)
-    if kind == "request":
+    if _bad_location(exc):
+        detail = "a redirect to a Location that is not a valid URL"
+    elif kind == "request":
         # httpx quotes the offending header value here; it may be a credential.
         detail = f"{type(exc).__name__} (the request could not be encoded)"
     else:
@@ -382,7 +389,9 @@ class SyncSender:
             except _FAILURES as exc:
                 raise _transport_error(exc, request) from None
             request = hop
-        raise TransportError(f"more than {MAX_REDIRECTS} redirects from {_where(first)}")
+        raise TransportError(
+            f"more than {MAX_REDIRECTS} redirects from {_where(first)}", kind="request"
+        )
 
     def close(self) -> None:
         """Close the pool if this sender created it."""
@@ -458,7 +467,9 @@ class AsyncSender:
             except _FAILURES as exc:
                 raise _transport_error(exc, request) from None
             request = hop
-        raise TransportError(f"more than {MAX_REDIRECTS} redirects from {_where(first)}")
+        raise TransportError(
+            f"more than {MAX_REDIRECTS} redirects from {_where(first)}", kind="request"
+        )
 
     async def aclose(self) -> None:
         """Close the pools this sender created (never the caller's client)."""

@@ -139,7 +139,7 @@ def _valid_host(host: str, *, bracketed: bool) -> bool:
         except ValueError:
             return False
         return True
-    if any(ch.isspace() or ch in "[]" for ch in host):
+    if any(ch.isspace() or ch in "[]%" for ch in host):
         return False
     if host.isascii():
         return True
