@@ -630,3 +630,17 @@ def test_get_many_with_dripping_server_returns_per_id_errors_in_time() -> None:
         results = runnorm.get_many("skyvern", ["a", "b", "c"], timeout=1, **sky(server))
     assert all(isinstance(r, TransportError) for r in results)
     assert took.seconds < 4
+
+
+def test_notification_answered_with_an_open_stream_does_not_wait() -> None:
+    def handle(exchange: Exchange) -> bool | None:
+        message = exchange.request.json
+        if "id" not in message:  # notifications/initialized: an SSE stream left open
+            exchange.send(sse_head())
+            exchange.hold()
+            return None
+        return mcp_handler(json_result)(exchange)
+
+    with HostileServer(handle) as server, Elapsed() as took:
+        assert runnorm.get("bridgetown", BT_ID, timeout=5, **bt(server)).id == BT_ID
+    assert took.seconds < 4

@@ -287,6 +287,10 @@ class _Body:
             kind="read",
         )
 
+    def done_before_reading(self) -> bool:
+        """True when the watcher needs no body at all (it is asked with ``b""`` first)."""
+        return self.watcher is not None and self.watcher(b"")
+
     def feed(self, raw: bytes) -> bool:
         """Take a raw chunk; True when the watcher has seen enough."""
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -315,6 +319,8 @@ class _Body:
 
 def _collect(request: Request, response: httpx.Response, deadline: float | None) -> bytes:
     body = _Body(request, response, deadline)
+    if body.done_before_reading():
+        return b""
     for raw in response.iter_raw():
         if body.feed(raw):
             return bytes(body.body)
@@ -323,6 +329,8 @@ def _collect(request: Request, response: httpx.Response, deadline: float | None)
 
 async def _acollect(request: Request, response: httpx.Response) -> bytes:
     body = _Body(request, response, None)  # the attempt runs under asyncio.timeout
+    if body.done_before_reading():
+        return b""
     chunks: AsyncIterator[bytes] = response.aiter_raw()
     async for raw in chunks:
         if body.feed(raw):

@@ -19,7 +19,8 @@ T = TypeVar("T")
 
 Watch: TypeAlias = Callable[[int, Mapping[str, str]], Callable[[bytes], bool] | None]
 """Given a response's status and headers, ``None`` (read the whole body) or a function that
-is fed the decoded body piece by piece and says when enough has arrived (stop reading)."""
+is fed ``b""`` first, then the decoded body piece by piece, and says when enough has arrived
+(stop reading)."""
 
 
 @attrs.frozen
