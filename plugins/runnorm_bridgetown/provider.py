@@ -156,7 +156,7 @@ PROVIDER = Provider(
     auth=Auth(header="Authorization", scheme="Bearer", env_var="BRIDGETOWN_API_KEY"),
     base_url="https://api.bridgetown.builders/mcp",
     base_url_env="BRIDGETOWN_MCP_URL",
-    fetch=McpFetch(tool="get_run", argument="run_id"),
+    fetch=McpFetch(tool="get_run", argument="run_id", not_found=frozenset({"not_found"})),
     docs_url="https://bridgetown.builders",
     field_notes={
         "run_id": "id",

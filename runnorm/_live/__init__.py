@@ -7,8 +7,10 @@ two *drivers* (sync, async) perform them. In dependency order:
 - ``options``: call options (key, base URL, timeouts, caps) merged with the environment.
 - ``retry``: the retry policy and the one retry loop; ``replies``: responses to values or
   exceptions, the key masked.
-- ``rest``, ``mcp``: fetching one run over REST, or over MCP (JSON-RPC on Streamable HTTP).
+- ``rest``, ``mcp``: fetching one run over REST, or over MCP (JSON-RPC on Streamable HTTP);
+  ``sse``: the incremental ``text/event-stream`` parser MCP replies are read with.
 - ``flows``: ``get`` and ``wait`` as flows, whatever the transport.
+- ``decoding``: response bodies decoded (gzip, deflate, stacked) under the size cap.
 - ``http``: the only module that imports httpx; ``drivers``: sync and async I/O.
 - ``client``: ``Client`` and ``AsyncClient``; ``api``: the module-level functions.
 """

@@ -75,8 +75,8 @@ class _Base(Generic[H, S]):
             self._settings["api_key"] = api_key
         if base_url is not None:
             self._settings["base_url"] = base_url
-        if headers:
-            self._settings["headers"] = dict(headers)
+        if headers:  # checked (must be a mapping) by resolve_options below
+            self._settings["headers"] = dict(headers) if isinstance(headers, Mapping) else headers
         resolve_options(self.provider, self._settings)  # fail early on bad settings
         self._resolved: tuple[tuple[str | None, str | None], CallOptions] | None = None
         self._gate = Gate()

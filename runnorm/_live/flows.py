@@ -16,6 +16,7 @@ import attrs
 
 from runnorm._errors import (
     ConfigError,
+    PayloadError,
     RunnormError,
     TransportError,
     UnsupportedError,
@@ -23,7 +24,7 @@ from runnorm._errors import (
     shorten,
 )
 from runnorm._live.mcp import McpState, mcp_get_run
-from runnorm._live.options import CallOptions
+from runnorm._live.options import CallOptions, check_seconds
 from runnorm._live.replies import scrubbed
 from runnorm._live.rest import path_segment, rest_get_run
 from runnorm._live.retry import DeadlinePassed
@@ -53,11 +54,28 @@ def check_run_id(run_id: object) -> str:
 
 
 def get_run_flow(options: CallOptions, run_id: str, mcp_state: McpState | None = None) -> Flow[Run]:
-    """Fetch and normalize one run; no error it raises holds the API key."""
+    """Fetch and normalize one run; no error it raises holds the API key.
+
+    A reply nested too deep for Python's recursion (in the normalizer, the key masking, a
+    ``repr``) is a ``PayloadError``, never a ``RecursionError``.
+    """
     try:
         return (yield from _get_run(options, check_run_id(run_id), mcp_state))
     except RunnormError as exc:
-        raise scrubbed(options, exc) from exc.__cause__
+        try:
+            error = scrubbed(options, exc)
+        except RecursionError:
+            error = _too_deep(options, run_id)
+        raise error from exc.__cause__
+    except RecursionError:
+        raise _too_deep(options, run_id) from None
+
+
+def _too_deep(options: CallOptions, run_id: str) -> PayloadError:
+    return PayloadError(
+        f"the reply for run {shorten(run_id)} is nested too deep to process",
+        provider=options.provider.name,
+    )
 
 
 def _get_run(options: CallOptions, run_id: str, mcp_state: McpState | None) -> Flow[Run]:
@@ -84,10 +102,8 @@ def wait_flow(
     The deadline bounds everything: the polls, the waits between them, and each request's
     own retries, ``Retry-After`` waits and timeouts.
     """
-    if not interval > 0:
-        raise ConfigError(f"interval must be positive, not {shorten(interval)}")
-    if not timeout >= 0:
-        raise ConfigError(f"timeout must be a non-negative number, not {shorten(timeout)}")
+    check_seconds("interval", interval, zero=False)
+    check_seconds("timeout", timeout)
     check_run_id(run_id)
     deadline = time.monotonic() + timeout
     bounded = attrs.evolve(options, deadline=deadline)

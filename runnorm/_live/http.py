@@ -1,23 +1,40 @@
 """The one module that talks to httpx: sending a :class:`~runnorm._live.wire.Request`.
 
-Responsibilities: size-capped body reads (the ``Content-Length`` is checked first, then the
-stream is cut off at the cap); redirects followed here, never by httpx, so that credential
-headers (``x-api-key``, ``X-BB-API-Key``, ``Authorization`` — httpx strips only the last)
-are dropped whenever a redirect leaves the original origin; httpx's exceptions turned into
-``TransportError``. No header value ever reaches an exception message.
+Responsibilities:
+
+- a deadline per attempt: ``Request.timeout`` bounds one attempt from connect to last byte,
+  redirects included, however slowly the server drips. Sync: the network backend of each
+  httpx pool is wrapped so that every connect, read and write gets at most the time left
+  (a server dripping a byte at a time cannot reset it); for a pool that cannot be wrapped
+  (a custom transport) the deadline is checked between body chunks. Async: the attempt runs
+  under ``asyncio.timeout``.
+- size-capped bodies: the ``Content-Length`` is checked first; then raw bytes are read and
+  decoded here (:mod:`runnorm._live.decoding`), the cap applied to the decoded bytes as they
+  come, so a compression bomb costs at most the cap and one piece.
+- ``Request.watch``: the body may end early (an MCP reply on an SSE stream left open).
+- redirects followed here, never by httpx, so that credential headers (``x-api-key``,
+  ``X-BB-API-Key``, ``Authorization``; httpx strips only the last) are dropped whenever a
+  redirect leaves the original origin; a ``Location`` that is not an http(s) URL is a
+  ``TransportError``.
+- httpx's exceptions (and a header httpx cannot encode) turned into ``TransportError``. No
+  header value ever reaches an exception message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
+import httpcore
 import httpx
 
 from runnorm._errors import TransportError
-from runnorm._live.options import mask_key
+from runnorm._live.decoding import BodyDecoder, DecodingFailed, TooLarge, TooManyCodings
+from runnorm._live.options import mask_key, valid_http_url
 from runnorm._live.wire import Request, Response
 
 __all__ = [
@@ -25,12 +42,18 @@ __all__ = [
     "ResponseTooLargeError",
     "SyncSender",
     "default_limits",
+    "install_deadlines",
 ]
 
 MAX_REDIRECTS = 5
 PER_POOL = 4
 MAX_POOLS = 16
+MAX_SOCKET_TIMEOUT = 1e6
+"""Longest single socket wait (seconds): larger values overflow the C timeval."""
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "runnorm_http_deadline", default=None
+)
 
 
 _SENDING: contextvars.ContextVar[bool] = contextvars.ContextVar("runnorm_sending", default=False)
@@ -62,12 +85,113 @@ def default_limits() -> httpx.Limits:
     return httpx.Limits(max_connections=100, max_keepalive_connections=32)
 
 
-_FAILURES = (httpx.HTTPError, httpx.InvalidURL)
-"""What sending can raise: ``InvalidURL`` (a URL httpx cannot encode) is not an ``HTTPError``."""
+def _left(timeout: float | None, expired: type[Exception]) -> float | None:
+    """*timeout* cut to what is left of the current attempt's deadline."""
+    deadline = _DEADLINE.get()
+    if deadline is not None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise expired("the request's deadline passed")
+        timeout = remaining if timeout is None else min(timeout, remaining)
+    return None if timeout is None else min(timeout, MAX_SOCKET_TIMEOUT)
 
 
-def _kind(exc: httpx.HTTPError | httpx.InvalidURL) -> str:
-    if isinstance(exc, httpx.InvalidURL):
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every operation ends by the current attempt's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self.stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        tls = self.stream.start_tls(
+            ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout)
+        )
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Wraps a pool's network backend so that its streams keep the attempt's deadline."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self.backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self.backend.connect_tcp(
+            host,
+            port,
+            timeout=_left(timeout, httpcore.ConnectTimeout),
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        stream = self.backend.connect_unix_socket(
+            path, timeout=_left(timeout, httpcore.ConnectTimeout), socket_options=socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self.backend.sleep(seconds)
+
+
+def install_deadlines(client: httpx.Client) -> bool:
+    """Wrap the network backends of *client*'s pools; True when every pool could be wrapped.
+
+    Only runnorm's requests carry a deadline: the client's other requests are unaffected.
+    """
+    transports = [getattr(client, "_transport", None)]
+    transports += list(getattr(client, "_mounts", {}).values())
+    complete = True
+    for transport in transports:
+        if transport is None:
+            continue
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if isinstance(backend, _DeadlineBackend):
+            continue
+        if isinstance(backend, httpcore.NetworkBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+        else:
+            complete = False
+    return complete
+
+
+_FAILURES = (httpx.HTTPError, httpx.InvalidURL, UnicodeEncodeError)
+"""What sending can raise: ``InvalidURL`` (a URL httpx cannot encode) is not an ``HTTPError``,
+nor is the ``UnicodeEncodeError`` of a header value that is not ASCII."""
+
+
+def _bad_location(exc: Exception) -> bool:
+    """httpx itself refuses a redirect ``Location`` it cannot parse (before we see it)."""
+    return isinstance(exc, httpx.RemoteProtocolError) and "location header" in str(exc).lower()
+
+
+def _kind(exc: Exception) -> str:
+    if isinstance(exc, httpx.InvalidURL | UnicodeEncodeError) or _bad_location(exc):
         return "request"
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
@@ -78,15 +202,30 @@ def _kind(exc: httpx.HTTPError | httpx.InvalidURL) -> str:
     return "read"
 
 
-def _transport_error(exc: httpx.HTTPError | httpx.InvalidURL, request: Request) -> TransportError:
+def _where(request: Request) -> str:
+    return request.url.split("?", 1)[0].split("#", 1)[0]
+
+
+def _transport_error(exc: Exception, request: Request) -> TransportError:
     kind = _kind(exc)
-    where = request.url.split("?", 1)[0].split("#", 1)[0]
-    if kind == "request":
+    if _bad_location(exc):
+        detail = "a redirect to a Location that is not a valid URL"
+    elif kind == "request":
         # httpx quotes the offending header value here; it may be a credential.
         detail = f"{type(exc).__name__} (the request could not be encoded)"
     else:
         detail = str(exc) or type(exc).__name__
-    return TransportError(f"{kind} error on {request.method} {where}: {detail}", kind=kind)
+    return TransportError(
+        f"{kind} error on {request.method} {_where(request)}: {detail}", kind=kind
+    )
+
+
+def _timed_out(request: Request) -> TransportError:
+    return TransportError(
+        f"timeout error on {request.method} {_where(request)}: no complete response within "
+        f"timeout={request.timeout:g} s",
+        kind="timeout",
+    )
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -107,7 +246,17 @@ def _next_hop(request: Request, response: httpx.Response, url: httpx.URL) -> Req
     location = response.headers.get("location")
     if response.status_code not in _REDIRECTS or not location:
         return None
-    target = url.join(location)
+    refused = TransportError(
+        f"{request.method} {_where(request)} answered HTTP {response.status_code} with a "
+        "Location that is not an http(s) URL",
+        kind="request",
+    )
+    try:
+        target = url.join(location)
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        raise refused from None
+    if target.scheme not in ("http", "https") or not valid_http_url(str(target)):
+        raise refused
     if _holds_credential(request, str(target)):
         # Following it would put the key in a URL: httpx's log line, an error message.
         raise TransportError(
@@ -132,13 +281,14 @@ def _next_hop(request: Request, response: httpx.Response, url: httpx.URL) -> Req
         timeout=request.timeout,
         max_bytes=request.max_bytes,
         secret_headers=request.secret_headers,
+        watch=request.watch,
     )
 
 
 def _too_large(request: Request, size: int | None = None) -> ResponseTooLargeError:
     seen = f" ({size} bytes)" if size is not None else ""
     return ResponseTooLargeError(
-        f"response to {request.method} {httpx.URL(request.url).copy_with(query=None)} is larger "
+        f"response to {request.method} {_where(request)} is larger "
         f"than max_response_bytes={request.max_bytes}{seen}",
         kind="too_large",
     )
@@ -150,22 +300,80 @@ def _check_declared_length(request: Request, response: httpx.Response) -> None:
         raise _too_large(request, int(declared))
 
 
-def _collect(request: Request, chunks: Iterator[bytes]) -> bytes:
-    body = bytearray()
-    for chunk in chunks:
-        body += chunk
-        if len(body) > request.max_bytes:
-            raise _too_large(request)
-    return bytes(body)
+class _Body:
+    """Collects one response body: raw bytes in, decoded and capped, maybe ended early."""
+
+    def __init__(self, request: Request, response: httpx.Response, deadline: float | None):
+        self.request = request
+        self.deadline = deadline
+        self.raw_limit = request.max_bytes + 64 * 1024
+        self.raw_size = 0
+        self.body = bytearray()
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        try:
+            self.decoder = BodyDecoder(headers.get("content-encoding", ""), request.max_bytes)
+        except TooManyCodings as exc:
+            raise self._bad(str(exc)) from None
+        self.watcher: Callable[[bytes], bool] | None = (
+            request.watch(response.status_code, headers) if request.watch else None
+        )
+
+    def _bad(self, detail: str) -> TransportError:
+        return TransportError(
+            f"read error on {self.request.method} {_where(self.request)}: the body could not "
+            f"be decoded ({detail})",
+            kind="read",
+        )
+
+    def done_before_reading(self) -> bool:
+        """True when the watcher needs no body at all (it is asked with ``b""`` first)."""
+        return self.watcher is not None and self.watcher(b"")
+
+    def feed(self, raw: bytes) -> bool:
+        """Take a raw chunk; True when the watcher has seen enough."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise _timed_out(self.request)
+        self.raw_size += len(raw)
+        if self.raw_size > self.raw_limit:
+            raise _too_large(self.request)
+        return self._take(self.decoder.feed(raw))
+
+    def finish(self) -> bytes:
+        self._take(self.decoder.finish())
+        return bytes(self.body)
+
+    def _take(self, pieces: Iterator[bytes]) -> bool:
+        try:
+            for piece in pieces:
+                self.body += piece
+                if self.watcher is not None and self.watcher(piece):
+                    return True
+        except TooLarge:
+            raise _too_large(self.request) from None
+        except DecodingFailed as exc:
+            raise self._bad(str(exc)) from None
+        return False
 
 
-async def _acollect(request: Request, chunks: AsyncIterator[bytes]) -> bytes:
-    body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > request.max_bytes:
-            raise _too_large(request)
-    return bytes(body)
+def _collect(request: Request, response: httpx.Response, deadline: float | None) -> bytes:
+    body = _Body(request, response, deadline)
+    if body.done_before_reading():
+        return b""
+    for raw in response.iter_raw():
+        if body.feed(raw):
+            return bytes(body.body)
+    return body.finish()
+
+
+async def _acollect(request: Request, response: httpx.Response) -> bytes:
+    body = _Body(request, response, None)  # the attempt runs under asyncio.timeout
+    if body.done_before_reading():
+        return b""
+    chunks: AsyncIterator[bytes] = response.aiter_raw()
+    async for raw in chunks:
+        if body.feed(raw):
+            return bytes(body.body)
+    return body.finish()
 
 
 def _build(request: Request) -> dict[str, Any]:
@@ -174,7 +382,9 @@ def _build(request: Request) -> dict[str, Any]:
         "url": request.url,
         "headers": dict(request.headers),
         "content": request.body,
-        "timeout": httpx.Timeout(request.timeout),
+        "timeout": httpx.Timeout(
+            None if request.timeout is None else min(request.timeout, MAX_SOCKET_TIMEOUT)
+        ),
         "follow_redirects": False,
     }
 
@@ -188,34 +398,48 @@ def _result(request: Request, response: httpx.Response, body: bytes) -> Response
     )
 
 
+def _deadline(request: Request) -> float | None:
+    return None if request.timeout is None else time.monotonic() + request.timeout
+
+
 class SyncSender:
     """Sends requests on a pooled ``httpx.Client`` (the caller's, or one of its own)."""
 
     def __init__(self, http_client: httpx.Client | None = None) -> None:
         self.owned = http_client is None
         self.client = http_client or httpx.Client(limits=default_limits(), trust_env=True)
+        install_deadlines(self.client)
 
     def send(self, request: Request) -> Response:
-        """Send *request*, following redirects safely; raise ``TransportError`` on failure."""
-        token = _SENDING.set(True)
-        try:
-            return self._send(request)
-        finally:
-            _SENDING.reset(token)
+        """Send *request*, following redirects safely; raise ``TransportError`` on failure.
 
-    def _send(self, request: Request) -> Response:
+        The whole attempt, redirects included, ends by ``request.timeout``.
+        """
+        deadline = _deadline(request)
+        token = _DEADLINE.set(deadline)
+        sending = _SENDING.set(True)
+        try:
+            return self._send(request, deadline)
+        finally:
+            _SENDING.reset(sending)
+            _DEADLINE.reset(token)
+
+    def _send(self, request: Request, deadline: float | None) -> Response:
+        first = request
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 with self.client.stream(**_build(request)) as response:
                     hop = _next_hop(request, response, response.request.url)
                     if hop is None:
                         _check_declared_length(request, response)
-                        body = _collect(request, response.iter_bytes())
+                        body = _collect(request, response, deadline)
                         return _result(request, response, body)
             except _FAILURES as exc:
                 raise _transport_error(exc, request) from None
             request = hop
-        raise TransportError(f"more than {MAX_REDIRECTS} redirects from {request.url}")
+        raise TransportError(
+            f"more than {MAX_REDIRECTS} redirects from {_where(first)}", kind="request"
+        )
 
     def close(self) -> None:
         """Close the pool if this sender created it."""
@@ -272,18 +496,30 @@ class AsyncSender:
             self._in_flight[index] -= 1
 
     async def _send(self, client: httpx.AsyncClient, request: Request) -> Response:
+        if request.timeout is None:
+            return await self._hops(client, request)
+        try:
+            async with asyncio.timeout(min(request.timeout, MAX_SOCKET_TIMEOUT)):
+                return await self._hops(client, request)
+        except TimeoutError:
+            raise _timed_out(request) from None
+
+    async def _hops(self, client: httpx.AsyncClient, request: Request) -> Response:
+        first = request
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 async with client.stream(**_build(request)) as response:
                     hop = _next_hop(request, response, response.request.url)
                     if hop is None:
                         _check_declared_length(request, response)
-                        body = await _acollect(request, response.aiter_bytes())
+                        body = await _acollect(request, response)
                         return _result(request, response, body)
             except _FAILURES as exc:
                 raise _transport_error(exc, request) from None
             request = hop
-        raise TransportError(f"more than {MAX_REDIRECTS} redirects from {request.url}")
+        raise TransportError(
+            f"more than {MAX_REDIRECTS} redirects from {_where(first)}", kind="request"
+        )
 
     async def aclose(self) -> None:
         """Close the pools this sender created (never the caller's client)."""

@@ -9,21 +9,30 @@ enough to own. It is written as a flow (see :mod:`runnorm._live.flows`), so both
 and the test suite proves it against a server built with the official ``mcp`` SDK.
 
 Handled: the ``Mcp-Session-Id`` header from ``initialize`` sent on later requests, with the
-negotiated ``MCP-Protocol-Version``; replies as ``application/json`` or as an SSE stream;
-results as ``structuredContent`` or as JSON text content; ``isError`` results become
-``ToolError`` (or ``NotFoundError`` when the tool says the run does not exist) carrying the
-tool's ``error``, ``message`` and ``hint``; JSON-RPC errors become ``APIError``; an expired
-session (HTTP 404 on a request that carried a session id) re-initializes once.
+negotiated ``MCP-Protocol-Version`` (both must be visible ASCII, else ``PayloadError``);
+replies as ``application/json`` or as an SSE stream, read only until our response has
+arrived (a stream the server keeps open ends there, or at the request's deadline); a reply
+is the message with our id *and* a ``result`` or ``error`` (a server-to-client request that
+reuses our id is not one); results as ``structuredContent`` or as JSON text content;
+``isError`` results become ``ToolError``, or ``ToolNotFoundError`` when the tool's
+structured ``error`` code is one of the provider's ``McpFetch.not_found`` codes; JSON-RPC
+errors become ``APIError``.
+
+A lost session re-initializes once per call: an HTTP 404 on a request that carried a session
+id (the server did not process it), and, for a read tool (:data:`READ_TOOLS`), an SSE
+stream that ended without our response. A tool that changes state is never sent twice
+unless the server proves it was not processed (a 404 for the session, a refused
+connection, a 429). A session lost twice in one call is a ``TransportError``, never a
+``NotFoundError``.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
-
-import orjson
 
 from runnorm._errors import (
     APIError,
@@ -34,11 +43,12 @@ from runnorm._errors import (
     TransportError,
     shorten,
 )
-from runnorm._json import loads
+from runnorm._json import dumps, loads
 from runnorm._live.options import CallOptions
 from runnorm._live.replies import body_excerpt, error_for
-from runnorm._live.retry import send_with_retries
-from runnorm._live.wire import Flow, Request, Response, Sleep
+from runnorm._live.retry import DeadlinePassed, send_with_retries
+from runnorm._live.sse import SseParser, iter_sse_data
+from runnorm._live.wire import Flow, Request, Response, Sleep, Watch
 from runnorm._model.run import Run
 from runnorm._plugins.normalize import apply
 from runnorm._plugins.provider import McpFetch
@@ -46,8 +56,8 @@ from runnorm._version import __version__
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "READ_TOOLS",
     "McpState",
-    "iter_sse_data",
     "mcp_call_tool",
     "mcp_close",
     "mcp_get_run",
@@ -55,7 +65,8 @@ __all__ = [
 
 PROTOCOL_VERSION = "2025-06-18"
 ACCEPT = "application/json, text/event-stream"
-_NOT_FOUND_WORDS = ("not_found", "run_not_found", "notfound")
+READ_TOOLS = frozenset({"get_run", "list_runs", "get_run_output"})
+"""Tools that only read: a call whose session was lost mid-flight is sent again, once."""
 _WAIT_STEP = 0.01
 
 
@@ -103,28 +114,48 @@ class McpState:
         return next(self._ids)
 
 
-def iter_sse_data(body: bytes) -> Iterator[str]:
-    """The ``data`` of each event in a ``text/event-stream`` body (multi-line data joined)."""
-    data: list[str] = []
-    for raw in body.decode("utf-8", "replace").splitlines():
-        line = raw.rstrip("\r")
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        if field == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
-    if data:
-        yield "\n".join(data)
-
-
 def _request(message_id: int, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON-RPC 2.0 request."""
     return {"jsonrpc": "2.0", "id": message_id, "method": method, "params": params}
+
+
+def _is_response(message: Any, message_id: int) -> bool:
+    """A JSON-RPC response to *message_id*: its id, and a result or an error, no method."""
+    if not isinstance(message, Mapping) or "method" in message:
+        return False
+    found = message.get("id")
+    if not isinstance(found, int) or isinstance(found, bool) or found != message_id:
+        return False
+    return "result" in message or "error" in message
+
+
+def _until_response(message_id: int | None) -> Watch:
+    """Read an SSE reply only until the response to *message_id* (or, for a notification,
+    nothing at all); a JSON reply is read whole."""
+
+    def watch(status: int, headers: Mapping[str, str]) -> Callable[[bytes], bool] | None:
+        if message_id is None:
+            return lambda piece: True  # nothing to wait for
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if status != 200 or media != "text/event-stream":
+            return None
+        parser = SseParser()
+
+        def seen_enough(piece: bytes) -> bool:
+            for data in parser.feed(piece):
+                if not data.strip():
+                    continue
+                try:
+                    message = loads(data)
+                except ValueError:
+                    return True  # not JSON: stop here, the reply is refused below
+                if _is_response(message, message_id):
+                    return True
+            return False
+
+        return seen_enough
+
+    return watch
 
 
 def _post(
@@ -132,6 +163,8 @@ def _post(
     message: Mapping[str, Any],
     session_id: str | None = None,
     protocol_version: str | None = None,
+    *,
+    idempotent: bool = True,
 ) -> Flow[Response]:
     headers = options.request_headers(accept=ACCEPT)
     headers["content-type"] = "application/json"
@@ -143,36 +176,73 @@ def _post(
         method="POST",
         url=options.base_url,
         headers=headers,
-        body=orjson.dumps(message),
+        body=dumps(message),
         timeout=options.timeout,
         max_bytes=options.max_response_bytes,
         secret_headers=options.secret_headers() | {"mcp-session-id"},
+        watch=_until_response(message.get("id") if "id" in message else None),
     )
-    return (yield from send_with_retries(options, request))
+    return (yield from send_with_retries(options, request, idempotent=idempotent))
 
 
-def _messages(options: CallOptions, response: Response) -> list[Any]:
+def _messages(options: CallOptions, response: Response) -> Iterator[Any]:
+    """The JSON-RPC messages of a reply, decoded one at a time (so that what an SSE stream
+    held after our response, maybe cut off, is never read)."""
     what = f"MCP endpoint {options.base_url}"
-    try:
-        if response.content_type == "text/event-stream":
-            return [loads(data) for data in iter_sse_data(response.body) if data.strip()]
-        decoded = loads(response.body)
-    except ValueError as exc:
-        raise PayloadError(
-            f"{what} sent a reply that is not JSON: {body_excerpt(options, response.body)}",
-            provider=options.provider.name,
-        ) from exc
-    return decoded if isinstance(decoded, list) else [decoded]
+    if response.content_type == "text/event-stream":
+        chunks: Iterable[str | bytes] = (d for d in iter_sse_data(response.body) if d.strip())
+    else:
+        chunks = [response.body]
+    for chunk in chunks:
+        try:
+            decoded = loads(chunk)
+        except ValueError as exc:
+            raise PayloadError(
+                f"{what} sent a reply that is not JSON: "
+                f"{body_excerpt(options, chunk if isinstance(chunk, bytes) else chunk.encode())}",
+                provider=options.provider.name,
+            ) from exc
+        if isinstance(decoded, list) and response.content_type != "text/event-stream":
+            yield from decoded
+        else:
+            yield decoded
+
+
+def _find_reply(
+    options: CallOptions, response: Response, message_id: int
+) -> Mapping[str, Any] | None:
+    for message in _messages(options, response):
+        if _is_response(message, message_id):
+            return message  # type: ignore[no-any-return]
+    return None
+
+
+def _no_reply(options: CallOptions, message_id: int, why: str = "") -> PayloadError:
+    return PayloadError(
+        f"MCP endpoint {options.base_url} sent no JSON-RPC response to request {message_id}" + why,
+        provider=options.provider.name,
+    )
 
 
 def _reply(options: CallOptions, response: Response, message_id: int) -> Mapping[str, Any]:
-    for message in _messages(options, response):
-        if isinstance(message, Mapping) and message.get("id") == message_id:
-            return message
-    raise PayloadError(
-        f"MCP endpoint {options.base_url} sent no JSON-RPC response to request {message_id}",
-        provider=options.provider.name,
-    )
+    reply = _find_reply(options, response, message_id)
+    if reply is None:
+        raise _no_reply(options, message_id)
+    return reply
+
+
+def _visible_ascii(value: str) -> bool:
+    return bool(value) and len(value) <= 1024 and all("!" <= ch <= "~" for ch in value)
+
+
+def _session_header(options: CallOptions, response: Response) -> str | None:
+    session_id = response.headers.get("mcp-session-id") or None
+    if session_id is not None and not _visible_ascii(session_id):
+        raise PayloadError(
+            f"MCP endpoint {options.base_url} sent an Mcp-Session-Id that is not visible ASCII",
+            provider=options.provider.name,
+        )
+    return session_id
 
 
 def _rpc_error(options: CallOptions, error: Any, what: str) -> APIError:
@@ -210,8 +280,14 @@ def _initialize(options: CallOptions, state: McpState) -> Flow[None]:
         raise _rpc_error(options, reply["error"], "MCP initialize")
     result = reply.get("result")
     version = result.get("protocolVersion") if isinstance(result, Mapping) else None
-    protocol_version = version if isinstance(version, str) else PROTOCOL_VERSION
-    session_id = response.headers.get("mcp-session-id") or None
+    if version is not None and not (isinstance(version, str) and _visible_ascii(version)):
+        raise PayloadError(
+            f"MCP endpoint {options.base_url} answered initialize with protocolVersion "
+            f"{shorten(version)}, not a version string",
+            provider=options.provider.name,
+        )
+    protocol_version = version or PROTOCOL_VERSION
+    session_id = _session_header(options, response)
     notified = yield from _post(
         options,
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
@@ -234,6 +310,8 @@ def _ensure_session(options: CallOptions, state: McpState) -> Flow[None]:
                 state.reset()
                 raise
             return
+        if options.deadline is not None and time.monotonic() >= options.deadline:
+            raise DeadlinePassed
         if options.timeout is not None and waited > options.timeout:
             raise TransportError(
                 f"{options.provider.name}: gave up waiting for the MCP session to start",
@@ -244,7 +322,9 @@ def _ensure_session(options: CallOptions, state: McpState) -> Flow[None]:
         waited += _WAIT_STEP
 
 
-def _tool_error(options: CallOptions, tool: str, result: Mapping[str, Any]) -> APIError:
+def _tool_error(
+    options: CallOptions, tool: str, result: Mapping[str, Any], not_found: frozenset[str]
+) -> APIError:
     body: Any = result.get("structuredContent")
     if body is None:
         texts = [
@@ -269,23 +349,22 @@ def _tool_error(options: CallOptions, tool: str, result: Mapping[str, Any]) -> A
         + (f" ({error})" if error and message else "")
         + (f". Hint: {hint}" if hint else "")
     )
-    lowered = f"{error or ''} {message or ''}".lower()
     body = options.scrub_value(body)
-    if any(word in lowered for word in _NOT_FOUND_WORDS) or "not found" in lowered:
+    if error is not None and error in not_found:
         return ToolNotFoundError(
             text, provider=options.provider.name, error=error, hint=hint, body=body
         )
     return ToolError(text, provider=options.provider.name, error=error, hint=hint, body=body)
 
 
-def _tool_value(options: CallOptions, tool: str, result: Any) -> Any:
+def _tool_value(options: CallOptions, tool: str, result: Any, not_found: frozenset[str]) -> Any:
     if not isinstance(result, Mapping):
         raise PayloadError(
             f"tool {tool!r} returned {shorten(options.scrub_value(result))}, not a tool result",
             provider=options.provider.name,
         )
     if result.get("isError"):
-        raise _tool_error(options, tool, result)
+        raise _tool_error(options, tool, result, not_found)
     structured = result.get("structuredContent")
     if isinstance(structured, Mapping):
         inner = structured.get("result")
@@ -304,10 +383,21 @@ def _tool_value(options: CallOptions, tool: str, result: Any) -> Any:
 
 
 def mcp_call_tool(
-    options: CallOptions, state: McpState, tool: str, arguments: Mapping[str, Any]
+    options: CallOptions,
+    state: McpState,
+    tool: str,
+    arguments: Mapping[str, Any],
+    *,
+    not_found: frozenset[str] = frozenset(),
+    read_only: bool | None = None,
 ) -> Flow[Any]:
-    """Call *tool* and return its JSON result (structured content, else parsed text)."""
+    """Call *tool* and return its JSON result (structured content, else parsed text).
+
+    *not_found*: the tool's ``error`` codes that mean "no such run". *read_only* (default:
+    *tool* is in :data:`READ_TOOLS`): the call may be sent again after a lost session.
+    """
     what = f"MCP tools/call {tool}"
+    safe = tool in READ_TOOLS if read_only is None else read_only
     renewed = False
     while True:
         yield from _ensure_session(options, state)
@@ -318,21 +408,37 @@ def mcp_call_tool(
             _request(message_id, "tools/call", {"name": tool, "arguments": dict(arguments)}),
             session_id,
             state.protocol_version,
+            idempotent=safe,
         )
-        if response.status == 404 and session_id and not renewed:
-            renewed = True
-            with state.lock:
-                lost = state.session_id == session_id and state.phase == "ready"
-            if lost:
-                state.reset()  # expired; whoever gets here first starts a new session
-            continue
-        if response.status != 200:
+        reply = None
+        if response.status == 200:
+            reply = _find_reply(options, response, message_id)
+            if reply is None and response.content_type != "text/event-stream":
+                raise _no_reply(options, message_id)
+            if reply is None and not safe:
+                raise _no_reply(
+                    options, message_id, f" (the stream ended; {tool} is not sent twice)"
+                )
+        elif response.status != 404 or not session_id:
             raise error_for(options, response, what)
-        reply = _reply(options, response, message_id)
-        break
+        if reply is not None:
+            break
+        # The session is lost: 404 for its id, or the reply stream ended without a response.
+        if renewed:
+            raise TransportError(
+                f"{options.provider.name}: {what}: the MCP session was lost again after "
+                "re-initializing",
+                provider=options.provider.name,
+                kind="read",
+            )
+        renewed = True
+        with state.lock:
+            lost = state.session_id == session_id and state.phase == "ready"
+        if lost:
+            state.reset()  # whoever gets here first starts a new session
     if "error" in reply:
         raise _rpc_error(options, reply["error"], what)
-    return _tool_value(options, tool, reply.get("result"))
+    return _tool_value(options, tool, reply.get("result"), not_found)
 
 
 def mcp_close(options: CallOptions, state: McpState) -> Flow[None]:
@@ -359,7 +465,9 @@ def mcp_close(options: CallOptions, state: McpState) -> Flow[None]:
 
 def mcp_get_run(options: CallOptions, fetch: McpFetch, state: McpState, run_id: str) -> Flow[Run]:
     """Fetch one run with the provider's tool and normalize it."""
-    payload = yield from mcp_call_tool(options, state, fetch.tool, {fetch.argument: run_id})
+    payload = yield from mcp_call_tool(
+        options, state, fetch.tool, {fetch.argument: run_id}, not_found=fetch.not_found
+    )
     if not isinstance(payload, Mapping):
         raise PayloadError(
             f"tool {fetch.tool!r} returned {type(payload).__name__}, not a run object",

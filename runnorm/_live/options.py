@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -24,8 +25,11 @@ from runnorm._version import __version__
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "GENERIC_OPTIONS",
+    "MAX_RETRIES_LIMIT",
     "CallOptions",
     "mask_key",
+    "check_count",
+    "check_seconds",
     "resolve_options",
     "valid_http_url",
 ]
@@ -33,6 +37,7 @@ __all__ = [
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 2
+MAX_RETRIES_LIMIT = 100
 GENERIC_OPTIONS = frozenset(
     {"api_key", "base_url", "timeout", "max_retries", "headers", "max_response_bytes"}
 )
@@ -158,6 +163,7 @@ def mask_key(key: str, text: str) -> str:
 
 
 _IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @functools.lru_cache(maxsize=256)
@@ -166,6 +172,10 @@ def valid_http_url(url: str) -> bool:
     parses, or a name that encodes to ASCII (IDNA); a port in range, if any. Checked with the
     standard library, so that configuration never loads the HTTP library."""
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):  # control characters
+        return False
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
         return False
     try:
         parts = urlsplit(url)
@@ -191,7 +201,7 @@ def _valid_host(host: str, *, bracketed: bool) -> bool:
         except ValueError:
             return False
         return True
-    if any(ch.isspace() or ch in "[]" for ch in host):
+    if any(ch.isspace() or ch in "[]%" for ch in host):
         return False
     if host.isascii():
         return True
@@ -202,12 +212,32 @@ def _valid_host(host: str, *, bracketed: bool) -> bool:
     return True
 
 
-def _number(name: str, value: Any, *, allow_none: bool = False) -> Any:
+def check_seconds(name: str, value: Any, *, allow_none: bool = False, zero: bool = True) -> Any:
+    """*value* when it is a finite number of seconds (``> 0`` unless *zero*), else
+    ``ConfigError``; ``None`` passes when *allow_none*."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigError(f"{name} must be a non-negative number, not {shorten(value)}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not (value >= 0 if zero else value > 0)
+    ):
+        kind = "non-negative" if zero else "positive"
+        extra = " or None" if allow_none else ""
+        raise ConfigError(f"{name} must be a finite {kind} number{extra}, not {shorten(value)}")
     return value
+
+
+def check_count(name: str, value: Any, limit: int | None = None) -> int:
+    """*value* as an ``int`` when it is a whole number ``>= 0`` (and ``<= limit``)."""
+    whole = isinstance(value, int) or (
+        isinstance(value, float) and math.isfinite(value) and value.is_integer()
+    )
+    if isinstance(value, bool) or not whole or value < 0 or (limit is not None and value > limit):
+        most = f" at most {limit}" if limit is not None else ""
+        raise ConfigError(f"{name} must be a whole number >= 0{most}, not {shorten(value)}")
+    return int(value)
 
 
 def _api_key(provider: Provider, value: Any, source: str) -> str | None:
@@ -234,9 +264,18 @@ def _headers(value: Any) -> dict[str, str]:
         raise ConfigError("headers must be a mapping of header names to values")
     out = {}
     for key, item in value.items():
-        name, text = str(key), str(item)
-        if not name.isascii() or not text.isascii() or "\n" in text or "\r" in text:
-            raise ConfigError(f"header {shorten(name)}: names and values must be ASCII text")
+        if not isinstance(key, str) or not isinstance(item, str | int | float):
+            raise ConfigError("headers must map header names (str) to values (str)")
+        name, text = key, str(item)
+        if (
+            not _TOKEN.fullmatch(name)
+            or not text.isascii()
+            or any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in text)
+        ):
+            raise ConfigError(
+                f"header {shorten(name)}: a name must be an HTTP token and a value printable "
+                "ASCII text"
+            )
         out[name] = text
     return out
 
@@ -266,19 +305,18 @@ def resolve_options(provider: Provider, settings: Mapping[str, Any]) -> CallOpti
         raise ConfigError(
             f"{provider.name}: {source} must be an http(s) URL, not {shorten(base_url)}"
         )
-    max_retries = _number("max_retries", settings.get("max_retries", DEFAULT_MAX_RETRIES))
+    timeout = settings.get("timeout", DEFAULT_TIMEOUT)
     return CallOptions(
         provider=provider,
         api_key=api_key,
         base_url=base_url.rstrip("/"),
-        timeout=_number("timeout", settings.get("timeout", DEFAULT_TIMEOUT), allow_none=True),
-        max_retries=int(max_retries),
+        timeout=check_seconds("timeout", timeout, allow_none=True, zero=False),
+        max_retries=check_count(
+            "max_retries", settings.get("max_retries", DEFAULT_MAX_RETRIES), MAX_RETRIES_LIMIT
+        ),
         headers=_headers(settings.get("headers")),
-        max_response_bytes=int(
-            _number(
-                "max_response_bytes",
-                settings.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES),
-            )
+        max_response_bytes=check_count(
+            "max_response_bytes", settings.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
         ),
         extras={k: v for k, v in settings.items() if k in provider.options},
     )

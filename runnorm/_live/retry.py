@@ -1,9 +1,13 @@
 """Retries: which failures to retry, how long to wait, and the one retry loop every flow uses.
 
 Retried: connection errors and timeouts, 408, 429 and 5xx. Not retried: any other 4xx.
-Waits grow exponentially from 0.5 s to 8 s with jitter; a ``Retry-After`` header (seconds or
-an HTTP date) is honoured up to a cap. With ``CallOptions.deadline`` set (``wait``), no wait
-and no request timeout reaches past it.
+Waits grow exponentially from 0.5 s to 8 s with jitter; a ``retry-after-ms`` header
+(milliseconds) or else a ``Retry-After`` header (seconds or an HTTP date) is honoured up to a
+cap; a server asking for more than the cap gets the client's own backoff instead. With
+``CallOptions.deadline`` set (``wait``), no wait and no request timeout reaches past it.
+
+A request that is not safe to repeat (``idempotent=False``: an MCP tool that changes state)
+is retried only when it cannot have been processed: a connection that never opened, or 429.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
 import attrs
@@ -27,6 +32,7 @@ __all__ = [
     "backoff_delay",
     "is_retryable_status",
     "parse_retry_after",
+    "retry_after",
     "send_with_retries",
 ]
 
@@ -53,9 +59,22 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         except (TypeError, ValueError, IndexError):
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(seconds):
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asked to wait: ``retry-after-ms`` first, then ``Retry-After``."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            value = float(millis.strip())
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value / 1000.0)
+    return parse_retry_after(headers.get("retry-after"))
 
 
 def backoff_delay(
@@ -66,9 +85,13 @@ def backoff_delay(
     cap: float = BACKOFF_CAP,
     retry_after_cap: float = RETRY_AFTER_CAP,
 ) -> float:
-    """The wait before retry number *attempt* (0-based)."""
-    if retry_after is not None:
-        return min(retry_after, retry_after_cap)
+    """The wait before retry number *attempt* (0-based).
+
+    The server's *retry_after* when it is within *retry_after_cap*; else (none, or more than
+    the cap) exponential backoff with jitter.
+    """
+    if retry_after is not None and retry_after <= retry_after_cap:
+        return retry_after
     delay = min(cap, base * (2.0**attempt))
     return delay * (0.5 + random.random() / 2)
 
@@ -81,10 +104,23 @@ def _remaining(options: CallOptions) -> float | None:
     return None if options.deadline is None else options.deadline - time.monotonic()
 
 
-def send_with_retries(options: CallOptions, request: Request) -> Flow[Response]:
+def _retryable_error(error: TransportError, idempotent: bool) -> bool:
+    if error.kind in ("too_large", "request"):
+        return False
+    return idempotent or error.kind == "connect"
+
+
+def _retryable_response(status: int, idempotent: bool) -> bool:
+    return is_retryable_status(status) if idempotent else status == 429
+
+
+def send_with_retries(
+    options: CallOptions, request: Request, *, idempotent: bool = True
+) -> Flow[Response]:
     """Send *request*, retrying connection errors, 408, 429 and 5xx up to ``max_retries``.
 
-    With ``options.deadline`` set, no wait or request timeout reaches past it.
+    With ``options.deadline`` set, no wait or request timeout reaches past it. With
+    ``idempotent=False``, only failures that prove the request was not processed are retried.
     """
     attempt = 0
     while True:
@@ -98,14 +134,13 @@ def send_with_retries(options: CallOptions, request: Request) -> Flow[Response]:
             response: Response = yield request
         except TransportError as exc:
             exc.provider = exc.provider or options.provider.name
-            if exc.kind in ("too_large", "request") or attempt >= options.max_retries:
+            if not _retryable_error(exc, idempotent) or attempt >= options.max_retries:
                 raise
             yield _pause(options, backoff_delay(attempt))
             attempt += 1
             continue
-        if is_retryable_status(response.status) and attempt < options.max_retries:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            delay = backoff_delay(attempt, retry_after)
+        if _retryable_response(response.status, idempotent) and attempt < options.max_retries:
+            delay = backoff_delay(attempt, retry_after(response.headers))
             yield _pause(options, delay, shared=response.status == 429)
             attempt += 1
             continue

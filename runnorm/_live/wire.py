@@ -8,19 +8,28 @@ polling therefore have one implementation for both.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, TypeAlias, TypeVar
 
 import attrs
 
-__all__ = ["Flow", "Request", "Response", "Sleep"]
+__all__ = ["Flow", "Request", "Response", "Sleep", "Watch"]
 
 T = TypeVar("T")
+
+Watch: TypeAlias = Callable[[int, Mapping[str, str]], Callable[[bytes], bool] | None]
+"""Given a response's status and headers, ``None`` (read the whole body) or a function that
+is fed ``b""`` first, then the decoded body piece by piece, and says when enough has arrived
+(stop reading)."""
 
 
 @attrs.frozen
 class Request:
-    """One HTTP request. ``secret_headers`` (lowercase names) never cross to another origin."""
+    """One HTTP request. ``secret_headers`` (lowercase names) never cross to another origin.
+
+    ``timeout`` is the deadline of one attempt, connect to last byte (redirects included).
+    ``watch`` (see :data:`Watch`) may end the body early, e.g. an SSE stream left open.
+    """
 
     method: str
     url: str
@@ -29,6 +38,7 @@ class Request:
     timeout: float | None = 30.0
     max_bytes: int = 8 * 1024 * 1024
     secret_headers: frozenset[str] = frozenset()
+    watch: Watch | None = attrs.field(default=None, repr=False, eq=False)
 
 
 @attrs.frozen

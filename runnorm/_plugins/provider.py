@@ -95,10 +95,16 @@ class RestFetch:
 
 @attrs.frozen
 class McpFetch:
-    """Fetch one run with an MCP ``tools/call`` of ``tool`` with ``{argument: run_id}``."""
+    """Fetch one run with an MCP ``tools/call`` of ``tool`` with ``{argument: run_id}``.
+
+    ``not_found``: the ``error`` codes the provider's tools return (in an ``isError`` result's
+    structured ``{error, message, hint}``) when the run does not exist; such an error is a
+    ``ToolNotFoundError``, any other a ``ToolError``. The message text is never consulted.
+    """
 
     tool: str = "get_run"
     argument: str = "run_id"
+    not_found: frozenset[str] = frozenset()
 
 
 @attrs.frozen
