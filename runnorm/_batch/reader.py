@@ -120,7 +120,6 @@ class _Records:
     def lines(self, lines: Iterable[bytes]) -> Iterator[Result]:
         """The JSON Lines hot loop: each line decoded, detected and mapped once."""
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
-        detect, fixed = self.host.detect, self.fixed
         number = 0
         for raw in lines:
             number += 1
@@ -134,19 +133,11 @@ class _Records:
             if type(value) is not dict:
                 yield from self.value(value, number, None, raw)
                 continue
-            provider = fixed
-            if provider is None:
-                matches = detect(value)
-                if len(matches) != 1:
-                    yield from self._unclaimed(value, matches, number, None)
-                    continue
-                provider = matches[0]
-            try:
-                run = apply(provider, value)
-            except RunnormError as exc:
-                yield self.failure(value, number, None, str(exc), provider=provider.name), None
-                continue
-            yield run, (raw if run.raw is value else None)
+            mapped = self.map(value, number, None, raw)
+            if type(mapped) is tuple:
+                yield mapped
+            else:
+                yield from self._unclaimed(value, mapped, number, None)  # type: ignore[arg-type]
 
     def raws(self, raws: Iterable[Raw]) -> Iterator[Result]:
         """Raw records (from documents) to results."""
@@ -164,19 +155,11 @@ class _Records:
     ) -> Iterator[Result]:
         """One decoded value: a run object, or a document of them (a list on a line)."""
         if type(value) is dict:
-            provider = self.fixed
-            if provider is None:
-                matches = self.host.detect(value)
-                if len(matches) != 1:
-                    yield from self._unclaimed(value, matches, line, index)
-                    return
-                provider = matches[0]
-            try:
-                run = apply(provider, value)
-            except RunnormError as exc:
-                yield self.failure(value, line, index, str(exc), provider=provider.name), None
-                return
-            yield run, (source if source is not None and run.raw is value else None)
+            mapped = self.map(value, line, index, source)
+            if type(mapped) is tuple:
+                yield mapped
+            else:
+                yield from self._unclaimed(value, mapped, line, index)  # type: ignore[arg-type]
         elif type(value) is list and index is None:
             yield from self.raws(records_of_document(value, line))
         else:
@@ -184,6 +167,23 @@ class _Records:
                 f"a run record must be a JSON object, got {type(value).__name__} {shorten(value)}"
             )
             yield self.failure(value, line, index, reason), None
+
+    def map(
+        self, value: dict[str, Any], line: int | None, index: int | None, source: bytes | None
+    ) -> Result | list[Provider]:
+        """One run object detected and mapped, once: its result, or the providers that
+        claimed it when that is not exactly one."""
+        provider = self.fixed
+        if provider is None:
+            matches = self.host.detect(value)
+            if len(matches) != 1:
+                return matches
+            provider = matches[0]
+        try:
+            run = apply(provider, value)
+        except RunnormError as exc:
+            return self.failure(value, line, index, str(exc), provider=provider.name), None
+        return run, (source if source is not None and run.raw is value else None)
 
     def _unclaimed(
         self, value: dict[str, Any], matches: list[Provider], line: int | None, index: int | None
