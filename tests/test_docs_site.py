@@ -20,6 +20,7 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 from support import ROOT
 
@@ -162,9 +163,14 @@ def test_generated_provider_tables_hold_every_native_status_word(name: str) -> N
     status_section = markdown.split("## Status map", 1)[1].split("\n## ", 1)[0]
     for word, status in provider.statuses.items():
         assert f"| `{word}` | `{status.value}` |" in status_section, (name, word)
-    for native in provider.field_notes:
-        first_name = re.split(r"[ ,/(]", native, maxsplit=1)[0]
-        assert f"`{first_name}`" in markdown, (name, native)
+    mapping = markdown.split("## Field mapping", 1)[1].split("\n## ", 1)[0]
+    run_fields = {a.name for a in attrs.fields(runnorm.Run)}
+    for note in provider.field_notes:
+        for native in note.native:
+            assert f"`{native}`" in mapping, (name, native)
+        for target in note.to:  # every target is a Run field path
+            assert re.split(r"[.\[]", target)[0] in run_fields, (name, target)
+            assert f"`{target}`" in mapping, (name, target)
     assert provider.auth is not None and f"`{provider.auth.env_var}`" in markdown
     assert provider.base_url is not None and provider.base_url in markdown
     for key in provider.sensitive_keys:

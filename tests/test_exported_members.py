@@ -22,6 +22,8 @@ PUBLIC = [
     "ConfigError",
     "DetectionError",
     "DumpError",
+    "FieldNote",
+    "FieldReader",
     "Fields",
     "get",
     "get_many",

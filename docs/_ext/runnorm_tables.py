@@ -7,9 +7,10 @@
 - ``{runnorm-providers}``: an overview row per installed provider.
 
 Everything here is built from ``runnorm.Provider`` objects registered through the entry points
-(``.statuses``, ``.field_notes``, ``.auth``, ``.fetch``, ...) and the provider module's
-docstring; nothing is copied by hand. The ``*_markdown`` functions return MyST markdown and are
-what the tests call; the directives parse that markdown into the page.
+(``.statuses``, ``.field_notes`` (``FieldNote`` data, rendered as they are), ``.auth``,
+``.fetch``, ...) and the provider module's docstring; nothing is copied by hand. The
+``*_markdown`` functions return MyST markdown and are what the tests call; the directives
+parse that markdown into the page.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
-
-import attrs
 
 import runnorm
 from runnorm import McpFetch, Provider, RestFetch, Run, RunStatus
@@ -42,11 +41,6 @@ __all__ = [
 
 FIRST_PARTY = ("skyvern", "browserbase", "bridgetown")
 """The providers shipped in this distribution: each has a page under ``docs/providers/``."""
-
-_RUN_FIELDS = frozenset(a.name for a in attrs.fields(Run))
-_NAME_TOKEN = re.compile(r"^[A-Za-z_][\w.]*(?:\[\])?(?:\.[\w]+)*$")
-_RUN_PATH = re.compile(r"(?<![\w.`])([a-z_]+)(\.[a-z_]+)?(?![\w`])")
-_LABEL = re.compile(r"\(([^():]+):\s*([^()]*)\)")
 
 
 def _provider(name: str) -> Provider:
@@ -75,38 +69,6 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _native_names(text: str) -> str:
-    """``run_id (webhooks: task_id)`` -> ```run_id` (webhooks: `task_id`)``: names as code."""
-
-    def names(part: str) -> str:
-        out = []
-        for piece in re.split(r"(, | / )", part):
-            stripped = piece.strip()
-            out.append(_code(stripped) if _NAME_TOKEN.match(stripped) else piece)
-        return "".join(out)
-
-    labelled = _LABEL.search(text)
-    if labelled:
-        head = text[: labelled.start()].rstrip()
-        tail = text[labelled.end() :]
-        return f"{names(head)} ({labelled.group(1)}: {names(labelled.group(2))}){tail}"
-    return names(text)
-
-
-def _run_names(text: str) -> str:
-    """Mark ``Run`` field names (``error.code``, ``web_url``) as code, outside code spans."""
-    parts = text.split("`")
-    for i in range(0, len(parts), 2):  # even parts are outside backticks
-
-        def mark(match: re.Match[str]) -> str:
-            if match.group(1) in _RUN_FIELDS:
-                return _code(match.group(0))
-            return match.group(0)
-
-        parts[i] = _RUN_PATH.sub(mark, parts[i])
-    return "`".join(parts)
-
-
 def status_rows(provider: Provider) -> list[list[str]]:
     """Native word, ``RunStatus``, terminal: one row per declared word, then the catch-all."""
     rows = [
@@ -117,10 +79,19 @@ def status_rows(provider: Provider) -> list[list[str]]:
     return rows
 
 
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(_code(name) for name in names)
+
+
 def field_rows(provider: Provider) -> list[list[str]]:
-    """Native field -> where it lands in the ``Run``, from ``Provider.field_notes``."""
-    rows = [[_native_names(k), _run_names(v)] for k, v in provider.field_notes.items()]
-    rows.append(["the whole payload", f"{_code('raw')}, exactly as received"])
+    """Native field -> where it lands in the ``Run`` -> when, from ``Provider.field_notes``."""
+    rows = []
+    for note in provider.field_notes:
+        lands = "dropped (kept in `raw`)" if note.is_dropped else _names(note.to)
+        if note.note:
+            lands = f"{lands}: {note.note}"
+        rows.append([_names(note.native), lands, note.when or "always"])
+    rows.append(["the whole payload", f"{_code('raw')}, exactly as received", "always"])
     return rows
 
 
@@ -230,8 +201,8 @@ def provider_markdown(name: str) -> str:
         "listed becomes `unknown`, keeps `native_status` and warns once.",
         markdown_table(["native word", "`RunStatus`", "terminal"], status_rows(provider)),
         "## Field mapping",
-        markdown_table(["native field", "lands in"], field_rows(provider)),
-        "## Mapping notes",
+        markdown_table(["native field", "lands in", "when"], field_rows(provider)),
+        "## About the mapping",
         "From the provider module's docstring:",
         _docstring_markdown(provider),
     ]

@@ -1,17 +1,8 @@
 """Bridge Town (bridgetown.builders): sandboxed Python model runs, reachable only over MCP.
 
 Shapes mapped: the ``get_run`` tool result, ``list_runs`` items (no ``project_name`` of their
-own: a dump reader copies the wrapper's), and the ``run`` tool's async and sync results.
-
-Field mapping: ``run_id`` -> ``id``; ``output.outputs`` (or a sync run's ``outputs``) ->
-``result`` and one ``output`` artifact per file with inline content; ``output.stdout`` /
-``stderr`` -> ``stdout`` / ``stderr`` artifacts with inline content; ``error_message`` (or a
-sync run's ``error``) and a non-zero ``exit_code`` -> ``error``; ``created_at``,
-``started_at``, ``finished_at`` -> ``timing``. ``project_name``, ``commit_sha``,
-``run_number``, ``truncated``, ``exit_code`` and every other field -> ``extra``.
-
-Dropped on purpose: nothing. ``output.status`` repeats the run's status and is kept in
-``extra`` as ``output_status``.
+own: a dump reader copies the wrapper's), and the ``run`` tool's async and sync results. Where
+each field lands is declared once, in ``FIELD_NOTES`` below.
 """
 
 from __future__ import annotations
@@ -26,6 +17,8 @@ from runnorm import (
     Artifact,
     ArtifactKind,
     Auth,
+    FieldNote,
+    FieldReader,
     Fields,
     McpFetch,
     Provider,
@@ -51,22 +44,32 @@ STATUSES = StatusMap(
 )
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_CONSUMED = frozenset(
-    {
-        "run_id",
-        "status",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "error_message",
-        "output",
-        "outputs",
-        "stdout",
-        "stderr",
-        "error",
-    }
+FIELD_NOTES = (
+    FieldNote("run_id", "id"),
+    FieldNote("status", ("status", "native_status"), note="mapped; native_status as sent"),
+    FieldNote(
+        "output.outputs",
+        ("result", "artifacts"),
+        note="one `output` artifact per file, content inline",
+    ),
+    FieldNote("outputs", ("result", "artifacts"), when="sync run results"),
+    FieldNote(("output.stdout", "output.stderr"), "artifacts", note="`stdout` / `stderr`, inline"),
+    FieldNote(("stdout", "stderr"), "artifacts", when="sync run results"),
+    FieldNote("output.exit_code", ("extra", "error"), note="extra.exit_code; non-zero sets error"),
+    FieldNote("exit_code", ("extra", "error"), when="sync run results"),
+    FieldNote("output.status", "extra", note="as extra.output_status"),
+    FieldNote("output.*", "extra", note="any other key as extra.output_<key>"),
+    FieldNote("error_message", "error.message"),
+    FieldNote("error", ("error.message", "error.details"), when="sync run results"),
+    FieldNote("created_at", "timing.created_at"),
+    FieldNote("started_at", "timing.started_at"),
+    FieldNote("finished_at", "timing.finished_at"),
+    FieldNote(
+        ("project_name", "commit_sha", "run_number", "truncated", "model_name"),
+        "extra",
+        note="as sent, like every key not listed here",
+    ),
 )
-_OUTPUT_CONSUMED = frozenset({"status", "exit_code", "stdout", "stderr", "outputs"})
 _STREAMS = ((ArtifactKind.STDOUT, "stdout"), (ArtifactKind.STDERR, "stderr"))
 _MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv", ".txt": "text/plain"}
 
@@ -83,28 +86,10 @@ def _media_type(name: str) -> str | None:
     return _MEDIA_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
 
 
-def to_run(p: Mapping[str, Any]) -> Run:
-    """Map a ``get_run`` / ``list_runs`` item / ``run`` result to a ``Run``."""
-    p = fields.require_mapping(p)
-    native = fields.status_word(p)
-    extra = fields.rest(p, _CONSUMED)
-    output = fields.mapping(p, "output")
-    source: Mapping[str, Any] = p
-    prefix = ""
-    if output is not None:
-        source, prefix = output, "output."
-        extra["output_status"] = fields.text(output, "status", "output.status")
-        extra["exit_code"] = fields.integer(output, "exit_code", "output.exit_code")
-        for key, value in output.items():
-            if key not in _OUTPUT_CONSUMED:
-                extra[f"output_{key}"] = value
-    elif "exit_code" in p:
-        extra["exit_code"] = fields.integer(p, "exit_code")
-    outputs = fields.mapping(source, "outputs", prefix + "outputs")
-
+def _artifacts(source: FieldReader, outputs: Mapping[str, Any] | None) -> tuple[Artifact, ...]:
     artifacts: list[Artifact] = []
     for kind, key in _STREAMS:
-        text = fields.text(source, key, prefix + key)
+        text = source.text(key)
         if text is not None:
             artifacts.append(Artifact(kind=kind, name=key, media_type="text/plain", content=text))
     for name, content in (outputs or {}).items():
@@ -113,35 +98,58 @@ def to_run(p: Mapping[str, Any]) -> Run:
                 kind=ArtifactKind.OUTPUT, name=name, media_type=_media_type(name), content=content
             )
         )
+    return tuple(artifacts)
 
-    error_message = fields.text(p, "error_message")
-    sync_error = fields.text(p, "error")
+
+def _error(r: FieldReader, exit_code: int | None) -> RunError | None:
+    error_message = r.text("error_message")
+    sync_error = r.text("error")
     message = error_message or sync_error
-    exit_code = extra.get("exit_code")
-    error = None
-    if message is not None or (exit_code is not None and exit_code != 0):
-        details: list[dict[str, Any]] = []
-        if exit_code is not None:
-            details.append({"exit_code": exit_code})
-        if error_message and sync_error and sync_error != error_message:
-            details.append({"error": sync_error})  # both sent: keep the second one too
-        error = RunError(
-            code=f"exit_code_{exit_code}" if exit_code else None,
-            message=message or f"the model exited with code {exit_code}",
-            details=tuple(details),
-        )
+    if message is None and (exit_code is None or exit_code == 0):
+        return None
+    details: list[dict[str, Any]] = []
+    if exit_code is not None:
+        details.append({"exit_code": exit_code})
+    if error_message and sync_error and sync_error != error_message:
+        details.append({"error": sync_error})  # both sent: keep the second one too
+    return RunError(
+        code=f"exit_code_{exit_code}" if exit_code else None,
+        message=message or f"the model exited with code {exit_code}",
+        details=tuple(details),
+    )
+
+
+def to_run(p: Mapping[str, Any]) -> Run:
+    """Map a ``get_run`` / ``list_runs`` item / ``run`` result to a ``Run``."""
+    r = fields.read(p)
+    native = r.status()
+    output = r.child("output")
+    source = output or r  # a sync run result carries the output fields at the top
+    exit_code = source.integer("exit_code") if output or "exit_code" in p else None
+    outputs = source.mapping("outputs")
+    artifacts = _artifacts(source, outputs)
+    error = _error(r, exit_code)
+    timing = r.timing(created="created_at", started="started_at", finished="finished_at")
+    run_id = r.id("run_id")
+    extra = r.rest(keep=("exit_code",))
+    if output is not None:
+        extra["output_status"] = output.text("status")
+        extra["exit_code"] = exit_code
+        extra.update(output.rest(prefix="output_"))
+    elif "exit_code" in p:
+        extra["exit_code"] = exit_code
     return Run(
         provider=NAME,
-        id=fields.id(p, "run_id"),
+        id=run_id,
         status=STATUSES.lookup(native),
         native_status=native,
         kind="model_run",
         result=outputs,
         error=error,
-        timing=fields.timing(p, created="created_at", started="started_at", finished="finished_at"),
-        artifacts=tuple(artifacts),
+        timing=timing,
+        artifacts=artifacts,
         extra=extra,
-        raw=p,
+        raw=r.payload,
     )
 
 
@@ -158,17 +166,6 @@ PROVIDER = Provider(
     base_url_env="BRIDGETOWN_MCP_URL",
     fetch=McpFetch(tool="get_run", argument="run_id", not_found=frozenset({"not_found"})),
     docs_url="https://bridgetown.builders",
-    field_notes={
-        "run_id": "id",
-        "status": "status (mapped), native_status (as sent)",
-        "output.outputs / outputs": "result; one `output` artifact per file, inline content",
-        "output.stdout / stdout": "`stdout` artifact, inline content",
-        "output.stderr / stderr": "`stderr` artifact, inline content",
-        "output.exit_code / exit_code": "extra.exit_code; non-zero also sets error",
-        "output.status": "extra.output_status",
-        "error_message / error": "error.message",
-        "created_at, started_at, finished_at": "timing",
-        "project_name, commit_sha, run_number, truncated, model_name, ...": "extra",
-    },
+    field_notes=FIELD_NOTES,
     samples=Path(__file__).parent / "samples",
 )

@@ -1,21 +1,9 @@
 """Browserbase agent runs (``GET /v1/agents/runs/{runId}`` and the list's ``data`` items).
 
-Field mapping: ``runId`` -> ``id``; ``task`` -> ``task``; ``result`` -> ``result``; ``cause``
-(``{code, message}``) -> ``error``; ``createdAt``, ``startedAt``, ``endedAt``, ``updatedAt``
--> ``timing`` (no queued timestamp exists); ``sessionId`` -> ``session_id``, and the session's
-dashboard page -> ``web_url`` and an ``other`` artifact named ``session``. ``agentId``,
-``sandboxId``, ``resultSchema`` and any field Browserbase adds later -> ``extra`` in
-snake_case (``agent_id``, ``sandbox_id``, ``result_schema``).
-
-With ``include_session=True`` (a live-fetch option) the run's session is fetched too
-(``GET /v1/sessions/{id}``, ``/recording/downloads``, ``/logs``; read-only, never the POST
-that asks Browserbase to build recordings): the session document goes to
-``extra["session"]``, each finished recording to a ``recording`` artifact (the pending ones
-to ``extra["recordings"]``), the logs to a ``log`` artifact with inline content, and the
-session's ``startedAt`` / ``endedAt`` fill the run's timing where it has none.
-
-Dropped on purpose: nothing. The status arrives uppercase; one schema description says
-lowercase, so both spellings are declared.
+The status arrives uppercase; one schema description says lowercase, so both spellings are
+declared. With ``include_session=True`` (a live-fetch option) the run's session is fetched
+too, read-only (never the POST that asks Browserbase to build recordings), and folded in by
+``fold_session``. Where each field lands is declared once, in ``FIELD_NOTES`` below.
 """
 
 from __future__ import annotations
@@ -31,6 +19,7 @@ from runnorm import (
     Artifact,
     ArtifactKind,
     Auth,
+    FieldNote,
     Fields,
     Provider,
     RelatedFetch,
@@ -56,19 +45,44 @@ _WORDS = {
 }
 STATUSES = StatusMap(NAME, {**_WORDS, **{word.lower(): status for word, status in _WORDS.items()}})
 
-_CONSUMED = frozenset(
-    {
-        "runId",
-        "status",
-        "task",
-        "result",
-        "cause",
+FIELD_NOTES = (
+    FieldNote("runId", "id"),
+    FieldNote("status", ("status", "native_status"), note="mapped, upper- and lowercase"),
+    FieldNote("task", "task"),
+    FieldNote("result", "result"),
+    FieldNote(("cause.code", "cause.message"), ("error.code", "error.message")),
+    FieldNote("createdAt", "timing.created_at"),
+    FieldNote("startedAt", "timing.started_at"),
+    FieldNote("endedAt", "timing.finished_at"),
+    FieldNote("updatedAt", "timing.updated_at"),
+    FieldNote(
         "sessionId",
-        "createdAt",
-        "startedAt",
-        "endedAt",
-        "updatedAt",
-    }
+        ("session_id", "web_url", "artifacts"),
+        note="the session's dashboard page is web_url and an `other` artifact named session",
+    ),
+    FieldNote(
+        ("agentId", "sandboxId", "resultSchema"),
+        "extra",
+        note="snake_case keys (agent_id, ...), like every key not listed here",
+    ),
+    FieldNote(
+        "session (GET /v1/sessions/{id})",
+        ("extra", "timing.started_at", "timing.finished_at"),
+        when="include_session=True",
+        note="the document in extra.session; its startedAt / endedAt fill missing timing",
+    ),
+    FieldNote(
+        "recording downloads[]",
+        ("artifacts", "extra"),
+        when="include_session=True",
+        note="each finished one a `recording` artifact; every page's state in extra.recordings",
+    ),
+    FieldNote(
+        "session logs",
+        "artifacts",
+        when="include_session=True",
+        note="a `log` artifact with the entries inline",
+    ),
 )
 _ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
@@ -128,16 +142,13 @@ def fold_session(run: Run, documents: Mapping[str, Any]) -> Run:
 
 def to_run(p: Mapping[str, Any]) -> Run:
     """Map an ``AgentRun`` payload to a ``Run``."""
-    p = fields.require_mapping(p)
-    native = fields.status_word(p)
-    session_id = fields.text(p, "sessionId")
-    cause = fields.mapping(p, "cause")
+    r = fields.read(p)
+    native = r.status()
+    session_id = r.text("sessionId")
+    cause = r.child("cause")
     error = None
     if cause is not None:
-        error = RunError(
-            code=fields.text(cause, "code", "cause.code"),
-            message=fields.text(cause, "message", "cause.message"),
-        )
+        error = RunError(code=cause.text("code"), message=cause.text("message"))
     web_url = artifacts = None
     if session_id:
         web_url = f"{SESSION_PAGE_ROOT}{session_id}"
@@ -146,21 +157,21 @@ def to_run(p: Mapping[str, Any]) -> Run:
         )
     return Run(
         provider=NAME,
-        id=fields.id(p, "runId"),
+        id=r.id("runId"),
         status=STATUSES.lookup(native),
         native_status=native,
         kind="agent_run",
-        result=p.get("result"),
+        result=r.value("result"),
         error=error,
-        timing=fields.timing(
-            p, created="createdAt", started="startedAt", finished="endedAt", updated="updatedAt"
+        timing=r.timing(
+            created="createdAt", started="startedAt", finished="endedAt", updated="updatedAt"
         ),
         artifacts=artifacts or (),
         web_url=web_url,
         session_id=session_id,
-        task=fields.text(p, "task"),
-        extra=fields.rest(p, _CONSUMED, snake=True),
-        raw=p,
+        task=r.text("task"),
+        extra=r.rest(snake=True),
+        raw=r.payload,
     )
 
 
@@ -194,14 +205,5 @@ PROVIDER = Provider(
     sensitive_keys=("signingKey", "connectUrl", "signing_key", "connect_url"),
     docs_url="https://docs.browserbase.com",
     samples=Path(__file__).parent / "samples",
-    field_notes={
-        "runId": "id",
-        "status": "status (mapped; upper- and lowercase), native_status (as sent)",
-        "task": "task",
-        "result": "result",
-        "cause.code, cause.message": "error.code, error.message",
-        "createdAt, startedAt, endedAt, updatedAt": "timing (endedAt -> finished_at)",
-        "sessionId": "session_id; the session page -> web_url and an `other` artifact",
-        "agentId, sandboxId, resultSchema, ...": "extra (snake_case keys)",
-    },
+    field_notes=FIELD_NOTES,
 )

@@ -1,31 +1,7 @@
 """Skyvern runs: ``GET /v1/runs/{run_id}``, ``GET /v1/runs`` list items, and webhook bodies.
 
-Field mapping: ``run_id`` (webhooks: also ``task_id`` / ``workflow_run_id``) -> ``id``;
-``run_type`` (list items: ``task_run_type``) -> ``kind`` as sent; ``output`` (task webhooks:
-``extracted_information``; workflow webhooks: ``outputs``) -> ``result``; ``failure_reason``,
-``errors[]`` and ``failure_category[]`` -> ``error`` (code from the first ``error_code``, else
-the first category; message from ``failure_reason``, else the first error's ``reasoning``;
-details = the ``errors`` entries, then the ``failure_category`` entries, as sent);
-``created_at``, ``queued_at``, ``started_at``, ``finished_at``, ``modified_at`` -> ``timing``
-(naive timestamps are UTC); ``recording_url`` / ``recording_urls`` -> ``recording``
-artifacts; ``screenshot_urls`` (in Skyvern's order, latest first), then ``screenshot_url``
-and ``action_screenshot_urls`` (webhooks) -> ``screenshot`` artifacts, each URL once;
-``downloaded_files`` (url, filename, checksum, file_size, modified_at) and webhook
-``downloaded_file_urls`` -> ``download`` artifacts; ``browser_console_log_url`` -> a ``log``
-artifact; ``app_url`` -> ``web_url``; ``browser_session_id`` -> ``session_id``;
-``step_count`` (workflow webhooks send it null: then ``total_steps``) -> ``step_count``;
-``run_request.prompt`` (webhooks: ``prompt``) -> ``task``.
-Every other field (``run_request``, ``browser_profile_id``, ``script_run``, ``run_with``,
-``recording_archived``, ``title``, ``trigger_type``, webhook extras such as ``summary``,
-``total_steps``, ``webhook_failure_reason``, ...) -> ``extra`` as sent.
-
-Webhooks: ``verify_webhook`` checks ``x-skyvern-signature`` (HMAC-SHA256 of the raw body,
-keyed with the API key) and the ``x-skyvern-timestamp`` window; both webhook shapes (task
-and workflow) map like get-run responses.
-
-Dropped on purpose: ``downloaded_files[].artifact_id`` (an artifact has no id field; it stays
-in ``raw``). Secrets in ``run_request`` (``extra_http_headers``, ``cdp_connect_headers``,
-``totp_*``) stay in ``raw`` and ``extra`` in memory and are redacted in CLI output.
+Both webhook shapes (task and workflow) map like get-run responses; ``verify_webhook`` checks
+the signature. Where each field lands is declared once, in ``FIELD_NOTES`` below.
 """
 
 from __future__ import annotations
@@ -39,6 +15,8 @@ from runnorm import (
     Artifact,
     ArtifactKind,
     Auth,
+    FieldNote,
+    FieldReader,
     Fields,
     Provider,
     RestFetch,
@@ -84,24 +62,71 @@ _ARTIFACT_KEYS = frozenset(
         "browser_console_log_url",
     }
 )
-_CONSUMED = (
-    _ERROR_KEYS
-    | _ARTIFACT_KEYS
-    | {
-        "run_id",
-        "status",
-        "run_type",
-        "task_run_type",
-        "output",
-        "created_at",
-        "queued_at",
-        "started_at",
-        "finished_at",
-        "modified_at",
-        "app_url",
-        "browser_session_id",
-        "step_count",
-    }
+# Read for a named field and copied to extra as well (webhooks send no run_request: there the
+# prompt is top-level; total_steps only stands in for a null step_count).
+KEEP = ("run_request", "prompt", "total_steps")
+
+FIELD_NOTES = (
+    FieldNote("run_id", "id"),
+    FieldNote(("task_id", "workflow_run_id"), "id", when="webhooks without run_id"),
+    FieldNote("task_run_id", "id", when="list items without run_id"),
+    FieldNote("status", ("status", "native_status"), note="mapped; native_status as sent"),
+    FieldNote("run_type", "kind", note="as sent"),
+    FieldNote("task_run_type", "kind", when="list items", note="as sent"),
+    FieldNote("output", "result"),
+    FieldNote(("extracted_information", "outputs"), "result", when="webhooks, output null"),
+    FieldNote("failure_reason", "error.message"),
+    FieldNote(
+        "errors[]",
+        ("error.code", "error.message", "error.details"),
+        note="code from the first error_code; message from the first reasoning when "
+        "failure_reason is null; the entries as sent in details",
+    ),
+    FieldNote(
+        "failure_category[]",
+        ("error.code", "error.details"),
+        when="webhooks",
+        note="code from the first category when no error has a code; entries after errors",
+    ),
+    FieldNote("created_at", "timing.created_at", note="naive timestamps are UTC"),
+    FieldNote("queued_at", "timing.queued_at"),
+    FieldNote("started_at", "timing.started_at"),
+    FieldNote("finished_at", "timing.finished_at"),
+    FieldNote("modified_at", "timing.updated_at"),
+    FieldNote(("recording_url", "recording_urls"), "artifacts", note="`recording`, each once"),
+    FieldNote(
+        ("screenshot_urls", "screenshot_url", "action_screenshot_urls"),
+        "artifacts",
+        note="`screenshot`, Skyvern's order (latest first), each URL once; the webhook's "
+        "final and action shots named screenshot_final / screenshot_action",
+    ),
+    FieldNote(
+        "downloaded_files[]",
+        "artifacts",
+        note="`download`: url, filename -> name, checksum, file_size -> size, "
+        "modified_at -> created_at",
+    ),
+    FieldNote("downloaded_file_urls", "artifacts", when="webhooks", note="`download`, once"),
+    FieldNote("browser_console_log_url", "artifacts", note="`log` named browser_console_log"),
+    FieldNote("app_url", "web_url"),
+    FieldNote("browser_session_id", "session_id"),
+    FieldNote("step_count", "step_count"),
+    FieldNote(
+        "total_steps", ("step_count", "extra"), when="webhooks", note="when step_count is null"
+    ),
+    FieldNote("run_request.prompt", "task"),
+    FieldNote("prompt", ("task", "extra"), when="webhooks (no run_request)"),
+    FieldNote("run_request", "extra", note="as sent; its secrets redacted in output"),
+    FieldNote(
+        ("browser_profile_id", "script_run", "recording_archived", "title", "trigger_type"),
+        "extra",
+        note="as sent, like every key not listed here (webhooks: summary, organization_id, "
+        "webhook_failure_reason, ...)",
+    ),
+    FieldNote.dropped(
+        "downloaded_files[].artifact_id",
+        "an artifact has no id field yet; it stays in raw",
+    ),
 )
 
 
@@ -114,12 +139,12 @@ def detect(payload: Mapping[str, Any]) -> bool:
     return False
 
 
-def _error(p: Mapping[str, Any]) -> RunError | None:
-    if p.keys().isdisjoint(_ERROR_KEYS):  # list items: nothing to look at
+def _error(r: FieldReader) -> RunError | None:
+    if not r.has_any(_ERROR_KEYS):  # list items: nothing to look at
         return None
-    reason = fields.text(p, "failure_reason")
-    errors = fields.objects(p, "errors")
-    categories = fields.objects(p, "failure_category")
+    reason = r.text("failure_reason")
+    errors = r.objects("errors")
+    categories = r.objects("failure_category")
     if reason is None and not errors and not categories:
         return None
     code = None
@@ -134,30 +159,27 @@ def _error(p: Mapping[str, Any]) -> RunError | None:
     return RunError(code=code, message=reason, details=(*errors, *categories))
 
 
-def _artifacts(p: Mapping[str, Any]) -> tuple[Artifact, ...]:
-    if p.keys().isdisjoint(_ARTIFACT_KEYS):  # list items carry no artifacts
+def _artifacts(r: FieldReader) -> tuple[Artifact, ...]:
+    if not r.has_any(_ARTIFACT_KEYS):  # list items carry no artifacts
         return ()
     out: list[Artifact] = []
-    recording = fields.text(p, "recording_url")
+    recording = r.text("recording_url")
     recordings = [recording] if recording else []
-    recordings += [u for u in fields.strings(p, "recording_urls") if u not in recordings]
+    recordings += [u for u in r.strings("recording_urls") if u not in recordings]
     out += [Artifact(kind=ArtifactKind.RECORDING, url=url) for url in recordings]
 
     seen: set[str] = set()
-    shots: list[tuple[str, str | None]] = [
-        (url, None) for url in fields.strings(p, "screenshot_urls")
-    ]
-    final = fields.text(p, "screenshot_url")
+    shots: list[tuple[str, str | None]] = [(url, None) for url in r.strings("screenshot_urls")]
+    final = r.text("screenshot_url")
     if final:
         shots.append((final, "screenshot_final"))
-    shots += [(url, "screenshot_action") for url in fields.strings(p, "action_screenshot_urls")]
+    shots += [(url, "screenshot_action") for url in r.strings("action_screenshot_urls")]
     for url, name in shots:
         if url not in seen:
             seen.add(url)
             out.append(Artifact(kind=ArtifactKind.SCREENSHOT, url=url, name=name))
 
-    files = fields.objects(p, "downloaded_files")
-    for index, item in enumerate(files):
+    for index, item in enumerate(r.objects("downloaded_files")):
         path = f"downloaded_files[{index}]"
         out.append(
             Artifact(
@@ -172,10 +194,10 @@ def _artifacts(p: Mapping[str, Any]) -> tuple[Artifact, ...]:
     known = {artifact.url for artifact in out}
     out += [
         Artifact(kind=ArtifactKind.DOWNLOAD, url=url)
-        for url in fields.strings(p, "downloaded_file_urls")
+        for url in r.strings("downloaded_file_urls")
         if url not in known
     ]
-    console = fields.text(p, "browser_console_log_url")
+    console = r.text("browser_console_log_url")
     if console:
         out.append(Artifact(kind=ArtifactKind.LOG, url=console, name="browser_console_log"))
     return tuple(out)
@@ -198,44 +220,34 @@ def verify_webhook(
 
 def to_run(p: Mapping[str, Any]) -> Run:
     """Map a get-run response, a list item or a webhook body to a ``Run``."""
-    p = fields.require_mapping(p)
-    native = fields.status_word(p)
-    extra = fields.rest(p, _CONSUMED)
-    result = None
-    for key in RESULT_KEYS:
-        if p.get(key) is not None:
-            result = p[key]
-            extra.pop(key, None)
-            break
-    request = fields.mapping(p, "run_request")
+    r = fields.read(p)
+    native = r.status()
+    request = r.mapping("run_request")
     task = fields.text(request, "prompt", "run_request.prompt") if request else None
-    if task is None:
-        task = fields.text(p, "prompt")
+    step_count = r.integer("step_count")
+    run_type, list_type = r.text("run_type"), r.text("task_run_type")
     return Run(
         provider=NAME,
-        id=fields.id(p, *ID_KEYS),
+        id=r.id(*ID_KEYS),
         status=STATUSES.lookup(native),
         native_status=native,
-        kind=fields.text(p, "run_type") or fields.text(p, "task_run_type"),
-        result=result,
-        error=_error(p),
-        timing=fields.timing(
-            p,
+        kind=run_type or list_type,
+        result=r.first(*RESULT_KEYS),
+        error=_error(r),
+        timing=r.timing(
             created="created_at",
             queued="queued_at",
             started="started_at",
             finished="finished_at",
             updated="modified_at",
         ),
-        artifacts=_artifacts(p),
-        web_url=fields.text(p, "app_url"),
-        session_id=fields.text(p, "browser_session_id"),
-        step_count=fields.integer(p, "step_count")
-        if p.get("step_count") is not None
-        else fields.integer(p, "total_steps"),
-        task=task,
-        extra=extra,
-        raw=p,
+        artifacts=_artifacts(r),
+        web_url=r.text("app_url"),
+        session_id=r.text("browser_session_id"),
+        step_count=r.integer("total_steps") if step_count is None else step_count,
+        task=r.text("prompt") if task is None else task,
+        extra=r.rest(keep=KEEP),
+        raw=r.payload,
     )
 
 
@@ -254,23 +266,5 @@ PROVIDER = Provider(
     sensitive_keys=("extra_http_headers", "cdp_connect_headers", "totp_*"),
     samples=Path(__file__).parent / "samples",
     docs_url="https://docs.skyvern.com",
-    field_notes={
-        "run_id (webhooks: task_id, workflow_run_id)": "id",
-        "status": "status (mapped), native_status (as sent)",
-        "run_type / task_run_type": "kind, as sent",
-        "output (webhooks: extracted_information, outputs)": "result",
-        "failure_reason, errors[], failure_category[]": "error (code, message, details)",
-        "created_at, queued_at, started_at, finished_at": "timing (naive means UTC)",
-        "modified_at": "timing.updated_at",
-        "recording_url, recording_urls": "`recording` artifacts",
-        "screenshot_urls, screenshot_url, action_screenshot_urls": "`screenshot` artifacts",
-        "downloaded_files[], downloaded_file_urls": "`download` artifacts",
-        "browser_console_log_url": "`log` artifact",
-        "app_url": "web_url",
-        "browser_session_id": "session_id",
-        "step_count (workflow webhooks: total_steps)": "step_count",
-        "run_request.prompt (webhooks: prompt)": "task",
-        "run_request, browser_profile_id, script_run, summary, ...": "extra, as sent",
-        "downloaded_files[].artifact_id": "dropped (raw only)",
-    },
+    field_notes=FIELD_NOTES,
 )

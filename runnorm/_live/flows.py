@@ -31,7 +31,7 @@ from runnorm._live.retry import DeadlinePassed
 from runnorm._live.wire import Flow, Sleep
 from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
-from runnorm._plugins.provider import McpFetch, RestFetch
+from runnorm._plugins.fetching import McpFetch, RestFetch
 
 __all__ = ["check_run_id", "get_run_flow", "wait_flow"]
 

@@ -50,8 +50,8 @@ from runnorm._live.retry import DeadlinePassed, send_with_retries
 from runnorm._live.sse import SseParser, iter_sse_data
 from runnorm._live.wire import Flow, Request, Response, Sleep, Watch
 from runnorm._model.run import Run
+from runnorm._plugins.fetching import McpFetch
 from runnorm._plugins.normalize import apply
-from runnorm._plugins.provider import McpFetch
 from runnorm._version import __version__
 
 __all__ = [

@@ -15,8 +15,8 @@ from runnorm._live.replies import decode_json, error_for
 from runnorm._live.retry import send_with_retries
 from runnorm._live.wire import Flow, Request, Response
 from runnorm._model.run import Run
+from runnorm._plugins.fetching import RelatedFetch, RestFetch
 from runnorm._plugins.normalize import apply
-from runnorm._plugins.provider import RelatedFetch, RestFetch
 
 __all__ = ["path_segment", "rest_get", "rest_get_run"]
 

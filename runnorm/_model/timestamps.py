@@ -21,8 +21,13 @@ _fromtimestamp = datetime.fromtimestamp
 _MAX_LEN = 64
 
 
-def parse_timestamp(value: Any, *, provider: str | None = None, path: str = "") -> datetime | None:
-    """Parse *value* (ISO 8601 string, epoch milliseconds or None) to an aware UTC datetime."""
+def parse_timestamp(
+    value: Any, *, provider: str | None = None, path: str = "", seconds: bool = False
+) -> datetime | None:
+    """Parse *value* (ISO 8601 string, epoch milliseconds or None) to an aware UTC datetime.
+
+    With ``seconds=True`` a number is epoch seconds (OpenAI's ``created_at``), else milliseconds.
+    """
     if value is None:
         return None
     if type(value) is str:
@@ -39,16 +44,18 @@ def parse_timestamp(value: Any, *, provider: str | None = None, path: str = "") 
         return _to_utc(parsed, provider, path)
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
-            return _fromtimestamp(value / 1000, UTC)
+            return _fromtimestamp(value if seconds else value / 1000, UTC)
         except (OverflowError, OSError, ValueError) as exc:
+            unit = "seconds" if seconds else "milliseconds"
             raise PayloadError(
-                f"epoch milliseconds out of range: {shorten(value)}",
+                f"epoch {unit} out of range: {shorten(value)}",
                 provider=provider,
                 path=path,
                 value=value,
             ) from exc
     raise PayloadError(
-        f"expected an ISO 8601 timestamp or epoch milliseconds, got {shorten(value)}",
+        f"expected an ISO 8601 timestamp or epoch {'seconds' if seconds else 'milliseconds'}, "
+        f"got {shorten(value)}",
         provider=provider,
         path=path,
         value=value,

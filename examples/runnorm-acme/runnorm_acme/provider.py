@@ -3,14 +3,7 @@
 A run looks like ``{"acmeRunId": "acme_run_01J...", "status": "DONE", "goal": ...,
 "output": ..., "failure": {"code", "message", "details"}, "createdMs": 1768909949276, ...}``:
 camelCase keys, ULID ids with an ``acme_run_`` prefix and epoch-millisecond timestamps.
-
-Field mapping: ``acmeRunId`` -> ``id``; ``status`` -> ``status`` / ``native_status``;
-``goal`` -> ``task``; ``output`` -> ``result``; ``failure`` -> ``error``; ``createdMs``,
-``queuedMs``, ``startedMs``, ``finishedMs``, ``updatedMs`` -> ``timing``; ``logUrl`` -> a
-``log`` artifact; each ``screenshots`` item -> a ``screenshot`` artifact; ``appUrl`` ->
-``web_url``; ``browserSessionId`` -> ``session_id``; ``stepCount`` -> ``step_count``.
-Everything else (``projectId``, ``workerRegion``, ``inputRequest``, fields Acme adds later)
--> ``extra`` with snake_case keys.
+Where each field lands is declared once, in ``FIELD_NOTES``.
 """
 
 from __future__ import annotations
@@ -24,6 +17,8 @@ from runnorm import (
     Artifact,
     ArtifactKind,
     Auth,
+    FieldNote,
+    FieldReader,
     Fields,
     Provider,
     RestFetch,
@@ -31,7 +26,6 @@ from runnorm import (
     RunError,
     RunStatus,
     StatusMap,
-    Timing,
 )
 
 NAME = "acme"
@@ -55,24 +49,23 @@ ID_KEY = "acmeRunId"
 # "acme_run_" and a ULID (26 characters of Crockford base32: no I, L, O or U).
 ID_SHAPE = re.compile(r"acme_run_[0-9A-HJKMNP-TV-Z]{26}")
 
-CONSUMED = frozenset(
-    {
-        "acmeRunId",
-        "status",
-        "goal",
-        "output",
-        "failure",
-        "createdMs",
-        "queuedMs",
-        "startedMs",
-        "finishedMs",
-        "updatedMs",
-        "logUrl",
-        "screenshots",
-        "appUrl",
-        "browserSessionId",
-        "stepCount",
-    }
+FIELD_NOTES = (
+    FieldNote("acmeRunId", "id"),
+    FieldNote("status", ("status", "native_status")),
+    FieldNote("goal", "task"),
+    FieldNote("output", "result"),
+    FieldNote(("failure.code", "failure.message", "failure.details"), "error"),
+    FieldNote("createdMs", "timing.created_at", note="epoch milliseconds, like every *Ms key"),
+    FieldNote("queuedMs", "timing.queued_at"),
+    FieldNote("startedMs", "timing.started_at"),
+    FieldNote("finishedMs", "timing.finished_at"),
+    FieldNote("updatedMs", "timing.updated_at"),
+    FieldNote("logUrl", "artifacts", note="a `log` artifact named run.log"),
+    FieldNote(("screenshots[].url", "screenshots[].label"), "artifacts", note="`screenshot`s"),
+    FieldNote("appUrl", "web_url"),
+    FieldNote("browserSessionId", "session_id"),
+    FieldNote("stepCount", "step_count"),
+    FieldNote("projectId", "extra", note="snake_case keys, like every key not listed here"),
 )
 
 
@@ -82,25 +75,25 @@ def detect(payload: Mapping[str, Any]) -> bool:
     return type(value) is str and ID_SHAPE.fullmatch(value) is not None
 
 
-def _error(p: Mapping[str, Any]) -> RunError | None:
-    failure = fields.mapping(p, "failure")
+def _error(r: FieldReader) -> RunError | None:
+    failure = r.child("failure")
     if failure is None:
         return None
     return RunError(
-        code=fields.text(failure, "code", "failure.code"),
-        message=fields.text(failure, "message", "failure.message"),
-        details=tuple(fields.objects(failure, "details", "failure.details")),
+        code=failure.text("code"),
+        message=failure.text("message"),
+        details=tuple(failure.objects("details")),
     )
 
 
-def _artifacts(p: Mapping[str, Any]) -> tuple[Artifact, ...]:
+def _artifacts(r: FieldReader) -> tuple[Artifact, ...]:
     artifacts: list[Artifact] = []
-    log_url = fields.text(p, "logUrl")
+    log_url = r.text("logUrl")
     if log_url:
         artifacts.append(
             Artifact(kind=ArtifactKind.LOG, url=log_url, name="run.log", media_type="text/plain")
         )
-    for index, shot in enumerate(fields.objects(p, "screenshots")):
+    for index, shot in enumerate(r.objects("screenshots")):
         path = f"screenshots[{index}]"
         url = fields.text(shot, "url", f"{path}.url")
         if not url:
@@ -119,30 +112,30 @@ def _artifacts(p: Mapping[str, Any]) -> tuple[Artifact, ...]:
 
 def to_run(p: Mapping[str, Any]) -> Run:
     """Map an Acme run payload to a ``Run``."""
-    p = fields.require_mapping(p)
-    native = fields.status_word(p)
+    r = fields.read(p)
+    native = r.status()
     return Run(
         provider=NAME,
-        id=fields.id(p, ID_KEY),
+        id=r.id(ID_KEY),
         status=STATUSES.lookup(native),
         native_status=native,
         kind="acme_run",
-        result=p.get("output"),
-        error=_error(p),
-        timing=Timing(
-            created_at=fields.time(p, "createdMs"),
-            queued_at=fields.time(p, "queuedMs"),
-            started_at=fields.time(p, "startedMs"),
-            finished_at=fields.time(p, "finishedMs"),
-            updated_at=fields.time(p, "updatedMs"),
+        result=r.value("output"),
+        error=_error(r),
+        timing=r.timing(
+            created="createdMs",
+            queued="queuedMs",
+            started="startedMs",
+            finished="finishedMs",
+            updated="updatedMs",
         ),
-        artifacts=_artifacts(p),
-        web_url=fields.text(p, "appUrl"),
-        session_id=fields.text(p, "browserSessionId"),
-        step_count=fields.integer(p, "stepCount"),
-        task=fields.text(p, "goal"),
-        extra=fields.rest(p, CONSUMED, snake=True),
-        raw=p,
+        artifacts=_artifacts(r),
+        web_url=r.text("appUrl"),
+        session_id=r.text("browserSessionId"),
+        step_count=r.integer("stepCount"),
+        task=r.text("goal"),
+        extra=r.rest(snake=True),
+        raw=r.payload,
     )
 
 
@@ -158,18 +151,5 @@ PROVIDER = Provider(
     fetch=RestFetch(path="/v2/runs/{run_id}"),
     sensitive_keys=("callbackSecret",),
     samples=Path(__file__).parent / "samples",
-    field_notes={
-        "acmeRunId": "id",
-        "status": "status (mapped), native_status (as sent)",
-        "goal": "task",
-        "output": "result",
-        "failure.code, failure.message, failure.details": "error.code, .message, .details",
-        "createdMs, queuedMs, startedMs, finishedMs, updatedMs": "timing (epoch milliseconds)",
-        "logUrl": "a `log` artifact",
-        "screenshots[].url, .label, .takenMs": "`screenshot` artifacts",
-        "appUrl": "web_url",
-        "browserSessionId": "session_id",
-        "stepCount": "step_count",
-        "projectId, workerRegion, inputRequest, ...": "extra (snake_case keys)",
-    },
+    field_notes=FIELD_NOTES,
 )

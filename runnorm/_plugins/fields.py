@@ -1,0 +1,375 @@
+"""Typed reads from payloads: ``Fields`` (one per provider) and ``FieldReader`` (one per record).
+
+A mapping function binds ``fields = Fields("skyvern")`` once and reads each payload through
+``r = fields.read(p)``: ``r.text("status")``, ``r.timing(created="created_at", ...)``, and at
+the end ``extra = r.rest()``, every key the mapping did not read. A wrong type fails as a
+``PayloadError`` naming the provider, the path and the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from runnorm._errors import PayloadError, shorten
+from runnorm._model.run import JSON, Timing
+from runnorm._model.timestamps import parse_timestamp
+
+__all__ = ["FieldReader", "Fields", "snake_case"]
+
+_fromisoformat = datetime.fromisoformat
+_EMPTY_TIMING = Timing()
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _stamp(value: Any, provider: str, path: str, seconds: bool = False) -> datetime | None:
+    """``parse_timestamp`` with the common shapes inlined (the batch hot path)."""
+    if type(value) is str and len(value) >= 19:
+        try:
+            if value[-1] == "Z" or value.endswith("+00:00"):  # both parse to UTC itself
+                return _fromisoformat(value)
+            if value[-6] not in "+-":  # naive means UTC; cheaper than .replace afterwards
+                return _fromisoformat(value + "+00:00")
+        except ValueError:
+            pass
+    return parse_timestamp(value, provider=provider, path=path, seconds=seconds)
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+_SNAKE: dict[str, str] = {}
+_SNAKE_LIMIT = 4096
+
+
+def snake_case(name: str) -> str:
+    """``sandboxId`` -> ``sandbox_id``; snake_case names pass unchanged (results cached)."""
+    converted = _SNAKE.get(name)
+    if converted is None:
+        converted = _CAMEL.sub("_", name).lower()
+        if len(_SNAKE) < _SNAKE_LIMIT:
+            _SNAKE[name] = converted
+    return converted
+
+
+class Fields:
+    """Typed reads from a payload that fail as ``PayloadError`` naming provider, path and value.
+
+    Bind one per provider (``fields = Fields("skyvern")``). :meth:`read` wraps one payload in a
+    :class:`FieldReader` that remembers the keys read; the methods here read nested values
+    (``fields.text(item, "url", "downloaded_files[0].url")``) and record nothing.
+    ``epoch_seconds`` names the timestamp keys whose JSON numbers are epoch seconds (OpenAI's
+    ``created_at``); numbers in every other timestamp key are epoch milliseconds.
+    """
+
+    __slots__ = ("epoch_seconds", "provider")
+
+    def __init__(self, provider: str, *, epoch_seconds: Iterable[str] = ()) -> None:
+        self.provider = provider
+        self.epoch_seconds = frozenset(epoch_seconds)
+
+    def read(self, payload: Any, prefix: str = "") -> FieldReader:
+        """A :class:`FieldReader` over *payload* (``PayloadError`` unless it is a JSON object)."""
+        return FieldReader(self, self.require_mapping(payload), prefix)
+
+    def error(self, path: str, value: Any, expected: str) -> PayloadError:
+        """A ``PayloadError`` for *value* at *path* that should have been *expected*."""
+        return PayloadError(
+            f"expected {expected}, got {shorten(value)}",
+            provider=self.provider,
+            path=path,
+            value=value,
+        )
+
+    def require_mapping(self, payload: Any, path: str = "$") -> Mapping[str, Any]:
+        """*payload* itself, or ``PayloadError`` when it is not a JSON object."""
+        if type(payload) is dict or isinstance(payload, Mapping):
+            return payload
+        raise self.error(path, payload, "a JSON object")
+
+    def id(self, p: Mapping[str, Any], *keys: str, prefix: str = "") -> str:
+        """The first of *keys* holding a non-empty string (required)."""
+        for key in keys:
+            value = p.get(key)
+            if value is None:
+                continue
+            if type(value) is str and value:
+                return value
+            raise self.error(prefix + key, value, "a non-empty string id")
+        raise PayloadError(
+            f"missing run id (looked for {', '.join(keys)})",
+            provider=self.provider,
+            path=prefix + keys[0],
+        )
+
+    def status_word(
+        self, p: Mapping[str, Any], key: str = "status", path: str | None = None
+    ) -> str:
+        """The native status word (required, a string)."""
+        value = p.get(key)
+        if type(value) is str:
+            return value
+        if value is None:
+            raise PayloadError("missing status", provider=self.provider, path=path or key)
+        raise self.error(path or key, value, "a status string")
+
+    def text(self, p: Mapping[str, Any], key: str, path: str | None = None) -> str | None:
+        """A string field or None."""
+        value = p.get(key)
+        if value is None or type(value) is str:
+            return value
+        if isinstance(value, str):
+            return str(value)
+        raise self.error(path or key, value, "a string")
+
+    def integer(self, p: Mapping[str, Any], key: str, path: str | None = None) -> int | None:
+        """An integer field or None (a float with no fraction counts, as JSON writers vary).
+
+        Values must fit 64 bits, as every columnar output stores them that way."""
+        value = p.get(key)
+        if value is None:
+            return None
+        if type(value) is float and value.is_integer():
+            value = int(value)
+        if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        raise self.error(path or key, value, "an integer that fits 64 bits")
+
+    def boolean(self, p: Mapping[str, Any], key: str, path: str | None = None) -> bool | None:
+        """A boolean field or None."""
+        value = p.get(key)
+        if value is None or type(value) is bool:
+            return value
+        raise self.error(path or key, value, "true or false")
+
+    def time(self, p: Mapping[str, Any], key: str, path: str | None = None) -> datetime | None:
+        """A timestamp field as an aware UTC datetime, or None."""
+        value = p.get(key)
+        if value is None:
+            return None
+        return _stamp(value, self.provider, path or key, key in self.epoch_seconds)
+
+    def mapping(
+        self, p: Mapping[str, Any], key: str, path: str | None = None
+    ) -> Mapping[str, Any] | None:
+        """A JSON object field or None."""
+        value = p.get(key)
+        if value is None or type(value) is dict or isinstance(value, Mapping):
+            return value
+        raise self.error(path or key, value, "a JSON object")
+
+    def array(self, p: Mapping[str, Any], key: str, path: str | None = None) -> list[JSON]:
+        """A JSON array field; a missing or null one is empty."""
+        value = p.get(key)
+        if value is None:
+            return []
+        if type(value) is list:
+            return value
+        if isinstance(value, list | tuple):
+            return list(value)
+        raise self.error(path or key, value, "a JSON array")
+
+    def objects(
+        self, p: Mapping[str, Any], key: str, path: str | None = None
+    ) -> list[Mapping[str, JSON]]:
+        """A JSON array of objects; a missing or null one is empty."""
+        items = self.array(p, key, path)
+        for index, item in enumerate(items):
+            if type(item) is not dict and not isinstance(item, Mapping):
+                raise self.error(f"{path or key}[{index}]", item, "a JSON object")
+        return items
+
+    def strings(self, p: Mapping[str, Any], key: str, path: str | None = None) -> list[str]:
+        """A JSON array of strings (nulls skipped); a missing or null one is empty."""
+        items = self.array(p, key, path)
+        if all(type(item) is str for item in items):
+            return items
+        out: list[str] = []
+        for index, item in enumerate(items):
+            if item is None:
+                continue
+            if not isinstance(item, str):
+                raise self.error(f"{path or key}[{index}]", item, "a string")
+            out.append(item)
+        return out
+
+
+class FieldReader:
+    """Typed reads from one payload that remember which keys were read.
+
+    ``extra`` is then :meth:`rest`: every key not read, in the payload's order, with explicit
+    ``keep`` (read, and copied to ``extra`` as well) and ``drop`` (never read, never copied:
+    each one declared as a dropped :class:`~runnorm.FieldNote`) lists for the exceptions. A key
+    counts as read when a method looked it up, present or not, except :meth:`has_any`, which
+    only asks. One reader per record: nothing is shared across records or threads.
+
+    :meth:`child` reads a nested object with its own reader, paths prefixed for errors
+    (``output.exit_code``).
+    """
+
+    __slots__ = ("fields", "payload", "prefix", "seen")
+
+    def __init__(self, fields: Fields, payload: Mapping[str, Any], prefix: str = "") -> None:
+        self.fields = fields
+        self.payload = payload
+        self.prefix = prefix
+        self.seen: set[str] = set()
+
+    def has_any(self, keys: Collection[str]) -> bool:
+        """True when the payload has one of *keys* (nothing is marked read)."""
+        return not self.payload.keys().isdisjoint(keys)
+
+    def value(self, key: str) -> Any:
+        """The value at *key*, whatever its type, or None."""
+        self.seen.add(key)
+        return self.payload.get(key)
+
+    def first(self, *keys: str) -> Any:
+        """The first non-null value among *keys* (those after it are not read), or None."""
+        get, seen = self.payload.get, self.seen
+        for key in keys:
+            seen.add(key)
+            value = get(key)
+            if value is not None:
+                return value
+        return None
+
+    def id(self, *keys: str) -> str:
+        """The first of *keys* holding a non-empty string (required; later keys are not read)."""
+        get, seen = self.payload.get, self.seen
+        for key in keys:
+            seen.add(key)
+            if get(key) is not None:
+                break
+        return self.fields.id(self.payload, *keys, prefix=self.prefix)
+
+    def status(self, key: str = "status") -> str:
+        """The native status word (required, a string)."""
+        self.seen.add(key)
+        value = self.payload.get(key)
+        if type(value) is str:
+            return value
+        return self.fields.status_word(self.payload, key, self.prefix + key)
+
+    def text(self, key: str) -> str | None:
+        """A string field or None."""
+        self.seen.add(key)
+        value = self.payload.get(key)
+        if value is None or type(value) is str:
+            return value
+        return self.fields.text(self.payload, key, self.prefix + key)
+
+    def integer(self, key: str) -> int | None:
+        """An integer field that fits 64 bits, or None (a float with no fraction counts)."""
+        self.seen.add(key)
+        return self.fields.integer(self.payload, key, self.prefix + key)
+
+    def boolean(self, key: str) -> bool | None:
+        """A boolean field or None."""
+        self.seen.add(key)
+        return self.fields.boolean(self.payload, key, self.prefix + key)
+
+    def time(self, key: str) -> datetime | None:
+        """A timestamp field as an aware UTC datetime, or None."""
+        self.seen.add(key)
+        value = self.payload.get(key)
+        if value is None:
+            return None
+        fields = self.fields
+        return _stamp(value, fields.provider, self.prefix + key, key in fields.epoch_seconds)
+
+    def mapping(self, key: str) -> Mapping[str, Any] | None:
+        """A JSON object field or None."""
+        self.seen.add(key)
+        return self.fields.mapping(self.payload, key, self.prefix + key)
+
+    def child(self, key: str) -> FieldReader | None:
+        """A reader over the JSON object at *key* (paths ``key.name``), or None when null."""
+        nested = self.mapping(key)
+        if nested is None:
+            return None
+        return FieldReader(self.fields, nested, f"{self.prefix}{key}.")
+
+    def array(self, key: str) -> list[JSON]:
+        """A JSON array field; a missing or null one is empty."""
+        self.seen.add(key)
+        return self.fields.array(self.payload, key, self.prefix + key)
+
+    def objects(self, key: str) -> list[Mapping[str, JSON]]:
+        """A JSON array of objects; a missing or null one is empty."""
+        self.seen.add(key)
+        return self.fields.objects(self.payload, key, self.prefix + key)
+
+    def strings(self, key: str) -> list[str]:
+        """A JSON array of strings (nulls skipped); a missing or null one is empty."""
+        self.seen.add(key)
+        return self.fields.strings(self.payload, key, self.prefix + key)
+
+    def timing(
+        self,
+        *,
+        created: str | None = None,
+        queued: str | None = None,
+        started: str | None = None,
+        finished: str | None = None,
+        updated: str | None = None,
+    ) -> Timing:
+        """A ``Timing`` from the named timestamp keys (each may be absent)."""
+        get, seen = self.payload.get, self.seen
+        # Unrolled on purpose: this runs once per record in every batch.
+        c = q = s = f = u = None
+        if created:
+            seen.add(created)
+            c = get(created)
+        if queued:
+            seen.add(queued)
+            q = get(queued)
+        if started:
+            seen.add(started)
+            s = get(started)
+        if finished:
+            seen.add(finished)
+            f = get(finished)
+        if updated:
+            seen.add(updated)
+            u = get(updated)
+        if c is None and q is None and s is None and f is None and u is None:
+            return _EMPTY_TIMING
+        name, prefix, secs = self.fields.provider, self.prefix, self.fields.epoch_seconds
+        return Timing(
+            None if c is None else _stamp(c, name, prefix + (created or ""), created in secs),
+            None if q is None else _stamp(q, name, prefix + (queued or ""), queued in secs),
+            None if s is None else _stamp(s, name, prefix + (started or ""), started in secs),
+            None if f is None else _stamp(f, name, prefix + (finished or ""), finished in secs),
+            None if u is None else _stamp(u, name, prefix + (updated or ""), updated in secs),
+        )
+
+    def rest(
+        self,
+        *,
+        keep: Collection[str] = (),
+        drop: Collection[str] = (),
+        snake: bool = False,
+        prefix: str = "",
+    ) -> dict[str, JSON]:
+        """Every key not read, in the payload's order: what goes to ``extra``.
+
+        ``keep``: keys read that are copied all the same (Skyvern's ``run_request``, whose
+        ``prompt`` is the task). ``drop``: keys never copied (declare each as a dropped
+        ``FieldNote``). ``snake=True`` turns camelCase keys into snake_case (``agentId`` ->
+        ``agent_id``); ``prefix`` is put before each key (``output_`` for a nested object).
+        """
+        skip: Collection[str] = self.seen
+        if keep:
+            skip = self.seen.difference(keep)
+        if drop:
+            skip = set(skip).union(drop)
+        items = self.payload.items()
+        if snake:
+            cached = _SNAKE.get
+            return {prefix + (cached(k) or snake_case(k)): v for k, v in items if k not in skip}
+        if prefix:
+            return {prefix + k: v for k, v in items if k not in skip}
+        return {k: v for k, v in items if k not in skip}
