@@ -43,11 +43,12 @@ def test_plugin_guide_example_runs_and_passes_its_own_claims() -> None:
     module = types.ModuleType("runnorm_acme_guide")
     exec(compile(code, "writing-a-plugin.md", "exec"), module.__dict__)
     host = PluginHost(entry_points=False)
-    host.add_plugin(module, "acme")
+    host.add_plugin(module.PROVIDER, "acme")  # what an entry point naming PROVIDER loads
     provider = host.get("acme")
     run = provider.to_run(
         {"acmeId": "acme_7", "state": "BROKEN", "startedMs": 1768909949276,
-         "problem": {"code": "E42", "text": "disk full"}, "region": "eu", "ownerId": "u1"}
+         "problem": {"code": "E42", "text": "disk full"}, "region": "eu", "ownerId": "u1",
+         "debugDump": "x" * 100}
     )  # fmt: skip
     assert run.status is RunStatus.FAILED
     assert run.error == runnorm.RunError(code="E42", message="disk full")

@@ -155,7 +155,7 @@ def test_pyproject_declares_the_plugin() -> None:
     assert (project["name"], project["version"]) == ("runnorm-acme", "0.1.0")
     assert project["requires-python"] == ">=3.11"
     assert project["dependencies"] == ["runnorm"]
-    assert project["entry-points"]["runnorm"] == {"acme": PACKAGE}
+    assert project["entry-points"]["runnorm"] == {"acme": f"{PACKAGE}.provider:PROVIDER"}
     assert meta["build-system"]["build-backend"] == "setuptools.build_meta"
     assert meta["tool"]["setuptools"]["packages"] == [PACKAGE]
     assert "samples/*.json" in meta["tool"]["setuptools"]["package-data"][PACKAGE]
@@ -166,7 +166,7 @@ def test_installed_with_pip(acme_site: tuple[Path, str]) -> None:
     if how != "pip":
         pytest.skip("this interpreter cannot build wheels without isolation (setuptools/wheel)")
     (info,) = site.glob("runnorm_acme-0.1.0.dist-info")
-    assert "acme = runnorm_acme" in (info / "entry_points.txt").read_text()
+    assert "acme = runnorm_acme.provider:PROVIDER" in (info / "entry_points.txt").read_text()
     assert (site / PACKAGE / "samples" / "done.json").is_file()
     assert not (site / "tests").exists()  # the tests are not part of the distribution
 
@@ -177,7 +177,7 @@ def test_providers_lists_acme(acme: Path) -> None:
     (info,) = infos
     assert (info.package, info.version) == ("runnorm-acme", "0.1.0")
     assert info.error is None and info.ok
-    assert info.entry_point == "acme = runnorm_acme"
+    assert info.entry_point == "acme = runnorm_acme.provider:PROVIDER"
     assert info.capabilities == frozenset({"normalize", "fetch"})
     # It is imported from the installation, not from the source tree.
     assert info.provider is not None and info.provider.samples is not None
@@ -192,7 +192,7 @@ def test_cli_providers_json_shows_acme(acme: Path) -> None:
     listed = {entry["name"]: entry for entry in json.loads(result.stdout)}
     entry = listed["acme"]
     assert (entry["package"], entry["version"], entry["error"]) == ("runnorm-acme", "0.1.0", None)
-    assert entry["entry_point"] == "acme = runnorm_acme"
+    assert entry["entry_point"] == "acme = runnorm_acme.provider:PROVIDER"
     assert entry["capabilities"] == ["fetch", "normalize"]
     assert entry["statuses"]["NEEDS_INPUT"] == "paused"
     assert entry["statuses"]["EXPIRED"] == "timed_out"

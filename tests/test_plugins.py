@@ -17,7 +17,7 @@ def test_first_party_providers_come_from_entry_points() -> None:
         assert info.error is None, info.error
         assert info.package == "runnorm"
         assert info.version == runnorm.__version__
-        assert info.entry_point == f"{name} = runnorm_{name}"
+        assert info.entry_point == f"{name} = runnorm_{name}.provider:PROVIDER"
         assert {"normalize", "fetch"} <= info.capabilities
 
 
@@ -141,8 +141,44 @@ def test_host_without_entry_points_takes_plugins_directly() -> None:
 
     host = PluginHost(entry_points=False)
     assert host.infos() == []
-    host.add_plugin(runnorm_bridgetown, "bridgetown")
-    assert host.get("bridgetown").name == "bridgetown"
+    host.add_plugin(runnorm_bridgetown.PROVIDER, "bridgetown")
+    assert host.get("bridgetown") is runnorm_bridgetown.PROVIDER
+
+
+def test_entry_point_may_name_a_provider_object(make_dist: MakeDist) -> None:
+    source = acme_source().replace(
+        "@hookimpl\ndef runnorm_register_providers(register):\n    register(", "PROVIDER = ("
+    )
+    assert "PROVIDER = (Provider(" in source
+    make_dist("runnorm-acme", "runnorm_acme_obj", source, {"acme": "runnorm_acme_obj:PROVIDER"})
+    infos = {info.name: info for info in runnorm.providers()}
+    assert infos["acme"].error is None, infos["acme"].error
+    assert infos["acme"].entry_point == "acme = runnorm_acme_obj:PROVIDER"
+    assert (infos["acme"].package, infos["acme"].version) == ("runnorm-acme", "1.0")
+    run = runnorm.normalize({"acme_id": "acme-1", "state": "OK"})
+    assert (run.provider, run.status) == ("acme", RunStatus.SUCCEEDED)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("runnorm_nothing_test", "module 'runnorm_nothing_test'"),
+        ("runnorm_nothing_test:THING", "dict"),
+    ],
+)
+def test_entry_point_that_registers_nothing_is_reported(
+    make_dist: MakeDist, value: str, shown: str
+) -> None:
+    # A module without the hook (an old plugin layout), or an object that is not a Provider.
+    make_dist(
+        "runnorm-nothing", "runnorm_nothing_test", "THING = {'name': 'x'}\n", {"nothing": value}
+    )
+    infos = {info.name: info for info in runnorm.providers()}
+    error = infos["nothing"].error or ""
+    assert error.startswith(f"registered no provider: {shown} is neither a runnorm.Provider"), error
+    assert infos["skyvern"].ok
+    with pytest.raises(PluginLoadError, match="registered no provider"):
+        runnorm.normalize({"run_id": "x", "status": "done"}, "nothing")
 
 
 def test_register_rejects_non_provider_values() -> None:

@@ -1,6 +1,9 @@
 """Plugin discovery and the provider registry: a typed wrapper over pluggy's manager.
 
-Plugins are entry points of the group ``runnorm``. They load lazily, on the first call that
+Plugins are entry points of the group ``runnorm``: a module (or object) with the
+``runnorm_register_providers`` hook, or a ``Provider`` object itself
+(``acme = "runnorm_acme.provider:PROVIDER"``), which is registered as if a hook had passed
+it to ``register``. They load lazily, on the first call that
 needs a provider, and one by one: a plugin that fails to import or to register is recorded
 (``runnorm.providers()`` shows it with its package and error) and the others keep working.
 ``RUNNORM_LOAD_PLUGINS=a,b`` loads only the named entry points; ``RUNNORM_DISABLE_PLUGINS=c``
@@ -204,6 +207,33 @@ def _dist_facts(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | No
         return None, None
 
 
+class DeclaredPlugin:
+    """The plugin of an entry point that names a ``Provider`` object directly."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    def __repr__(self) -> str:
+        return f"DeclaredPlugin({self.provider.name!r})"
+
+    @hookspecs.hookimpl
+    def runnorm_register_providers(self, register: Callable[[Provider], None]) -> None:
+        """Register the one declared provider."""
+        register(self.provider)
+
+
+def as_plugin(loaded: object) -> object:
+    """What an entry point loaded, as a pluggy plugin: a ``Provider`` gets a hook of its own."""
+    return DeclaredPlugin(loaded) if isinstance(loaded, Provider) else loaded
+
+
+def _shown(plugin: object) -> str:
+    """A short description of what an entry point loaded (its type, and its name if any)."""
+    name = getattr(plugin, "__name__", None)
+    kind = type(plugin).__name__
+    return f"{kind} {name!r}" if isinstance(name, str) else kind
+
+
 DetectorEntry = tuple[Provider, frozenset[str], Detector]
 FaultHandler = Callable[[Provider, BaseException], None]
 
@@ -296,7 +326,9 @@ class PluginHost:
         version: str | None = None,
         entry_point: str | None = None,
     ) -> None:
-        """Register a plugin object (module or instance) and collect its providers."""
+        """Register a plugin object (module or instance, or a ``Provider`` itself) and collect
+        its providers."""
+        plugin = as_plugin(plugin)
         with self._lock:
             self._ensure_loaded()
             origin = _Origin(name, package, version, entry_point)
@@ -308,6 +340,18 @@ class PluginHost:
             self._resolve()
 
     def _add_plugin(self, plugin: object, origin: _Origin) -> bool:
+        try:
+            hooked = hasattr(plugin, "runnorm_register_providers")
+        except PLUGIN_FAULTS as exc:  # a hostile __getattr__
+            self._fail(origin, f"could not register: {describe_fault(exc)}")
+            return False
+        if not hooked:  # a module in an old layout, an entry point naming the wrong object
+            self._fail(
+                origin,
+                f"registered no provider: {_shown(plugin)} is neither a runnorm.Provider nor "
+                "a plugin with the runnorm_register_providers hook",
+            )
+            return False
         try:
             self.pm.register(plugin, name=origin.plugin_name)
             self.pm.check_pending()
@@ -404,7 +448,7 @@ class PluginHost:
                 continue
             start = time.perf_counter()
             try:
-                plugin = ep.load()
+                plugin = as_plugin(ep.load())
             except PLUGIN_FAULTS as exc:
                 self._fail(origin, f"could not import: {describe_fault(exc)}")
                 if self._trace:
