@@ -50,4 +50,5 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: ratios against baselines measured in the same run (not part of CI)."""
     session.install(".")
     session.run("python", "bench/live.py")
+    session.run("python", "bench/reader_cost.py")
     session.run("python", "bench/batch.py", *session.posargs)

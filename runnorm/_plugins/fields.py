@@ -72,7 +72,14 @@ class Fields:
 
     def read(self, payload: Any, prefix: str = "") -> FieldReader:
         """A :class:`FieldReader` over *payload* (``PayloadError`` unless it is a JSON object)."""
-        return FieldReader(self, self.require_mapping(payload), prefix)
+        if type(payload) is not dict:
+            return FieldReader(self, self.require_mapping(payload), prefix)
+        reader = _new_reader(FieldReader)  # what __init__ does, one call frame less: per record
+        reader.fields = self
+        reader.payload = payload
+        reader.prefix = prefix
+        reader.unread = payload.copy()
+        return reader
 
     def error(self, path: str, value: Any, expected: str) -> PayloadError:
         """A ``PayloadError`` for *value* at *path* that should have been *expected*."""
@@ -196,6 +203,30 @@ class Fields:
         return out
 
 
+_MISSING: Any = object()
+
+
+def _put_back(left: dict[str, Any], payload: Mapping[str, Any], back: list[str]) -> dict[str, Any]:
+    """*left* plus the *back* keys of *payload*, all in the payload's order.
+
+    When no unread key follows a kept one (Skyvern's ``run_request`` comes last), appending
+    is enough, which costs a walk over the payload's tail instead of a rebuild.
+    """
+    wanted = set(back)
+    found: list[str] = []
+    tail: Iterable[str] = reversed(payload) if type(payload) is dict else ()
+    for key in tail:
+        if key in wanted:
+            found.append(key)
+            if len(found) == len(wanted):
+                for kept in reversed(found):
+                    left[kept] = payload[kept]
+                return left
+        elif key in left:
+            break  # an unread key after a kept one: rebuild in order
+    return {k: v for k, v in payload.items() if k in left or k in wanted}
+
+
 class FieldReader:
     """Typed reads from one payload that remember which keys were read.
 
@@ -209,13 +240,19 @@ class FieldReader:
     (``output.exit_code``).
     """
 
-    __slots__ = ("fields", "payload", "prefix", "seen")
+    # How: ``unread`` starts as a copy of the payload and each read pops its key, so one C-level
+    # call both fetches and records, and ``rest()`` is what is left (no per-key set to test).
+    __slots__ = ("fields", "payload", "prefix", "unread")
 
     def __init__(self, fields: Fields, payload: Mapping[str, Any], prefix: str = "") -> None:
         self.fields = fields
         self.payload = payload
         self.prefix = prefix
-        self.seen: set[str] = set()
+        self.unread: dict[str, Any] = dict(payload)
+
+    def _take(self, key: str) -> Any:
+        value = self.unread.pop(key, _MISSING)
+        return self.payload.get(key) if value is _MISSING else value  # absent, or read before
 
     def has_any(self, keys: Collection[str]) -> bool:
         """True when the payload has one of *keys* (nothing is marked read)."""
@@ -223,58 +260,68 @@ class FieldReader:
 
     def value(self, key: str) -> Any:
         """The value at *key*, whatever its type, or None."""
-        self.seen.add(key)
-        return self.payload.get(key)
+        value = self.unread.pop(key, _MISSING)
+        return self.payload.get(key) if value is _MISSING else value
 
     def first(self, *keys: str) -> Any:
         """The first non-null value among *keys* (those after it are not read), or None."""
-        get, seen = self.payload.get, self.seen
         for key in keys:
-            seen.add(key)
-            value = get(key)
+            value = self._take(key)
             if value is not None:
                 return value
         return None
 
     def id(self, *keys: str) -> str:
         """The first of *keys* holding a non-empty string (required; later keys are not read)."""
-        get, seen = self.payload.get, self.seen
         for key in keys:
-            seen.add(key)
-            if get(key) is not None:
+            value = self._take(key)
+            if value is not None:
+                if type(value) is str and value:
+                    return value
                 break
         return self.fields.id(self.payload, *keys, prefix=self.prefix)
 
     def status(self, key: str = "status") -> str:
         """The native status word (required, a string)."""
-        self.seen.add(key)
-        value = self.payload.get(key)
+        value = self.unread.pop(key, _MISSING)
+        if value is _MISSING:
+            value = self.payload.get(key)
         if type(value) is str:
             return value
         return self.fields.status_word(self.payload, key, self.prefix + key)
 
     def text(self, key: str) -> str | None:
         """A string field or None."""
-        self.seen.add(key)
-        value = self.payload.get(key)
+        value = self.unread.pop(key, _MISSING)
+        if value is _MISSING:
+            value = self.payload.get(key)
         if value is None or type(value) is str:
             return value
         return self.fields.text(self.payload, key, self.prefix + key)
 
     def integer(self, key: str) -> int | None:
         """An integer field that fits 64 bits, or None (a float with no fraction counts)."""
-        self.seen.add(key)
+        value = self.unread.pop(key, _MISSING)
+        if value is _MISSING:
+            value = self.payload.get(key)
+        if value is None or (type(value) is int and _INT64_MIN <= value <= _INT64_MAX):
+            return value
         return self.fields.integer(self.payload, key, self.prefix + key)
 
     def boolean(self, key: str) -> bool | None:
         """A boolean field or None."""
-        self.seen.add(key)
+        value = self.unread.pop(key, _MISSING)
+        if value is _MISSING:
+            value = self.payload.get(key)
+        if value is None or type(value) is bool:
+            return value
         return self.fields.boolean(self.payload, key, self.prefix + key)
 
     def time(self, key: str) -> datetime | None:
         """A timestamp field as an aware UTC datetime, or None."""
-        self.seen.add(key)
-        value = self.payload.get(key)
+        value = self.unread.pop(key, _MISSING)
+        if value is _MISSING:
+            value = self.payload.get(key)
         if value is None:
             return None
         fields = self.fields
@@ -282,7 +329,11 @@ class FieldReader:
 
     def mapping(self, key: str) -> Mapping[str, Any] | None:
         """A JSON object field or None."""
-        self.seen.add(key)
+        value = self.unread.pop(key, _MISSING)
+        if value is _MISSING:
+            value = self.payload.get(key)
+        if value is None or type(value) is dict:
+            return value
         return self.fields.mapping(self.payload, key, self.prefix + key)
 
     def child(self, key: str) -> FieldReader | None:
@@ -294,17 +345,23 @@ class FieldReader:
 
     def array(self, key: str) -> list[JSON]:
         """A JSON array field; a missing or null one is empty."""
-        self.seen.add(key)
+        self._take(key)
         return self.fields.array(self.payload, key, self.prefix + key)
 
     def objects(self, key: str) -> list[Mapping[str, JSON]]:
         """A JSON array of objects; a missing or null one is empty."""
-        self.seen.add(key)
+        self._take(key)
         return self.fields.objects(self.payload, key, self.prefix + key)
 
     def strings(self, key: str) -> list[str]:
         """A JSON array of strings (nulls skipped); a missing or null one is empty."""
-        self.seen.add(key)
+        value = self.unread.pop(key, _MISSING)
+        if value is _MISSING:
+            value = self.payload.get(key)
+        if value is None:
+            return []
+        if type(value) is list and all(type(item) is str for item in value):
+            return value
         return self.fields.strings(self.payload, key, self.prefix + key)
 
     def timing(
@@ -317,24 +374,34 @@ class FieldReader:
         updated: str | None = None,
     ) -> Timing:
         """A ``Timing`` from the named timestamp keys (each may be absent)."""
-        get, seen = self.payload.get, self.seen
+        pop, get = self.unread.pop, self.payload.get
         # Unrolled on purpose: this runs once per record in every batch.
-        c = q = s = f = u = None
+        c = q = s = f = u = _MISSING
         if created:
-            seen.add(created)
-            c = get(created)
+            c = pop(created, _MISSING)
+            if c is _MISSING:
+                c = get(created)
         if queued:
-            seen.add(queued)
-            q = get(queued)
+            q = pop(queued, _MISSING)
+            if q is _MISSING:
+                q = get(queued)
         if started:
-            seen.add(started)
-            s = get(started)
+            s = pop(started, _MISSING)
+            if s is _MISSING:
+                s = get(started)
         if finished:
-            seen.add(finished)
-            f = get(finished)
+            f = pop(finished, _MISSING)
+            if f is _MISSING:
+                f = get(finished)
         if updated:
-            seen.add(updated)
-            u = get(updated)
+            u = pop(updated, _MISSING)
+            if u is _MISSING:
+                u = get(updated)
+        c = None if c is _MISSING else c
+        q = None if q is _MISSING else q
+        s = None if s is _MISSING else s
+        f = None if f is _MISSING else f
+        u = None if u is _MISSING else u
         if c is None and q is None and s is None and f is None and u is None:
             return _EMPTY_TIMING
         name, prefix, secs = self.fields.provider, self.prefix, self.fields.epoch_seconds
@@ -360,16 +427,23 @@ class FieldReader:
         ``prompt`` is the task). ``drop``: keys never copied (declare each as a dropped
         ``FieldNote``). ``snake=True`` turns camelCase keys into snake_case (``agentId`` ->
         ``agent_id``); ``prefix`` is put before each key (``output_`` for a nested object).
+        Call it once, after the reads: it hands over what is left.
         """
-        skip: Collection[str] = self.seen
-        if keep:
-            skip = self.seen.difference(keep)
-        if drop:
-            skip = set(skip).union(drop)
-        items = self.payload.items()
+        left = self.unread
+        payload = self.payload
+        for key in keep:  # a loop, not a comprehension: this runs once per record
+            if key not in left and key in payload:
+                back = [k for k in keep if k not in left and k in payload]
+                left = _put_back(left, payload, back)
+                break
+        for key in drop:
+            left.pop(key, None)
         if snake:
             cached = _SNAKE.get
-            return {prefix + (cached(k) or snake_case(k)): v for k, v in items if k not in skip}
+            return {prefix + (cached(k) or snake_case(k)): v for k, v in left.items()}
         if prefix:
-            return {prefix + k: v for k, v in items if k not in skip}
-        return {k: v for k, v in items if k not in skip}
+            return {prefix + k: v for k, v in left.items()}
+        return left
+
+
+_new_reader = object.__new__
