@@ -2,7 +2,8 @@
 
 Shapes mapped: the ``get_run`` tool result, ``list_runs`` items (no ``project_name`` of their
 own: a dump reader copies the wrapper's), and the ``run`` tool's async and sync results. Where
-each field lands is declared once, in ``FIELD_NOTES`` below.
+each field lands is declared once, in ``FIELD_NOTES``: the
+provider page's mapping table is rendered from it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The status arrives uppercase; one schema description says lowercase, so both spellings are
 declared. With ``include_session=True`` (a live-fetch option) the run's session is fetched
 too, read-only (never the POST that asks Browserbase to build recordings), and folded in by
-``fold_session``. Where each field lands is declared once, in ``FIELD_NOTES`` below.
+``fold_session``. Where each field lands is declared once, in ``FIELD_NOTES``: the
+provider page's mapping table is rendered from it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Skyvern runs: ``GET /v1/runs/{run_id}``, ``GET /v1/runs`` list items, and webhook bodies.
 
 Both webhook shapes (task and workflow) map like get-run responses; ``verify_webhook`` checks
-the signature. Where each field lands is declared once, in ``FIELD_NOTES`` below.
+the signature. Where each field lands is declared once, in ``FIELD_NOTES``: the
+provider page's mapping table is rendered from it.
 """
 
 from __future__ import annotations
