@@ -375,33 +375,23 @@ class FieldReader:
     ) -> Timing:
         """A ``Timing`` from the named timestamp keys (each may be absent)."""
         pop, get = self.unread.pop, self.payload.get
-        # Unrolled on purpose: this runs once per record in every batch.
-        c = q = s = f = u = _MISSING
-        if created:
-            c = pop(created, _MISSING)
-            if c is _MISSING:
-                c = get(created)
-        if queued:
-            q = pop(queued, _MISSING)
-            if q is _MISSING:
-                q = get(queued)
-        if started:
-            s = pop(started, _MISSING)
-            if s is _MISSING:
-                s = get(started)
-        if finished:
-            f = pop(finished, _MISSING)
-            if f is _MISSING:
-                f = get(finished)
-        if updated:
-            u = pop(updated, _MISSING)
-            if u is _MISSING:
-                u = get(updated)
-        c = None if c is _MISSING else c
-        q = None if q is _MISSING else q
-        s = None if s is _MISSING else s
-        f = None if f is _MISSING else f
-        u = None if u is _MISSING else u
+        # Unrolled on purpose: this runs once per record in every batch. A key popped already
+        # (read before) or absent gives None from pop: then the payload says which.
+        c = pop(created, None) if created else None
+        q = pop(queued, None) if queued else None
+        s = pop(started, None) if started else None
+        f = pop(finished, None) if finished else None
+        u = pop(updated, None) if updated else None
+        if c is None and created:
+            c = get(created)
+        if q is None and queued:
+            q = get(queued)
+        if s is None and started:
+            s = get(started)
+        if f is None and finished:
+            f = get(finished)
+        if u is None and updated:
+            u = get(updated)
         if c is None and q is None and s is None and f is None and u is None:
             return _EMPTY_TIMING
         name, prefix, secs = self.fields.provider, self.prefix, self.fields.epoch_seconds
