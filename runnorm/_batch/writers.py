@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import IO, Any, Protocol
 
-from runnorm._json import dumps
+from runnorm._json import Embedded, dumps
 from runnorm._model.run import ArtifactKind
 
 __all__ = [
@@ -26,10 +26,12 @@ __all__ = [
     "FORMATS",
     "OutputDocument",
     "Writer",
+    "flat_row",
     "flatten",
     "format_for",
     "make_writer",
     "parquet_schema",
+    "text_row",
 ]
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
@@ -82,42 +84,83 @@ def format_for(fmt: str | None, output: str | None) -> str:
     return "jsonl"
 
 
-def _json_text(value: Any) -> str | None:
-    return None if value is None else dumps(value).decode()
+_KIND_INDEX = {kind: index for index, kind in enumerate(_KINDS)}
+_NO_ARTIFACTS = (0,) * len(_KINDS)
+_FIRST_STAMP = COLUMNS.index("timing.created_at")
+_JSON_COLUMNS = tuple(COLUMNS.index(name) for name in ("error.details", "result", "extra", "raw"))
+_STAMP_COLUMNS = tuple(range(_FIRST_STAMP, _FIRST_STAMP + len(_TIMESTAMPS)))
+_DICTIONARY_COLUMNS = ["provider", "status", "native_status", "kind", "error.code"]
+
+
+def _json_bytes(value: Any) -> bytes | None:
+    """*value* as JSON text (UTF-8 bytes): an embedded payload as its own bytes."""
+    if value is None:
+        return None
+    if type(value) is Embedded:
+        return value.data
+    return dumps(value)
+
+
+def flat_row(document: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One ``to_dict()`` document as a row of :data:`COLUMNS` values, in order: timestamps as
+    the document holds them (datetimes, from the batch), the JSON values as JSON bytes. The
+    one flattening of CSV and Parquet."""
+    error = document.get("error")
+    timing = document.get("timing") or {}
+    artifacts = document.get("artifacts")
+    counts: Any = _NO_ARTIFACTS
+    if artifacts:
+        counts = [0] * len(_KINDS)
+        for artifact in artifacts:
+            index = _KIND_INDEX.get(artifact["kind"])
+            if index is not None:
+                counts[index] += 1
+    get = timing.get
+    return (
+        document["provider"],
+        document["id"],
+        document["status"],
+        document["native_status"],
+        document.get("kind"),
+        document.get("task"),
+        document.get("web_url"),
+        document.get("session_id"),
+        document.get("step_count"),
+        error.get("code") if error else None,
+        error.get("message") if error else None,
+        _json_bytes(error.get("details")) if error else None,
+        get("created_at"),
+        get("queued_at"),
+        get("started_at"),
+        get("finished_at"),
+        get("updated_at"),
+        get("queue_time"),
+        get("run_time"),
+        get("total_time"),
+        *counts,
+        _json_bytes(document.get("result")),
+        _json_bytes(document.get("extra")),
+        _json_bytes(document.get("raw")),
+    )
+
+
+def text_row(document: Mapping[str, Any]) -> list[Any]:
+    """:func:`flat_row` with text where CSV wants it: timestamps in ISO 8601, JSON as str."""
+    row = list(flat_row(document))
+    for index in _STAMP_COLUMNS:
+        value = row[index]
+        if isinstance(value, datetime):
+            row[index] = value.isoformat()
+    for index in _JSON_COLUMNS:
+        value = row[index]
+        if value is not None:
+            row[index] = value.decode()
+    return row
 
 
 def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
-    """One ``to_dict()`` document as a flat row of :data:`COLUMNS`."""
-    error = document.get("error") or {}
-    timing = document.get("timing") or {}
-    counts = dict.fromkeys(_KINDS, 0)
-    for artifact in document.get("artifacts") or ():
-        counts[artifact["kind"]] = counts.get(artifact["kind"], 0) + 1
-    row: dict[str, Any] = {
-        "provider": document["provider"],
-        "id": document["id"],
-        "status": document["status"],
-        "native_status": document["native_status"],
-        "kind": document.get("kind"),
-        "task": document.get("task"),
-        "web_url": document.get("web_url"),
-        "session_id": document.get("session_id"),
-        "step_count": document.get("step_count"),
-        "error.code": error.get("code"),
-        "error.message": error.get("message"),
-        "error.details": _json_text(error.get("details")) if error else None,
-    }
-    for name in _TIMESTAMPS:
-        value = timing.get(name)
-        row[f"timing.{name}"] = value.isoformat() if isinstance(value, datetime) else value
-    for name in _DURATIONS:
-        row[f"timing.{name}"] = timing.get(name)
-    for kind in _KINDS:
-        row[f"artifacts.{kind}"] = counts[kind]
-    row["result"] = _json_text(document.get("result"))
-    row["extra"] = _json_text(document.get("extra"))
-    row["raw"] = _json_text(document.get("raw"))
-    return row
+    """One ``to_dict()`` document as a flat row of :data:`COLUMNS`, as CSV writes it."""
+    return dict(zip(COLUMNS, text_row(document), strict=True))
 
 
 class Writer(Protocol):
@@ -168,11 +211,11 @@ class CsvWriter:
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=True)
-        self.writer = csv.DictWriter(self.text, fieldnames=COLUMNS, extrasaction="ignore")
+        self.writer = csv.writer(self.text)
         self.count = 0
 
     def write(self, document: Mapping[str, Any]) -> None:
-        self.writer.writerow(flatten(document))
+        self.writer.writerow(text_row(document))
         self.count += 1
 
     def close(self) -> None:
@@ -204,39 +247,69 @@ def parquet_schema() -> Any:
 
 
 class ParquetWriter:
-    """Typed Parquet, written in row groups so memory stays flat. A shard's Parquet is a
-    complete file: the parent appends its row groups."""
+    """Typed Parquet built column by column: rows are flat tuples (:func:`flat_row`), turned
+    into Arrow arrays every :attr:`BATCH` rows (compact, no Python objects kept), written as
+    one row group every :attr:`ROW_GROUP` rows, so memory stays flat whatever the input's
+    size. A shard's Parquet is a complete file: the parent appends its row groups."""
 
+    BATCH = 2_000
     ROW_GROUP = 20_000
 
     def __init__(self, stream: IO[bytes]) -> None:
         pa = _require_pyarrow()
         self._pa = pa
-        self._parse = datetime.fromisoformat
         self.schema = parquet_schema()
-        self.writer = pa.parquet.ParquetWriter(stream, self.schema, compression="zstd")
-        self.rows: list[dict[str, Any]] = []
+        self._types = [field.type for field in self.schema]
+        self.writer = pa.parquet.ParquetWriter(
+            stream,
+            self.schema,
+            compression="zstd",
+            # Dictionaries pay only for columns of few values; ids and JSON text are unique.
+            use_dictionary=_DICTIONARY_COLUMNS,
+        )
+        self.rows: list[tuple[Any, ...]] = []
+        self.batches: list[Any] = []
+        self._batched = 0
         self.count = 0
 
     def write(self, document: Mapping[str, Any]) -> None:
-        row = flatten(document)
-        timing = document["timing"]
-        for name in _TIMESTAMPS:
-            value = timing[name]
-            if value is not None:
-                row[f"timing.{name}"] = value if isinstance(value, datetime) else self._parse(value)
-        self.rows.append(row)
+        self.rows.append(flat_row(document))
         self.count += 1
-        if len(self.rows) >= self.ROW_GROUP:
+        if len(self.rows) >= self.BATCH:
+            self._batch()
+
+    def _batch(self) -> None:
+        if not self.rows:
+            return
+        pa = self._pa
+        arrays = []
+        for index, (column, kind) in enumerate(
+            zip(zip(*self.rows, strict=True), self._types, strict=True)
+        ):
+            try:
+                arrays.append(pa.array(column, type=kind))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                if index not in _STAMP_COLUMNS:
+                    raise
+                # documents from to_dict() hold ISO 8601 text: the rare path
+                parse = datetime.fromisoformat
+                stamps = [parse(v) if isinstance(v, str) else v for v in column]
+                arrays.append(pa.array(stamps, type=kind))
+        self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self._batched += len(self.rows)
+        self.rows = []
+        if self._batched >= self.ROW_GROUP:
             self._flush()
 
     def _flush(self) -> None:
-        if self.rows:
-            table = self._pa.Table.from_pylist(self.rows, schema=self.schema)
-            self.writer.write_table(table)
-            self.rows = []
+        if self.batches:
+            table = self._pa.Table.from_batches(self.batches, schema=self.schema)
+            self.writer.write_table(table, row_group_size=max(self._batched, 1))
+            self.batches = []
+            self._batched = 0
 
     def close(self) -> None:
+        self._batch()
         self._flush()
         self.writer.close()
 
