@@ -45,12 +45,30 @@ from runnorm._errors import (
 from runnorm._model.encoding import SCHEMA_VERSION
 from runnorm._model.run import JSON, Artifact, ArtifactKind, Run, RunError, Timing
 from runnorm._model.status import RunStatus, StatusMap
+from runnorm._plugins.capabilities import (
+    AfterPages,
+    ArtifactFields,
+    ArtifactListing,
+    Artifacts,
+    CursorPages,
+    ListParam,
+    McpControl,
+    McpList,
+    NextUrlPages,
+    OffsetPages,
+    PageNumbers,
+    Remint,
+    RestControl,
+    RestList,
+    StatusFilter,
+    TimeFilter,
+)
 from runnorm._plugins.fetching import McpFetch, RelatedFetch, RestFetch
 from runnorm._plugins.fields import FieldReader, Fields
-from runnorm._plugins.notes import FieldNote
 from runnorm._plugins.host import ProviderInfo
 from runnorm._plugins.host import get_host as _get_host
 from runnorm._plugins.normalize import normalize
+from runnorm._plugins.notes import FieldNote
 from runnorm._plugins.provider import Auth, Provider
 from runnorm._version import __version__
 from runnorm.hookspecs import hookimpl
@@ -94,16 +112,21 @@ def providers() -> list[ProviderInfo]:
 
 __all__ = [
     "__version__",
+    "AfterPages",
     "aget",
     "APIError",
     "Artifact",
+    "ArtifactFields",
     "ArtifactKind",
+    "ArtifactListing",
+    "Artifacts",
     "AsyncClient",
     "Auth",
     "AuthError",
     "await_run",
     "Client",
     "ConfigError",
+    "CursorPages",
     "DetectionError",
     "DumpError",
     "FieldNote",
@@ -114,9 +137,15 @@ __all__ = [
     "hookimpl",
     "JSON",
     "json_schema",
+    "ListParam",
+    "McpControl",
     "McpFetch",
+    "McpList",
+    "NextUrlPages",
     "normalize",
     "NotFoundError",
+    "OffsetPages",
+    "PageNumbers",
     "PayloadError",
     "PluginLoadError",
     "Provider",
@@ -126,7 +155,10 @@ __all__ = [
     "read_dump",
     "RecordError",
     "RelatedFetch",
+    "Remint",
+    "RestControl",
     "RestFetch",
+    "RestList",
     "Run",
     "RunError",
     "RunnormError",
@@ -135,9 +167,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "ServerError",
     "SignatureError",
+    "StatusFilter",
     "StatusMap",
     "summarize",
     "Summary",
+    "TimeFilter",
     "Timing",
     "ToolError",
     "ToolNotFoundError",
