@@ -112,7 +112,7 @@ class OffsetPages:
 class CursorPages:
     """The reply's ``next_field`` (null or absent on the last page) is sent back as
     ``cursor_param`` (Browserbase: ``nextCursor`` -> ``cursor``); ``size_param`` asks for
-    ``size`` items a page when both are declared."""
+    ``size`` items a page (``size`` None: the provider's default page size)."""
 
     next_field: str
     cursor_param: str = "cursor"
@@ -123,8 +123,8 @@ class CursorPages:
 @attrs.frozen
 class AfterPages:
     """Keyset paging: the last item's ``item_id`` is sent as ``after_param`` (OpenAI's
-    ``after``); the reply's ``more_field`` false ends it (without one, a short or empty
-    page does)."""
+    ``after``); the reply's ``more_field`` false ends it (without one, an empty page does).
+    ``size_param`` asks for ``size`` items a page (``size`` None: the provider's default)."""
 
     after_param: str = "after"
     item_id: str = "id"

@@ -280,8 +280,8 @@ def _paging_problem(paging: Any, what: str) -> str | None:
     )
     if common is not None:
         return common
-    if (paging.size_param is None) != (paging.size is None):
-        return f"{kind}.size_param and .size go together: declare both or neither"
+    if paging.size is not None and paging.size_param is None:
+        return f"{kind}.size needs a size_param to send it in"
     if _is(paging, CursorPages):
         return _first(
             _name(paging.next_field, f"{kind}.next_field"),
