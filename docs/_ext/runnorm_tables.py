@@ -1,8 +1,9 @@
 """Sphinx directives whose tables come from the providers' own declarations, at build time.
 
 - ``{runnorm-provider} NAME``: one provider's page body: facts (auth, base URL, how a run is
-  fetched, options, capabilities, sensitive keys), the status map, the field mapping and its
-  module docstring, and one of its samples normalized.
+  fetched and routed, options, capabilities and those declared for later, sensitive keys),
+  the status map, the field mapping and its module docstring, and one of its samples
+  normalized.
 - ``{runnorm-status-table}``: the ``RunStatus`` x provider table of every first-party provider.
 - ``{runnorm-providers}``: an overview row per installed provider.
 
@@ -98,13 +99,68 @@ def field_rows(provider: Provider) -> list[list[str]]:
 def _fetch_text(provider: Provider) -> str:
     fetch = provider.fetch
     if isinstance(fetch, RestFetch):
-        return f"REST: `GET {{base_url}}{fetch.path}`"
+        if fetch.path is None:
+            return "REST: `GET {base_url}` + the path its route gives (below); no default"
+        routed = " by default (routes below)" if fetch.routes or fetch.kinds else ""
+        return f"REST: `GET {{base_url}}{fetch.path}`{routed}"
     if isinstance(fetch, McpFetch):
+        tool = f"`{fetch.tool}`" if fetch.tool else "the tool its route gives (below)"
+        routed = (
+            " by default (routes below)" if fetch.tool and (fetch.routes or fetch.kinds) else ""
+        )
         return (
-            f"MCP (JSON-RPC over Streamable HTTP): `tools/call` of `{fetch.tool}` "
+            f"MCP (JSON-RPC over Streamable HTTP): `tools/call` of {tool}{routed} "
             f'with `{{"{fetch.argument}": run_id}}`'
         )
     return "not supported (normalize only)"
+
+
+def _route_rows(provider: Provider) -> list[list[str]]:
+    """One row per kind (chosen with the call option) and per id prefix, with its endpoint."""
+    fetch = provider.fetch
+    if fetch is None:
+        return []
+
+    def target(value: str) -> str:
+        if isinstance(fetch, RestFetch):
+            return f"`GET {{base_url}}{value}`"
+        return f"`tools/call` of `{value}`"
+
+    rows = [
+        [f"`{fetch.kind_option}={kind!r}`", target(value)]
+        for kind, value in sorted(fetch.kinds.items())
+    ]
+    rows += [
+        [f"ids starting with `{prefix}`", f"{target(value)} (the longest matching prefix wins)"]
+        for prefix, value in sorted(fetch.routes.items())
+    ]
+    return rows
+
+
+def _declared_where(provider: Provider, name: str) -> str:
+    """Where a declared capability's requests go, in a few words."""
+    declared: Any = getattr(provider, name, None)
+    if isinstance(declared, runnorm.RestList):
+        return f"`GET {declared.path}`, {type(declared.paging).__name__}"
+    if isinstance(declared, runnorm.McpList):
+        return f"tool `{declared.tool}`, at most {declared.max_items} runs"
+    if isinstance(declared, runnorm.RestControl):
+        return f"`{declared.method} {declared.path}`"
+    if isinstance(declared, runnorm.McpControl):
+        return f"tool `{declared.tool}`"
+    if isinstance(declared, runnorm.Artifacts):
+        where = [f"`GET {listing.path}`" for listing in declared.listings]
+        return ", ".join((["the run's inline artifacts"] if declared.inline else []) + where)
+    return "declared"
+
+
+def _later_text(provider: Provider) -> str | None:
+    """The capabilities the plugin declares that this runnorm cannot use yet."""
+    later = sorted(provider.declared_capabilities - provider.capabilities)
+    if not later:
+        return None
+    listed = "; ".join(f"{_code(name)} ({_declared_where(provider, name)})" for name in later)
+    return f"{listed}: declared by the plugin, not available in this version of runnorm yet"
 
 
 def fact_rows(provider: Provider) -> list[list[str]]:
@@ -123,6 +179,7 @@ def fact_rows(provider: Provider) -> list[list[str]]:
         env = f"`{provider.base_url_env}`, else " if provider.base_url_env else ""
         rows.append(["base URL", f"`base_url=`, else {env}{default}"])
     rows.append(["fetch one run", _fetch_text(provider)])
+    rows += _route_rows(provider)
     if isinstance(provider.fetch, RestFetch):
         for related in provider.fetch.related:
             paths = ", ".join(f"`GET {path}`" for path in related.paths.values())
@@ -149,6 +206,9 @@ def fact_rows(provider: Provider) -> list[list[str]]:
             else "no verification declared",
         ]
     )
+    later = _later_text(provider)
+    if later is not None:
+        rows.append(["declared, not available yet", later])
     if provider.docs_url:
         rows.append(["provider docs", f"<{provider.docs_url}>"])
     return rows

@@ -17,15 +17,20 @@ from typing import Any
 from runnorm import (
     Artifact,
     ArtifactKind,
+    Artifacts,
     Auth,
     FieldNote,
     FieldReader,
     Fields,
+    ListParam,
+    McpControl,
     McpFetch,
+    McpList,
     Provider,
     Run,
     RunError,
     RunStatus,
+    StatusFilter,
     StatusMap,
 )
 
@@ -166,6 +171,21 @@ PROVIDER = Provider(
     base_url="https://api.bridgetown.builders/mcp",
     base_url_env="BRIDGETOWN_MCP_URL",
     fetch=McpFetch(tool="get_run", argument="run_id", not_found=frozenset({"not_found"})),
+    # Declared for issues 15 and 16 (not used yet): list_runs has no cursor and no time range.
+    list=McpList(
+        tool="list_runs",
+        max_items=50,
+        items="runs",
+        limit_argument="limit",
+        order="newest_first",
+        created_key="created_at",
+        status=StatusFilter(param="status"),
+        params=(ListParam(option="project", param="project_name", required=True),),
+        shared=("project_name",),
+        lacks=("result", "error", "artifacts"),
+    ),
+    cancel=McpControl(tool="cancel_run", outcomes={"not_found": "not_found"}),
+    artifacts=Artifacts(inline=True),  # stdout, stderr and outputs arrive in the run itself
     docs_url="https://bridgetown.builders",
     field_notes=FIELD_NOTES,
     samples=Path(__file__).parent / "samples",

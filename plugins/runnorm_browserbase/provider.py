@@ -18,17 +18,26 @@ import attrs
 
 from runnorm import (
     Artifact,
+    ArtifactFields,
     ArtifactKind,
+    ArtifactListing,
+    Artifacts,
     Auth,
+    CursorPages,
     FieldNote,
     Fields,
+    OffsetPages,
     Provider,
     RelatedFetch,
+    RestControl,
     RestFetch,
+    RestList,
     Run,
     RunError,
     RunStatus,
+    StatusFilter,
     StatusMap,
+    TimeFilter,
 )
 
 NAME = "browserbase"
@@ -199,6 +208,59 @@ PROVIDER = Provider(
                     "logs": "/v1/sessions/{id}/logs",
                 },
                 fold=fold_session,
+            ),
+        ),
+    ),
+    # Declared for issues 15 and 16 (not used yet).
+    list=RestList(
+        path="/v1/agents/runs",
+        paging=CursorPages(
+            next_field="nextCursor", cursor_param="cursor", size_param="limit", size=1000
+        ),
+        items="data",
+        order="unordered",  # the docs promise none
+        created_key="createdAt",
+        status=StatusFilter(param="status"),
+        time=TimeFilter(since_param="startAt", until_param="endAt", until_inclusive=True),
+    ),
+    cancel=RestControl(
+        path="/v1/agents/runs/{run_id}/stop",
+        outcomes={202: "accepted", 404: "not_found", 409: "already_terminal"},
+        returns_run=True,
+    ),
+    resume=RestControl(
+        path="/v1/agents/runs/{run_id}/resume",
+        body={"task": "{message}"},
+        message="required",
+        outcomes={202: "accepted", 404: "not_found", 409: "conflict"},
+    ),
+    artifacts=Artifacts(
+        listings=(
+            ArtifactListing(  # short-lived CDN links, minted afresh by each GET of the list
+                path="/v1/sessions/{id}/recording/downloads",
+                key="sessionId",
+                items="downloads",
+                kind=ArtifactKind.RECORDING,
+                fields=ArtifactFields(id="pageId", url="downloadUrl", created_at="completedAt"),
+                relists=True,
+            ),
+            ArtifactListing(  # not on every plan
+                path="/v1/downloads",
+                query={"sessionId": "{id}"},
+                key="sessionId",
+                items="downloads",
+                paging=OffsetPages(size=100, total_field="total"),
+                kind=ArtifactKind.DOWNLOAD,
+                fields=ArtifactFields(
+                    id="id",
+                    name="filename",
+                    media_type="mimeType",
+                    size="size",
+                    checksum="checksum",
+                    created_at="createdAt",
+                ),
+                download="/v1/downloads/{artifact_id}",
+                accept="application/octet-stream",
             ),
         ),
     ),

@@ -14,17 +14,24 @@ from typing import Any
 
 from runnorm import (
     Artifact,
+    ArtifactFields,
     ArtifactKind,
+    ArtifactListing,
+    Artifacts,
     Auth,
     FieldNote,
     FieldReader,
     Fields,
+    PageNumbers,
     Provider,
+    RestControl,
     RestFetch,
+    RestList,
     Run,
     RunError,
     RunStatus,
     SignatureError,
+    StatusFilter,
     StatusMap,
 )
 from runnorm.webhooks import check_timestamp, hmac_sha256_hex, require_header
@@ -252,6 +259,19 @@ def to_run(p: Mapping[str, Any]) -> Run:
     )
 
 
+ARTIFACT_KINDS = {
+    "recording": ArtifactKind.RECORDING,
+    "screenshot_final": ArtifactKind.SCREENSHOT,
+    "screenshot_action": ArtifactKind.SCREENSHOT,
+    "screenshot_llm": ArtifactKind.SCREENSHOT,
+    "download": ArtifactKind.DOWNLOAD,
+    "skyvern_log": ArtifactKind.LOG,
+    "browser_console_log": ArtifactKind.LOG,
+    "har": ArtifactKind.LOG,
+    "trace": ArtifactKind.LOG,
+}
+"""Skyvern's ``artifact_type`` words; any other (``html``, ``pdf``, ...) is ``other``."""
+
 PROVIDER = Provider(
     name=NAME,
     title="Skyvern",
@@ -263,6 +283,46 @@ PROVIDER = Provider(
     base_url="https://api.skyvern.com",
     base_url_env="SKYVERN_BASE_URL",
     fetch=RestFetch(path="/v1/runs/{run_id}"),
+    # Declared for issues 15 and 16 (not used yet): GET /v1/runs has no time filter, 100
+    # pages of at most 100 items, newest first.
+    list=RestList(
+        path="/v1/runs",
+        paging=PageNumbers(size=100, page_param="page", size_param="page_size", max_page=100),
+        order="newest_first",
+        created_key="created_at",
+        status=StatusFilter(param="status", repeatable=True),
+        lacks=(
+            "result",
+            "error",
+            "artifacts",
+            "web_url",
+            "session_id",
+            "step_count",
+            "task",
+            "timing.queued_at",
+            "timing.updated_at",
+        ),
+    ),
+    cancel=RestControl(path="/v1/runs/{run_id}/cancel", outcomes={404: "not_found"}),
+    resume=RestControl(path="/v1/workflows/runs/{run_id}/continue", prefixes=("wr_",)),
+    artifacts=Artifacts(
+        listings=(
+            ArtifactListing(
+                path="/v1/runs/{run_id}/artifacts",
+                fields=ArtifactFields(
+                    id="artifact_id",
+                    url="signed_url",
+                    type_key="artifact_type",
+                    kinds=ARTIFACT_KINDS,
+                    size="file_size",
+                    checksum="checksum",
+                    created_at="created_at",
+                ),
+                download="/v1/artifacts/{artifact_id}/content",
+                ranges=True,
+            ),
+        ),
+    ),
     verify_webhook=verify_webhook,
     sensitive_keys=("extra_http_headers", "cdp_connect_headers", "totp_*"),
     samples=Path(__file__).parent / "samples",

@@ -50,7 +50,7 @@ from runnorm._live.retry import DeadlinePassed, send_with_retries
 from runnorm._live.sse import SseParser, iter_sse_data
 from runnorm._live.wire import Flow, Request, Response, Sleep, Watch
 from runnorm._model.run import Run
-from runnorm._plugins.fetching import McpFetch
+from runnorm._plugins.fetching import McpFetch, fetch_target
 from runnorm._plugins.normalize import apply
 from runnorm._version import __version__
 
@@ -464,13 +464,20 @@ def mcp_close(options: CallOptions, state: McpState) -> Flow[None]:
 
 
 def mcp_get_run(options: CallOptions, fetch: McpFetch, state: McpState, run_id: str) -> Flow[Run]:
-    """Fetch one run with the provider's tool and normalize it."""
+    """Fetch one run with the tool the declaration routes it to, and normalize it. Fetching
+    only reads: the call may be sent again after a lost session, whatever the tool's name."""
+    tool = fetch_target(fetch, run_id, options.extras, options.provider.name)
     payload = yield from mcp_call_tool(
-        options, state, fetch.tool, {fetch.argument: run_id}, not_found=fetch.not_found
+        options,
+        state,
+        tool,
+        {fetch.argument: run_id},
+        not_found=fetch.not_found,
+        read_only=True,
     )
     if not isinstance(payload, Mapping):
         raise PayloadError(
-            f"tool {fetch.tool!r} returned {type(payload).__name__}, not a run object",
+            f"tool {tool!r} returned {type(payload).__name__}, not a run object",
             provider=options.provider.name,
             value=payload,
         )

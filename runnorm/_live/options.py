@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from runnorm._errors import AuthError, ConfigError, shorten
+from runnorm._plugins.fetching import GENERIC_OPTIONS, chosen_kind
 from runnorm._plugins.provider import Provider
 from runnorm._version import __version__
 
@@ -38,9 +39,6 @@ DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 2
 MAX_RETRIES_LIMIT = 100
-GENERIC_OPTIONS = frozenset(
-    {"api_key", "base_url", "timeout", "max_retries", "headers", "max_response_bytes"}
-)
 USER_AGENT = f"runnorm/{__version__}"
 
 
@@ -306,6 +304,9 @@ def resolve_options(provider: Provider, settings: Mapping[str, Any]) -> CallOpti
             f"{provider.name}: {source} must be an http(s) URL, not {shorten(base_url)}"
         )
     timeout = settings.get("timeout", DEFAULT_TIMEOUT)
+    extras = {k: v for k, v in settings.items() if k in provider.options}
+    if provider.fetch is not None:
+        chosen_kind(provider.fetch, extras, provider.name)  # a bad kind fails before any request
     return CallOptions(
         provider=provider,
         api_key=api_key,
@@ -318,5 +319,5 @@ def resolve_options(provider: Provider, settings: Mapping[str, Any]) -> CallOpti
         max_response_bytes=check_count(
             "max_response_bytes", settings.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
         ),
-        extras={k: v for k, v in settings.items() if k in provider.options},
+        extras=extras,
     )

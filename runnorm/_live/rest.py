@@ -1,5 +1,9 @@
 """Fetching a run over REST: ``GET {base_url}{path}``, then opt-in related documents.
 
+The path is the one the declaration routes the run to (its kind option, its id prefix, else
+the default: :func:`~runnorm._plugins.fetching.fetch_target`); the run id fills it as one
+percent-encoded path segment.
+
 Written as flows (:mod:`runnorm._live.wire`): the drivers perform the requests.
 """
 
@@ -15,7 +19,7 @@ from runnorm._live.replies import decode_json, error_for
 from runnorm._live.retry import send_with_retries
 from runnorm._live.wire import Flow, Request, Response
 from runnorm._model.run import Run
-from runnorm._plugins.fetching import RelatedFetch, RestFetch
+from runnorm._plugins.fetching import RelatedFetch, RestFetch, fetch_target
 from runnorm._plugins.normalize import apply
 
 __all__ = ["path_segment", "rest_get", "rest_get_run"]
@@ -54,7 +58,8 @@ def rest_get_run(options: CallOptions, fetch: RestFetch, run_id: str) -> Flow[Ru
     segment = path_segment(run_id)
     if segment is None:  # check_run_id refuses these before any flow starts
         raise ConfigError(f"run_id {run_id!r} cannot be sent as one path segment")
-    response = yield from rest_get(options, fetch.path.format(run_id=segment), what)
+    template = fetch_target(fetch, run_id, options.extras, options.provider.name)
+    response = yield from rest_get(options, template.format(run_id=segment), what)
     if response.status != 200:
         raise error_for(options, response, what)
     payload = decode_json(options, response, what)

@@ -1,7 +1,13 @@
 """Providers and the plugins that declare them (private: the facade re-exports the names).
 
 - ``provider``: the ``Provider`` declaration and its ``Auth`` part.
-- ``fetching``: how one run is fetched (``RestFetch``, ``RelatedFetch``, ``McpFetch``).
+- ``fetching``: how one run is fetched (``RestFetch``, ``RelatedFetch``, ``McpFetch``), routed
+  by id prefix or by a kind call option (``fetch_target``, the one place that choice is made).
+- ``capabilities``: what a provider declares beyond one run, as data: listing (``RestList``,
+  ``McpList`` and their paging styles), ``RestControl`` and ``McpControl`` for cancel and
+  resume, ``Artifacts``; declared now, used by the engines of issues 15 and 16.
+- ``checks``: what registration checks about the fetch and capability declarations (path
+  templates, routes, kinds, options, paging, outcomes), called by ``host``.
 - ``fields``: typed payload reads for mapping functions (``Fields``, and ``FieldReader``, which
   remembers the keys read so that ``extra`` is every key not read).
 - ``notes``: ``FieldNote``, where a native field lands, declared once as data.

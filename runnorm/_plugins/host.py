@@ -42,6 +42,7 @@ from runnorm._errors import PluginLoadError, RunnormWarning, UnknownProviderErro
 from runnorm._json import loads
 from runnorm._model.redaction import Redactor
 from runnorm._model.status import StatusMap
+from runnorm._plugins.checks import capabilities_problem, fetch_problem
 from runnorm._plugins.provider import Detector, Provider
 
 __all__ = [
@@ -172,7 +173,9 @@ _SAMPLE_BYTES = 1 << 20
 
 def _declaration_problem(provider: Provider) -> str | None:
     """Why *provider* cannot be registered as declared, or None: the registry relies on these
-    types (names are sorted and hashed, detectors called), whatever a plugin passed."""
+    types (names are sorted and hashed, detectors called), whatever a plugin passed, and the
+    fetch and capability declarations must hold together (path templates, routes, kinds,
+    options, paging, outcomes) before any call relies on them."""
     declared: Any = provider  # attrs does not check the declared types
     if not isinstance(declared.name, str) or not declared.name:
         return f"Provider.name must be a non-empty string, not {declared.name!r}"
@@ -193,7 +196,10 @@ def _declaration_problem(provider: Provider) -> str | None:
         return "Provider.sensitive_keys must be a tuple of strings"
     if declared.samples is not None and not isinstance(declared.samples, Path):
         return "Provider.samples must be a pathlib.Path or None"
-    return None
+    problem = fetch_problem(declared.fetch)
+    if problem is not None:
+        return problem
+    return capabilities_problem(declared.list, declared.cancel, declared.resume, declared.artifacts)
 
 
 def _dist_facts(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:

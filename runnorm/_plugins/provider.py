@@ -16,7 +16,15 @@ import attrs
 
 from runnorm._model.run import Run
 from runnorm._model.status import StatusMap
-from runnorm._plugins.fetching import McpFetch, RestFetch
+from runnorm._plugins.capabilities import (
+    IMPLEMENTED,
+    Artifacts,
+    McpControl,
+    McpList,
+    RestControl,
+    RestList,
+)
+from runnorm._plugins.fetching import McpFetch, RestFetch, fetch_options
 from runnorm._plugins.notes import FieldNote
 
 __all__ = ["Auth", "Detector", "Mapper", "Provider"]
@@ -45,7 +53,10 @@ class Provider:
     Required: ``name``, ``statuses`` (a ``StatusMap``), ``to_run`` (payload -> ``Run``) and
     ``detect`` (payload -> bool, by id shape and key sets, never by status words).
     Everything else is optional and switches capabilities on: ``fetch`` with ``auth`` and
-    ``base_url`` for live fetching, ``verify_webhook`` for webhook signatures.
+    ``base_url`` for live fetching, ``verify_webhook`` for webhook signatures. ``list``,
+    ``cancel``, ``resume`` and ``artifacts`` declare what the provider offers beyond one run
+    (:mod:`runnorm._plugins.capabilities`); they are checked at registration, and named in
+    ``capabilities`` once this runnorm can use them (issues 15 and 16).
     ``sensitive_keys`` are key names (``fnmatch`` patterns, matched with their case) whose
     values in payloads are secrets: CLI output redacts them. ``samples`` is a directory of sample
     payloads (one JSON object per file) used by the conformance suite and the docs.
@@ -72,20 +83,41 @@ class Provider:
     detect_keys: frozenset[str] = frozenset()
     """Optional: keys of which a payload must have at least one for ``detect`` to accept it.
     Lets detection skip this provider's detector cheaply on other providers' payloads."""
+    list: RestList | McpList | None = None
+    """How runs are listed (``RestList`` or ``McpList``): declared, not used yet (issue 15)."""
+    cancel: RestControl | McpControl | None = None
+    """How a run is cancelled: declared, not used yet (issue 15)."""
+    resume: RestControl | McpControl | None = None
+    """How a paused run is resumed: declared, not used yet (issue 15)."""
+    artifacts: Artifacts | None = None
+    """Where a run's artifacts are listed and downloaded: declared, not used yet (issue 16)."""
 
     @property
     def options(self) -> frozenset[str]:
-        """Provider-specific call options (``include_session`` for Browserbase)."""
-        if isinstance(self.fetch, RestFetch):
-            return frozenset(related.option for related in self.fetch.related)
-        return frozenset()
+        """Provider-specific call options: the related fetches' (``include_session`` for
+        Browserbase) and the fetch's ``kind_option``."""
+        return frozenset(fetch_options(self.fetch))
+
+    @property
+    def declared_capabilities(self) -> frozenset[str]:
+        """Everything the declaration declares: ``normalize``, and ``fetch``, ``webhooks``,
+        ``list``, ``cancel``, ``resume``, ``artifacts`` where declared, whether or not this
+        runnorm can use them yet."""
+        declared = {
+            "fetch": self.fetch,
+            "webhooks": self.verify_webhook,
+            "list": self.list,
+            "cancel": self.cancel,
+            "resume": self.resume,
+            "artifacts": self.artifacts,
+        }
+        return frozenset({"normalize"}) | {
+            name for name, value in declared.items() if value is not None
+        }
 
     @property
     def capabilities(self) -> frozenset[str]:
-        """What this provider supports: ``normalize``, ``fetch``, ``webhooks``."""
-        caps = {"normalize"}
-        if self.fetch is not None:
-            caps.add("fetch")
-        if self.verify_webhook is not None:
-            caps.add("webhooks")
-        return frozenset(caps)
+        """What this provider supports in this runnorm: the declared capabilities it can
+        use (today ``normalize``, ``fetch``, ``webhooks``; issues 15 and 16 add ``list``,
+        ``cancel``, ``resume`` and ``artifacts``)."""
+        return self.declared_capabilities & IMPLEMENTED
