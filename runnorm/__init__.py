@@ -47,10 +47,10 @@ from runnorm._model.run import JSON, Artifact, ArtifactKind, Run, RunError, Timi
 from runnorm._model.status import RunStatus, StatusMap
 from runnorm._plugins.fetching import McpFetch, RelatedFetch, RestFetch
 from runnorm._plugins.fields import FieldReader, Fields
-from runnorm._plugins.notes import FieldNote
 from runnorm._plugins.host import ProviderInfo
 from runnorm._plugins.host import get_host as _get_host
 from runnorm._plugins.normalize import normalize
+from runnorm._plugins.notes import FieldNote
 from runnorm._plugins.provider import Auth, Provider
 from runnorm._version import __version__
 from runnorm.hookspecs import hookimpl
