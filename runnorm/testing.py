@@ -135,7 +135,13 @@ def _status_key(payload: Mapping[str, Any], run: Run, declared: str | None = Non
 
 
 class ProviderConformance:
-    """Conformance tests a provider plugin runs over its own sample payloads."""
+    """Conformance tests a provider plugin runs over its own sample payloads.
+
+    Subclass it with ``provider = "<name>"``; optionally set ``samples`` and
+    ``status_field``, override :meth:`fetch_sample` and :meth:`webhook_sample`, and implement
+    :meth:`sign_webhook` when the provider declares ``verify_webhook``. No test is skipped:
+    each asserts what the provider's declaration promises.
+    """
 
     provider: ClassVar[str]
     """The registered provider name under test."""
