@@ -276,3 +276,30 @@ def test_tool_error_results_map_like_the_sdk_servers() -> None:
         assert other.value.error == "no_such_run"
     with FakeMcpServer(auth=BEARER) as server, pytest.raises(AuthError):
         runnorm.get("bridgetown", DOCS_ID, base_url=server.url, api_key="wrong", max_retries=0)
+
+
+def test_the_stand_in_needs_neither_the_sdk_nor_httpx() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import json, sys, urllib.request
+sys.modules["mcp"] = sys.modules["httpx"] = sys.modules["pytest"] = None
+from runnorm.testing import FakeMcpServer
+
+message = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+accept = "application/json, text/event-stream"
+with FakeMcpServer() as server:
+    request = urllib.request.Request(
+        server.url,
+        data=json.dumps(message).encode(),
+        headers={"content-type": "application/json", "accept": accept},
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        session = reply.headers["mcp-session-id"]
+        print(json.load(reply)["result"]["protocolVersion"], session in server.sessions)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.split() == ["2025-11-25", "True"], done.stderr
