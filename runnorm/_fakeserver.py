@@ -15,17 +15,27 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 
-__all__ = ["FakeProviderServer", "RecordedRequest", "Reply"]
+__all__ = [
+    "FakeProviderServer",
+    "Loopback",
+    "LoopbackHTTPServer",
+    "RecordedRequest",
+    "Reply",
+    "read_request",
+    "send_reply",
+]
 
 
-class _Server(ThreadingHTTPServer):
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """The threaded server behind the fakes (this one and ``runnorm._fakemcp``)."""
+
     # The default backlog of 5 drops concurrent connects (each costing a 1 s SYN retry).
     request_queue_size = 256
     daemon_threads = True
@@ -79,17 +89,12 @@ class FakeProviderServer:
         self.auth_failure = auth_failure or Reply(403, {"detail": "Invalid credentials"})
         self.delay = delay
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._loopback = Loopback(self._answer)
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._loopback.origin
 
     def script(self, path: str, *replies: Reply) -> None:
         """Answer the next requests for *path* with *replies*, in order, then the route."""
@@ -102,9 +107,7 @@ class FakeProviderServer:
 
     def close(self) -> None:
         """Stop serving and release the port."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._loopback.close()
 
     def __enter__(self) -> FakeProviderServer:
         return self
@@ -126,39 +129,66 @@ class FakeProviderServer:
             return Reply(200, self.routes[request.path], delay=self.delay)
         return Reply(404, {"detail": f"Not found: {request.path}"}, delay=self.delay)
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # One buffered write per response, flushed by the base class, and no Nagle delay:
-            # headers and body in separate small packets meet delayed ACKs (40 ms stalls).
-            wbufsize = -1
-            disable_nagle_algorithm = True
+class Loopback:
+    """A :class:`LoopbackHTTPServer` on 127.0.0.1 (ephemeral port) in a daemon thread, each
+    request recorded and answered by *answer* (called on the server's threads)."""
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
+    def __init__(self, answer: Callable[[RecordedRequest], Reply]) -> None:
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), _handler_class(answer))
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
 
-            def _handle(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                parts = urlsplit(self.path)
-                recorded = RecordedRequest(
-                    method=self.command,
-                    path=parts.path,
-                    query=parts.query,
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=body,
-                    received_at=time.monotonic(),
-                )
-                _send(self, fake._answer(recorded))
+    @property
+    def origin(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
-            do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-        return Handler
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
 
 
-def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+def _handler_class(answer: Callable[[RecordedRequest], Reply]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # One buffered write per response, flushed by the base class, and no Nagle delay:
+        # headers and body in separate small packets meet delayed ACKs (40 ms stalls).
+        wbufsize = -1
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def _handle(self) -> None:
+            send_reply(self, answer(read_request(self)))
+
+        do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+    return Handler
+
+
+def read_request(handler: BaseHTTPRequestHandler) -> RecordedRequest:
+    """The request *handler* is serving, body read (by its ``Content-Length``)."""
+    length = int(handler.headers.get("content-length") or 0)
+    body = handler.rfile.read(length) if length else b""
+    parts = urlsplit(handler.path)
+    return RecordedRequest(
+        method=handler.command,
+        path=parts.path,
+        query=parts.query,
+        headers={k.lower(): v for k, v in handler.headers.items()},
+        body=body,
+        received_at=time.monotonic(),
+    )
+
+
+def send_reply(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
     """Write *reply* (after its delay), chunked when it asks to be."""
     if reply.delay:
         time.sleep(reply.delay)

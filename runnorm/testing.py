@@ -11,10 +11,25 @@ and pytest runs, over every sample payload of the provider (its declared ``sampl
 directory, or the class's own ``samples`` path): every native status in the map normalizes
 to the declared status; the samples cover every native status; every sample normalizes;
 every ``Run`` round-trips through JSON; the provider's detector accepts its own samples and
-the other installed providers' detectors do not (nor does it accept theirs).
+the other installed providers' detectors do not (nor does it accept theirs); nothing of a
+sample is lost (each top-level key reaches the ``Run``, lands in ``extra``, or is declared
+dropped with a ``FieldNote``).
 
-:class:`FakeProviderServer` (a loopback HTTP server playing a REST provider) works without
-pytest too, in scripts and examples: this module imports without it.
+It also tests, for real, what the provider declares about I/O: with ``fetch``, that
+``runnorm.get`` through a loopback server (:class:`FakeProviderServer` for a ``RestFetch``,
+:class:`FakeMcpServer` for an ``McpFetch``) returns the sample's ``Run``, sends the declared
+credential, maps a refused key to ``AuthError`` and a missing run to ``NotFoundError``, and
+reads the key and base URL from the declared environment variables; without ``fetch``, that
+``get`` raises ``UnsupportedError``. With ``verify_webhook``, that a delivery signed by the
+class's :meth:`~ProviderConformance.sign_webhook` parses, and a tampered, unsigned or stale
+one is a ``SignatureError``; without it, that ``webhooks.parse`` raises ``UnsupportedError``.
+No test is skipped: each asserts what the declaration promises. The page "Testing a plugin"
+of the documentation describes every test.
+
+:class:`FakeProviderServer` (a loopback HTTP server playing a REST provider) and
+:class:`FakeMcpServer` (one playing an MCP provider) work without pytest too, in scripts and
+examples: this module imports without it, and without httpx (the I/O tests load the live
+layer when they first run).
 """
 
 from __future__ import annotations
@@ -23,7 +38,9 @@ import json
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
 
 try:
     import pytest
@@ -33,18 +50,26 @@ else:
     _PYTEST = True
 
 from runnorm._errors import PayloadError, UnknownStatusWarning
+from runnorm._fakemcp import FakeMcpServer, ToolFailure
 from runnorm._fakeserver import FakeProviderServer, RecordedRequest, Reply
 from runnorm._model.run import Run
 from runnorm._model.status import RunStatus, reset_unknown_status_warnings
+from runnorm._plugins.fields import snake_case
 from runnorm._plugins.host import get_host
 from runnorm._plugins.normalize import normalize
+from runnorm._plugins.notes import dropped_keys
 from runnorm._plugins.provider import Provider
 
+if TYPE_CHECKING:
+    from runnorm._conformance import IoChecks
+
 __all__ = [
+    "FakeMcpServer",
     "FakeProviderServer",
     "ProviderConformance",
     "RecordedRequest",
     "Reply",
+    "ToolFailure",
     "load_samples",
 ]
 
@@ -64,6 +89,42 @@ def _quiet_normalize(payload: Mapping[str, Any], provider: str | None = None) ->
         return normalize(payload, provider)
 
 
+_USED = "PayloadError"
+"""What :func:`_outcome` gives for a payload that fails: a key whose loss fails is used."""
+
+
+def _outcome(payload: Mapping[str, Any], provider: str) -> Run | str:
+    """The ``Run`` of *payload* without its ``raw``, or :data:`_USED` on a ``PayloadError``."""
+    try:
+        run = _quiet_normalize(payload, provider)
+    except PayloadError:
+        return _USED
+    return attrs.evolve(run, raw={})
+
+
+def _carries_nothing(value: Any) -> bool:
+    """Null, ``""``, ``[]`` and ``{}``: a key holding one of these has nothing to lose."""
+    return value is None or (isinstance(value, str | list | dict) and not value)
+
+
+def _altered(value: Any) -> Any:
+    """*value* with every string, number and boolean in it changed (keys kept): a key whose
+    content is copied elsewhere in the payload too still changes the ``Run`` this way."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value + 1.5
+    if isinstance(value, str):
+        return value + "~altered"
+    if isinstance(value, list):
+        return [_altered(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _altered(item) for key, item in value.items()}
+    return value
+
+
 def _status_key(payload: Mapping[str, Any], run: Run, declared: str | None = None) -> str | None:
     if declared is not None:
         return declared
@@ -74,7 +135,13 @@ def _status_key(payload: Mapping[str, Any], run: Run, declared: str | None = Non
 
 
 class ProviderConformance:
-    """Conformance tests a provider plugin runs over its own sample payloads."""
+    """Conformance tests a provider plugin runs over its own sample payloads.
+
+    Subclass it with ``provider = "<name>"``; optionally set ``samples`` and
+    ``status_field``, override :meth:`fetch_sample` and :meth:`webhook_sample`, and implement
+    :meth:`sign_webhook` when the provider declares ``verify_webhook``. No test is skipped:
+    each asserts what the provider's declaration promises.
+    """
 
     provider: ClassVar[str]
     """The registered provider name under test."""
@@ -90,6 +157,41 @@ class ProviderConformance:
     def declared_provider(cls) -> Provider:
         """The installed ``Provider`` under test."""
         return get_host().get(cls.provider)
+
+    @classmethod
+    def fetch_sample(cls) -> Mapping[str, Any]:
+        """The payload the fetching tests serve: the first sample (by file name)."""
+        return cls.sample_payloads()[0][1]
+
+    @classmethod
+    def webhook_sample(cls) -> Mapping[str, Any]:
+        """The payload the webhook tests sign and send: the first sample whose name starts
+        with ``webhook``, else the first sample."""
+        samples = cls.sample_payloads()
+        webhooks = [payload for name, payload in samples if name.startswith("webhook")]
+        return (webhooks or [samples[0][1]])[0]
+
+    def sign_webhook(self, body: bytes, secret: str, timestamp: int) -> dict[str, str]:
+        """The headers the provider sends with a delivery of *body* signed with *secret* at
+        *timestamp* (Unix seconds): the hook the webhook tests sign with.
+
+        Implement it when the provider declares ``verify_webhook``, following the provider's
+        signing rule; it is never called otherwise. The default raises, failing those tests.
+        """
+        raise NotImplementedError(
+            f"{self.provider} declares verify_webhook: implement "
+            f"{type(self).__name__}.sign_webhook(self, body, secret, timestamp) returning the "
+            "headers the provider sends with a delivery signed that way, e.g. "
+            '{"x-signature": hmac_sha256_hex(secret, body), "x-timestamp": str(timestamp)}'
+        )
+
+    def _io(self) -> IoChecks:
+        """The I/O checks; their module is imported here, on first use, as it loads httpx."""
+        from runnorm._conformance import IoChecks
+
+        return IoChecks(
+            self.declared_provider(), self.fetch_sample(), self.webhook_sample(), self.sign_webhook
+        )
 
     @classmethod
     def sample_payloads(cls) -> list[tuple[str, Mapping[str, Any]]]:
@@ -178,6 +280,85 @@ class ProviderConformance:
         assert self.declared_provider().detect(runnorm_sample)
         assert _quiet_normalize(runnorm_sample).provider == self.declared_provider().name
 
+    def test_sample_loses_nothing(
+        self, runnorm_sample_name: str, runnorm_sample: Mapping[str, Any]
+    ) -> None:
+        """Every top-level key of the sample reaches the ``Run``, or is declared dropped.
+
+        A key counts as used when removing it, or changing every value inside it, changes
+        the ``Run`` (apart from ``raw``) or makes the payload a ``PayloadError`` (the id, the
+        status); or when it is in ``run.extra`` (as sent, or snake_case); or when a
+        ``FieldNote.dropped`` note in ``Provider.field_notes`` names it. Keys holding null,
+        ``""``, ``[]`` or ``{}`` carry nothing and are exempt.
+        """
+        provider = self.declared_provider()
+        full = _outcome(runnorm_sample, self.provider)
+        assert isinstance(full, Run), f"sample {runnorm_sample_name!r} does not normalize"
+        dropped = dropped_keys(provider.field_notes)
+        lost = []
+        for key, value in runnorm_sample.items():
+            if _carries_nothing(value) or key in dropped:
+                continue
+            if key in full.extra or snake_case(key) in full.extra:
+                continue
+            without = {k: v for k, v in runnorm_sample.items() if k != key}
+            if _outcome(without, self.provider) != full:
+                continue
+            if _outcome({**runnorm_sample, key: _altered(value)}, self.provider) != full:
+                continue
+            lost.append(key)
+        assert not lost, (
+            f"{provider.name}: sample {runnorm_sample_name!r} loses {', '.join(map(repr, lost))}:"
+            " removing or changing it leaves the Run as it was, it is not in run.extra, and no "
+            "FieldNote declares it dropped. Fix each one: map it to a Run field; or leave it "
+            "to extra (FieldReader.rest() copies every key the mapping did not read); or "
+            f"declare FieldNote.dropped({lost[0]!r}, reason) in Provider.field_notes."
+        )
+
+    # -- what the provider declares about fetching (no fetch: get is unsupported) -------------
+
+    def test_get_returns_the_sample_as_normalized(self) -> None:
+        """``runnorm.get`` through the loopback server returns the sample's ``Run``."""
+        self._io().get_returns_the_sample()
+
+    def test_get_sends_the_declared_credential(self) -> None:
+        """Each request carries ``Auth.header``, with ``Auth.scheme`` before the key."""
+        self._io().get_sends_the_credential()
+
+    def test_get_with_a_refused_key_is_an_auth_error(self) -> None:
+        """The server answers 401 to another key: ``AuthError``, the key not in its text."""
+        self._io().get_with_a_wrong_key()
+
+    def test_get_of_an_unknown_run_is_a_not_found_error(self) -> None:
+        """A run the server does not have: ``NotFoundError``."""
+        self._io().get_of_an_unknown_run()
+
+    def test_get_reads_the_key_from_its_environment_variable(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """No ``api_key``: ``Auth.env_var`` gives it; unset, ``AuthError`` names it."""
+        self._io().get_reads_the_key_from_the_environment(monkeypatch)
+
+    def test_get_reads_the_base_url_from_its_environment_variable(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """No ``base_url``: ``Provider.base_url_env`` gives it, else ``Provider.base_url``."""
+        self._io().get_reads_the_base_url_from_the_environment(monkeypatch)
+
+    # -- what the provider declares about webhooks (none: parse is unsupported) ---------------
+
+    def test_webhook_with_a_good_signature_parses_to_the_sample(self) -> None:
+        """A delivery signed by :meth:`sign_webhook` parses to the sample's ``Run``."""
+        self._io().webhook_with_a_good_signature()
+
+    def test_webhook_tampered_or_unsigned_is_a_signature_error(self) -> None:
+        """A changed body, another secret's signature, no signature: ``SignatureError``."""
+        self._io().webhook_tampered()
+
+    def test_webhook_with_a_stale_timestamp_is_a_signature_error(self) -> None:
+        """Signed an hour before (or after) now: outside the tolerance, ``SignatureError``."""
+        self._io().webhook_stale_timestamp()
+
 
 if _PYTEST:
 
@@ -192,14 +373,18 @@ if _PYTEST:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize ``runnorm_sample`` with a conformance class's samples."""
+    """Parametrize ``runnorm_sample`` (the payload) and ``runnorm_sample_name`` (its file
+    stem) with a conformance class's samples, one test per sample."""
     cls = metafunc.cls
-    if (
-        "runnorm_sample" in metafunc.fixturenames
-        and cls is not None
-        and issubclass(cls, ProviderConformance)
-    ):
+    wanted = [
+        name for name in ("runnorm_sample_name", "runnorm_sample") if name in metafunc.fixturenames
+    ]
+    if wanted and cls is not None and issubclass(cls, ProviderConformance):
         samples = cls.sample_payloads()
-        metafunc.parametrize(
-            "runnorm_sample", [payload for _, payload in samples], ids=[n for n, _ in samples]
-        )
+        names = [name for name, _ in samples]
+        values: list[Any] = list(samples)  # (name, payload) rows, in the order of `wanted`
+        if wanted == ["runnorm_sample"]:
+            values = [payload for _, payload in samples]
+        elif wanted == ["runnorm_sample_name"]:
+            values = names
+        metafunc.parametrize(",".join(wanted), values, ids=names)

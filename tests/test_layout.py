@@ -26,10 +26,13 @@ PUBLIC_MODULES = {
 }
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # The only imports of runnorm modules inside functions: a model method calling its own
-# serializer, which needs cattrs, kept off ``import runnorm``.
+# serializer, which needs cattrs, kept off ``import runnorm``; the conformance suite's I/O
+# checks, which load httpx, kept off pytest's start-up (``runnorm.testing`` is a pytest11
+# plugin of every session).
 FUNCTION_IMPORTS = {
     ("runnorm._model.run", "Run.to_dict", "runnorm._model.serialization"),
     ("runnorm._model.run", "Run.from_dict", "runnorm._model.serialization"),
+    ("runnorm.testing", "ProviderConformance._io", "runnorm._conformance"),
 }
 
 
@@ -82,7 +85,7 @@ def test_no_import_cycles_at_module_level() -> None:
     assert imports.cycles(imports.graph()) == []
 
 
-def test_imports_inside_functions_only_where_a_model_method_calls_its_serializer() -> None:
+def test_imports_inside_functions_only_for_the_serializer_and_the_conformance_io() -> None:
     found = {(i.source, i.function, i.target) for i in imports.function_imports()}
     assert found == FUNCTION_IMPORTS
 
@@ -162,6 +165,8 @@ def test_configuration_does_not_import_the_transport() -> None:
         ("import runnorm", {"httpx", "cattrs", "asyncio"}),
         ("import runnorm._cli.app, runnorm._cli.normalize", {"httpx", "cattrs"}),
         ("import runnorm._cli.info", {"httpx", "cattrs"}),
+        # The pytest plugin: loaded by every pytest session wherever runnorm is installed.
+        ("import runnorm.testing", {"httpx", "cattrs", "runnorm._live.api"}),
     ],
 )
 def test_startup_leaves_the_heavy_imports_for_first_use(code: str, absent: set[str]) -> None:

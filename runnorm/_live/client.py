@@ -77,7 +77,8 @@ class _Base(Generic[H, S]):
             self._settings["base_url"] = base_url
         if headers:  # checked (must be a mapping) by resolve_options below
             self._settings["headers"] = dict(headers) if isinstance(headers, Mapping) else headers
-        resolve_options(self.provider, self._settings)  # fail early on bad settings
+        # Fail early on bad settings (a base URL may still come with each call).
+        resolve_options(self.provider, self._settings, base_url_required=False)
         self._resolved: tuple[tuple[str | None, str | None], CallOptions] | None = None
         self._gate = Gate()
         self._mcp: dict[tuple[str, str], tuple[McpState, CallOptions]] = {}

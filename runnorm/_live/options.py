@@ -278,8 +278,14 @@ def _headers(value: Any) -> dict[str, str]:
     return out
 
 
-def resolve_options(provider: Provider, settings: Mapping[str, Any]) -> CallOptions:
-    """Build ``CallOptions`` from merged client defaults and call overrides."""
+def resolve_options(
+    provider: Provider, settings: Mapping[str, Any], *, base_url_required: bool = True
+) -> CallOptions:
+    """Build ``CallOptions`` from merged client defaults and call overrides.
+
+    ``base_url_required=False`` checks a client's own settings, to which each call may still
+    add the base URL: none configured anywhere is then not an error (``base_url`` is empty).
+    """
     unknown = set(settings) - GENERIC_OPTIONS - provider.options
     if unknown:
         allowed = ", ".join(sorted(GENERIC_OPTIONS | provider.options))
@@ -297,9 +303,11 @@ def resolve_options(provider: Provider, settings: Mapping[str, Any]) -> CallOpti
         base_url = os.environ.get(provider.base_url_env) or None
         source = provider.base_url_env
     base_url = base_url or provider.base_url
-    if not base_url:
+    if not base_url and not base_url_required and "base_url" not in settings:
+        base_url = ""
+    elif not base_url:
         raise ConfigError(f"{provider.name}: no base_url configured")
-    if not isinstance(base_url, str) or not valid_http_url(base_url):
+    elif not isinstance(base_url, str) or not valid_http_url(base_url):
         raise ConfigError(
             f"{provider.name}: {source} must be an http(s) URL, not {shorten(base_url)}"
         )

@@ -12,6 +12,7 @@ import pytest
 import runnorm
 from runnorm import ArtifactKind, PayloadError, RunStatus
 from runnorm.testing import ProviderConformance
+from runnorm.webhooks import hmac_sha256_hex
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 
@@ -22,6 +23,14 @@ def sample(name: str) -> dict[str, Any]:
 
 class TestSkyvernConformance(ProviderConformance):
     provider = "skyvern"
+
+    def sign_webhook(self, body: bytes, secret: str, timestamp: int) -> dict[str, str]:
+        # Skyvern signs the raw body only (HMAC-SHA256, lowercase hex, keyed with the API
+        # key); the timestamp travels beside it, unsigned.
+        return {
+            "x-skyvern-signature": hmac_sha256_hex(secret, body),
+            "x-skyvern-timestamp": str(timestamp),
+        }
 
 
 def test_full_get_run_maps_every_field() -> None:

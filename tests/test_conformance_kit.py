@@ -1,0 +1,347 @@
+"""``ProviderConformance`` tests what a provider declares, and catches what it gets wrong.
+
+A made-up provider ("widget") is declared in several shapes (no I/O; REST with or without
+auth and environment variables; MCP with or without not-found codes; webhooks) and each
+shape's whole suite runs here, test by test: every test passes for a sound declaration
+(none is skipped), and a defect (a lost key, a verifier that ignores the body or the
+timestamp, a missing ``sign_webhook``) fails the test that owns it, with a message that says
+how to fix it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+import json
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+import runnorm
+from runnorm import (
+    Auth,
+    FieldNote,
+    Fields,
+    McpFetch,
+    Provider,
+    RestFetch,
+    Run,
+    RunStatus,
+    SignatureError,
+    StatusMap,
+)
+from runnorm._live.api import close_clients
+from runnorm._plugins.host import PluginHost, reset_host
+from runnorm.testing import ProviderConformance
+from runnorm.webhooks import check_timestamp, hmac_sha256_hex, require_header
+
+NAME = "widget"
+fields = Fields(NAME)
+STATUSES = StatusMap(NAME, {"DONE": RunStatus.SUCCEEDED, "BUSY": RunStatus.RUNNING})
+SAMPLES = {
+    "busy": {"widgetId": "wdg_1", "state": "BUSY", "goal": "spin", "colour": "red"},
+    "done": {"widgetId": "wdg_2", "state": "DONE", "goal": "spin", "secretSauce": "ketchup"},
+    "webhook-done": {"widgetId": "wdg_3", "state": "DONE", "note": None, "tags": []},
+}
+
+
+def detect(payload: Mapping[str, Any]) -> bool:
+    value = payload.get("widgetId")
+    return isinstance(value, str) and value.startswith("wdg_")
+
+
+def to_run(p: Mapping[str, Any]) -> Run:
+    r = fields.read(p)
+    native = r.status("state")
+    return Run(
+        provider=NAME,
+        id=r.id("widgetId"),
+        status=STATUSES.lookup(native),
+        native_status=native,
+        task=r.text("goal"),
+        extra=r.rest(snake=True),
+        raw=r.payload,
+    )
+
+
+def lossy_to_run(p: Mapping[str, Any]) -> Run:
+    """Reads ``secretSauce`` into nothing: it is neither mapped nor in extra."""
+    run = to_run(p)
+    return attrs.evolve(run, extra={k: v for k, v in run.extra.items() if k != "secret_sauce"})
+
+
+def sign(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
+    """Widget signs ``"<timestamp>.<body>"``."""
+    signed = str(timestamp).encode() + b"." + body
+    return {"x-widget-signature": hmac_sha256_hex(secret, signed), "x-widget-ts": str(timestamp)}
+
+
+def verify(
+    body: bytes, headers: Mapping[str, str], secret: str | bytes, *, tolerance: float, now: float
+) -> None:
+    signature = require_header(headers, "x-widget-signature")
+    stamp = require_header(headers, "x-widget-ts")
+    check_timestamp(stamp, tolerance=tolerance, now=now, name="x-widget-ts")
+    expected = hmac_sha256_hex(secret, stamp.encode() + b"." + body)
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise SignatureError("x-widget-signature does not match")
+
+
+def verify_ignoring_time(
+    body: bytes, headers: Mapping[str, str], secret: str | bytes, *, tolerance: float, now: float
+) -> None:
+    verify(body, headers, secret, tolerance=float("inf"), now=now)
+
+
+def verify_ignoring_body(
+    body: bytes, headers: Mapping[str, str], secret: str | bytes, *, tolerance: float, now: float
+) -> None:
+    require_header(headers, "x-widget-signature")
+    check_timestamp(require_header(headers, "x-widget-ts"), tolerance=tolerance, now=now)
+
+
+BARE = Provider(name=NAME, statuses=STATUSES, to_run=to_run, detect=detect)
+REST = attrs.evolve(
+    BARE,
+    auth=Auth(header="Authorization", scheme="Bearer", env_var="WIDGET_API_KEY"),
+    base_url="https://api.widget.example",
+    base_url_env="WIDGET_BASE_URL",
+    fetch=RestFetch(path="/v1/widgets/{run_id}"),
+    verify_webhook=verify,
+)
+MCP = attrs.evolve(
+    BARE,
+    auth=Auth(header="X-Widget-Key", env_var="WIDGET_API_KEY"),
+    base_url="https://mcp.widget.example/mcp",
+    base_url_env="WIDGET_MCP_URL",
+    fetch=McpFetch(tool="fetch_widget", argument="widget_id", not_found=frozenset({"gone"})),
+)
+
+
+@pytest.fixture
+def samples(tmp_path: Path) -> Path:
+    for name, payload in SAMPLES.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(payload))
+    return tmp_path
+
+
+@pytest.fixture
+def install(samples: Path) -> Iterator[Callable[[Provider], None]]:
+    """Make *provider* (with the samples) the only installed provider, for one test."""
+
+    def installing(provider: Provider) -> None:
+        declared = attrs.evolve(provider, samples=samples)
+
+        class Plugin:
+            @runnorm.hookimpl
+            def runnorm_register_providers(self, register: Callable[[Provider], None]) -> None:
+                register(declared)
+
+        host = PluginHost(entry_points=False)
+        host.add_plugin(Plugin(), "widget-test")
+        reset_host(host)
+        close_clients()  # runnorm.get keeps a client per provider name: drop the last shape's
+
+    yield installing
+    reset_host()
+    close_clients()
+
+
+class Widget(ProviderConformance):
+    provider = NAME
+
+
+class SigningWidget(Widget):
+    def sign_webhook(self, body: bytes, secret: str, timestamp: int) -> dict[str, str]:
+        return sign(body, secret, timestamp)
+
+
+def run_suite(cls: type[ProviderConformance]) -> dict[str, BaseException | None]:
+    """Every ``test_*`` of *cls*, run as pytest would (once per sample where it takes one):
+    test name -> its first failure, or None."""
+    outcomes: dict[str, BaseException | None] = {}
+    instance = cls()
+    for name in sorted(n for n in dir(cls) if n.startswith("test_")):
+        method = getattr(instance, name)
+        wants = inspect.signature(method).parameters
+        outcomes[name] = None
+        try:
+            if "runnorm_sample" in wants:
+                for sample, payload in cls.sample_payloads():
+                    extra = (
+                        {"runnorm_sample_name": sample} if "runnorm_sample_name" in wants else {}
+                    )
+                    method(runnorm_sample=payload, **extra)
+            elif "monkeypatch" in wants:
+                with pytest.MonkeyPatch.context() as monkeypatch:
+                    method(monkeypatch=monkeypatch)
+            else:
+                method()
+        except Exception as exc:
+            outcomes[name] = exc
+    return outcomes
+
+
+def failures(outcomes: Mapping[str, BaseException | None]) -> dict[str, str]:
+    return {name: repr(exc) for name, exc in outcomes.items() if exc is not None}
+
+
+IO_TESTS = {
+    "test_get_returns_the_sample_as_normalized",
+    "test_get_sends_the_declared_credential",
+    "test_get_with_a_refused_key_is_an_auth_error",
+    "test_get_of_an_unknown_run_is_a_not_found_error",
+    "test_get_reads_the_key_from_its_environment_variable",
+    "test_get_reads_the_base_url_from_its_environment_variable",
+    "test_webhook_with_a_good_signature_parses_to_the_sample",
+    "test_webhook_tampered_or_unsigned_is_a_signature_error",
+    "test_webhook_with_a_stale_timestamp_is_a_signature_error",
+}
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        BARE,
+        REST,
+        attrs.evolve(REST, auth=None, base_url_env=None),
+        attrs.evolve(REST, base_url=None),
+        MCP,
+        attrs.evolve(MCP, fetch=McpFetch(tool="fetch_widget", argument="widget_id")),
+        attrs.evolve(MCP, auth=None, base_url_env=None),
+    ],
+    ids=[
+        "no-io",
+        "rest",
+        "rest-no-auth-no-env",
+        "rest-env-only",
+        "mcp",
+        "mcp-no-codes",
+        "mcp-bare",
+    ],
+)
+def test_every_test_passes_for_a_sound_declaration(
+    install: Callable[[Provider], None], provider: Provider
+) -> None:
+    install(provider)
+    outcomes = run_suite(SigningWidget)
+    assert set(outcomes) >= IO_TESTS
+    assert failures(outcomes) == {}
+
+
+def test_without_fetch_or_webhooks_the_io_tests_assert_unsupported(
+    install: Callable[[Provider], None],
+) -> None:
+    install(BARE)
+    assert failures(run_suite(Widget)) == {}  # and no sign_webhook is needed
+    # What those tests assert, directly:
+    with pytest.raises(runnorm.UnsupportedError):
+        runnorm.get(NAME, "wdg_1", base_url="http://127.0.0.1:9", api_key="k")
+    with pytest.raises(runnorm.UnsupportedError):
+        runnorm.webhooks.parse(NAME, b"{}", {}, secret="s")
+
+
+def test_a_lost_key_fails_with_the_three_fixes(install: Callable[[Provider], None]) -> None:
+    install(attrs.evolve(BARE, to_run=lossy_to_run))
+    outcomes = run_suite(Widget)
+    assert set(failures(outcomes)) == {"test_sample_loses_nothing"}
+    message = str(outcomes["test_sample_loses_nothing"])
+    assert "sample 'done' loses 'secretSauce'" in message
+    assert "map it to a Run field" in message
+    assert "FieldReader.rest()" in message
+    assert "FieldNote.dropped('secretSauce', reason)" in message
+
+
+def test_a_key_declared_dropped_is_not_lost(install: Callable[[Provider], None]) -> None:
+    note = FieldNote.dropped("secretSauce", "a recipe, not run data")
+    install(attrs.evolve(BARE, to_run=lossy_to_run, field_notes=(note,)))
+    assert failures(run_suite(Widget)) == {}
+
+
+def test_a_key_copied_elsewhere_in_the_payload_still_counts_as_used(
+    install: Callable[[Provider], None], samples: Path
+) -> None:
+    # "url" repeats the first of "urls": removing it changes nothing, changing it does.
+    def with_urls(p: Mapping[str, Any]) -> Run:
+        urls = list(dict.fromkeys([*p.get("urls", []), *([p["url"]] if "url" in p else [])]))
+        run = to_run({k: v for k, v in p.items() if k not in ("url", "urls")})
+        return attrs.evolve(run, result=urls, raw=p)
+
+    payload = {**SAMPLES["busy"], "urls": ["https://a.example", "https://b.example"]}
+    (samples / "busy.json").write_text(json.dumps({**payload, "url": "https://a.example"}))
+    install(attrs.evolve(BARE, to_run=with_urls))
+    assert failures(run_suite(Widget)) == {}
+
+    def without_url(p: Mapping[str, Any]) -> Run:
+        return with_urls({k: v for k, v in p.items() if k != "url"})
+
+    install(attrs.evolve(BARE, to_run=without_url))
+    assert "'busy' loses 'url'" in str(run_suite(Widget)["test_sample_loses_nothing"])
+
+
+def test_a_provider_without_a_default_base_url_fetches_with_one_per_call(
+    install: Callable[[Provider], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install(attrs.evolve(REST, base_url=None))
+    monkeypatch.delenv("WIDGET_BASE_URL", raising=False)
+    # The module-level client is built without the call's options: it must not need them.
+    Widget().test_get_of_an_unknown_run_is_a_not_found_error()
+    with runnorm.Client(NAME, api_key="k") as client, pytest.raises(runnorm.ConfigError):
+        client.get("wdg_1")
+
+
+def test_a_verifier_that_ignores_the_body_or_the_time_fails(
+    install: Callable[[Provider], None],
+) -> None:
+    install(attrs.evolve(REST, verify_webhook=verify_ignoring_body))
+    outcomes = run_suite(SigningWidget)
+    assert set(failures(outcomes)) == {"test_webhook_tampered_or_unsigned_is_a_signature_error"}
+    assert "(a space added): expected SignatureError" in str(
+        outcomes["test_webhook_tampered_or_unsigned_is_a_signature_error"]
+    )
+    install(attrs.evolve(REST, verify_webhook=verify_ignoring_time))
+    outcomes = run_suite(SigningWidget)
+    assert set(failures(outcomes)) == {"test_webhook_with_a_stale_timestamp_is_a_signature_error"}
+    assert "an hour before now" in str(
+        outcomes["test_webhook_with_a_stale_timestamp_is_a_signature_error"]
+    )
+
+
+def test_webhooks_without_sign_webhook_fail_saying_what_to_implement(
+    install: Callable[[Provider], None],
+) -> None:
+    install(REST)
+    outcomes = run_suite(Widget)
+    webhook_tests = {name for name in IO_TESTS if "webhook" in name}
+    assert set(failures(outcomes)) == webhook_tests
+    for name in webhook_tests:
+        error = outcomes[name]
+        assert isinstance(error, NotImplementedError)
+        assert "Widget.sign_webhook(self, body, secret, timestamp)" in str(error)
+
+
+def test_samples_are_parametrized_with_their_names() -> None:
+    class Skyvern(ProviderConformance):
+        provider = "skyvern"
+
+    class Metafunc:
+        cls = Skyvern
+        fixturenames = ("runnorm_sample_name", "runnorm_sample")
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, list[Any], list[str]]] = []
+
+        def parametrize(self, names: str, values: list[Any], ids: list[str]) -> None:
+            self.calls.append((names, values, ids))
+
+    from runnorm.testing import pytest_generate_tests
+
+    metafunc = Metafunc()
+    pytest_generate_tests(metafunc)  # type: ignore[arg-type]
+    ((names, values, ids),) = metafunc.calls
+    assert names == "runnorm_sample_name,runnorm_sample"
+    assert [name for name, _ in values] == ids == [name for name, _ in Skyvern.sample_payloads()]
+    assert [payload for _, payload in values] == [p for _, p in Skyvern.sample_payloads()]
