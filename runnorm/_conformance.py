@@ -41,7 +41,7 @@ from runnorm._fakeserver import FakeProviderServer, RecordedRequest, Reply
 from runnorm._live.api import get
 from runnorm._live.options import resolve_options
 from runnorm._model.run import Run
-from runnorm._plugins.fetching import McpFetch, RestFetch
+from runnorm._plugins.fetching import McpFetch, RestFetch, fetch_target
 from runnorm._plugins.normalize import normalize
 from runnorm._plugins.provider import Auth, Provider
 from runnorm.webhooks import parse
@@ -105,11 +105,16 @@ class Served:
     where: str
     """How the run is served, for messages (``GET /v1/runs/tsk_1``, ``MCP get_run``)."""
     mcp: FakeMcpServer | None = None
+    tool: str | None = None
+    """The MCP tool the run is served by."""
 
 
 @contextlib.contextmanager
-def serving(provider: Provider, payload: Mapping[str, Any]) -> Iterator[Served]:
-    """Serve *payload* the way *provider*'s ``fetch`` declares, checking its credential."""
+def serving(
+    provider: Provider, payload: Mapping[str, Any], options: Mapping[str, Any] | None = None
+) -> Iterator[Served]:
+    """Serve *payload* where *provider*'s ``fetch`` routes its id (given the call *options*,
+    such as a kind), checking its credential."""
     fetch = provider.fetch
     run_id = _normalized(provider, payload).id
     auth = provider.auth
@@ -117,14 +122,16 @@ def serving(provider: Provider, payload: Mapping[str, Any]) -> Iterator[Served]:
     if isinstance(fetch, RestFetch):
         failure = Reply(401, {"detail": "Invalid credentials"})
         with FakeProviderServer(auth=credential, auth_failure=failure) as rest:
-            path = fetch.path.format(run_id=quote(run_id, safe=""))
+            template = fetch_target(fetch, run_id, options or {}, provider.name)
+            path = template.format(run_id=quote(run_id, safe=""))
             rest.routes[path] = payload
             yield Served(rest.url, run_id, rest.requests, f"GET {path}")
     elif isinstance(fetch, McpFetch):
         code = min(fetch.not_found) if fetch.not_found else "not_found"
+        tool = fetch_target(fetch, run_id, options or {}, provider.name)
         with FakeMcpServer(auth=credential, not_found=code) as mcp:
-            mcp.tools[fetch.tool] = {run_id: payload}
-            yield Served(mcp.url, run_id, mcp.requests, f"MCP tools/call {fetch.tool}", mcp)
+            mcp.tools[tool] = {run_id: payload}
+            yield Served(mcp.url, run_id, mcp.requests, f"MCP tools/call {tool}", mcp, tool)
     else:
         raise AssertionError(f"{provider.name}: fetch is {fetch!r}, not a RestFetch or McpFetch")
 
@@ -151,6 +158,8 @@ class IoChecks:
     payload: Mapping[str, Any]
     webhook: Mapping[str, Any]
     sign: Signer
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+    """Call options every fetch passes (a ``kind`` for a provider routed by kind)."""
 
     # -- fetching ---------------------------------------------------------------------------
 
@@ -173,8 +182,8 @@ class IoChecks:
         if fetch is None:
             return self._unsupported()
         expected = _normalized(provider, self.payload)
-        with serving(provider, self.payload) as served:
-            run = _get(provider, served.run_id, base_url=served.url, api_key=KEY)
+        with serving(provider, self.payload, self.options) as served:
+            run = _get(provider, served.run_id, **self.options, base_url=served.url, api_key=KEY)
         assert run == expected, (
             f"{provider.name}: runnorm.get ({served.where}) returned a Run that differs from "
             f"normalizing the same payload:\n  got      {run!r}\n  expected {expected!r}"
@@ -182,10 +191,10 @@ class IoChecks:
         assert run.raw == self.payload, f"{provider.name}: the fetched raw is not the payload"
         if isinstance(fetch, McpFetch):
             assert served.mcp is not None
-            calls = served.mcp.tool_calls(fetch.tool)
+            calls = served.mcp.tool_calls(served.tool or "")
             wanted = {fetch.argument: served.run_id}
             assert calls and calls[-1] == wanted, (
-                f"{provider.name}: tool {fetch.tool} was called with {calls}, not {wanted}"
+                f"{provider.name}: tool {served.tool} was called with {calls}, not {wanted}"
             )
         return None
 
@@ -195,8 +204,8 @@ class IoChecks:
         provider, auth = self.provider, self.provider.auth
         if provider.fetch is None:
             return self._unsupported()
-        with serving(provider, self.payload) as served:
-            _get(provider, served.run_id, base_url=served.url, api_key=KEY)
+        with serving(provider, self.payload, self.options) as served:
+            _get(provider, served.run_id, **self.options, base_url=served.url, api_key=KEY)
         assert served.requests, f"{provider.name}: runnorm.get sent no request"
         for request in served.requests:
             if auth is None:
@@ -219,9 +228,14 @@ class IoChecks:
         provider = self.provider
         if provider.fetch is None:
             return self._unsupported()
-        with serving(provider, self.payload) as served:
+        with serving(provider, self.payload, self.options) as served:
             fetch = functools.partial(
-                _get, provider, served.run_id, base_url=served.url, api_key=WRONG_KEY
+                _get,
+                provider,
+                served.run_id,
+                **self.options,
+                base_url=served.url,
+                api_key=WRONG_KEY,
             )
             if provider.auth is None:
                 assert fetch().id == served.run_id
@@ -241,9 +255,11 @@ class IoChecks:
         provider, fetch = self.provider, self.provider.fetch
         if fetch is None:
             return self._unsupported()
-        with serving(provider, self.payload) as served:
+        with serving(provider, self.payload, self.options) as served:
             what = f"{provider.name}: runnorm.get of a run the server lacks ({served.where})"
-            call = functools.partial(_get, provider, MISSING_RUN, base_url=served.url, api_key=KEY)
+            call = functools.partial(
+                _get, provider, MISSING_RUN, **self.options, base_url=served.url, api_key=KEY
+            )
             if isinstance(fetch, McpFetch) and not fetch.not_found:
                 error = _fails(ToolError, call, what)
                 assert not isinstance(error, NotFoundError), (
@@ -259,8 +275,10 @@ class IoChecks:
         provider, auth = self.provider, self.provider.auth
         if provider.fetch is None:
             return self._unsupported()
-        with serving(provider, self.payload) as served:
-            fetch = functools.partial(_get, provider, served.run_id, base_url=served.url)
+        with serving(provider, self.payload, self.options) as served:
+            fetch = functools.partial(
+                _get, provider, served.run_id, **self.options, base_url=served.url
+            )
             if auth is None:
                 assert fetch().id == served.run_id
                 return None
@@ -283,7 +301,7 @@ class IoChecks:
         if provider.fetch is None:
             return self._unsupported()
         if variable is None:
-            resolve = functools.partial(resolve_options, provider, {"api_key": KEY})
+            resolve = functools.partial(resolve_options, provider, {**self.options, "api_key": KEY})
             if provider.base_url is None:
                 what = f"{provider.name} declares no base_url nor base_url_env, so get()"
                 _fails(ConfigError, resolve, what)
@@ -291,9 +309,9 @@ class IoChecks:
                 found = resolve().base_url
                 assert found == provider.base_url.rstrip("/"), (provider.name, found)
             return None
-        with serving(provider, self.payload) as served:
+        with serving(provider, self.payload, self.options) as served:
             monkeypatch.setenv(variable, served.url)
-            run = _get(provider, served.run_id, api_key=KEY)
+            run = _get(provider, served.run_id, **self.options, api_key=KEY)
         assert run.id == served.run_id
         assert served.requests, f"{provider.name}: {variable} was not used"
         return None

@@ -153,6 +153,10 @@ class ProviderConformance:
     """The payload key holding the status word; default: found in the first sample (a key
     containing "status" or "state" whose value is the run's native status)."""
 
+    fetch_options: ClassVar[Mapping[str, Any]] = {}
+    """Call options the fetch tests pass to ``runnorm.get`` (``{"kind": "browser_use"}`` for a
+    provider that routes by a kind option and has no default endpoint)."""
+
     @classmethod
     def declared_provider(cls) -> Provider:
         """The installed ``Provider`` under test."""
@@ -190,7 +194,11 @@ class ProviderConformance:
         from runnorm._conformance import IoChecks
 
         return IoChecks(
-            self.declared_provider(), self.fetch_sample(), self.webhook_sample(), self.sign_webhook
+            self.declared_provider(),
+            self.fetch_sample(),
+            self.webhook_sample(),
+            self.sign_webhook,
+            dict(self.fetch_options),
         )
 
     @classmethod

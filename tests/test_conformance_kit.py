@@ -15,7 +15,7 @@ import inspect
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -230,6 +230,30 @@ def test_every_test_passes_for_a_sound_declaration(
     outcomes = run_suite(SigningWidget)
     assert set(outcomes) >= IO_TESTS
     assert failures(outcomes) == {}
+
+
+ROUTED = attrs.evolve(
+    REST,
+    fetch=RestFetch(
+        path=None,
+        kinds={"small": "/v1/small/{run_id}", "large": "/v2/large/{run_id}"},
+        kind_option="size",
+    ),
+)
+
+
+class SizedWidget(SigningWidget):
+    fetch_options: ClassVar[Mapping[str, Any]] = {"size": "large"}
+
+
+def test_a_provider_routed_by_kind_passes_with_its_fetch_options(
+    install: Callable[[Provider], None],
+) -> None:
+    install(ROUTED)
+    assert failures(run_suite(SizedWidget)) == {}
+    outcomes = run_suite(SigningWidget)  # no kind given, and no default path
+    assert "test_get_returns_the_sample_as_normalized" in failures(outcomes)
+    assert "pass size=" in str(outcomes["test_get_returns_the_sample_as_normalized"])
 
 
 def test_without_fetch_or_webhooks_the_io_tests_assert_unsupported(
