@@ -106,7 +106,8 @@ FIELD_NOTES = (
         ("screenshot_urls", "screenshot_url", "action_screenshot_urls"),
         "artifacts",
         note="`screenshot`, Skyvern's order (latest first), each URL once; the webhook's "
-        "final and action shots named screenshot_final / screenshot_action",
+        "final and action shots named screenshot_final / screenshot_action, also when "
+        "screenshot_urls lists them too",
     ),
     FieldNote(
         "downloaded_files[]",
@@ -176,16 +177,15 @@ def _artifacts(r: FieldReader) -> tuple[Artifact, ...]:
     recordings += [u for u in r.strings("recording_urls") if u not in recordings]
     out += [Artifact(kind=ArtifactKind.RECORDING, url=url) for url in recordings]
 
-    seen: set[str] = set()
-    shots: list[tuple[str, str | None]] = [(url, None) for url in r.strings("screenshot_urls")]
+    named: dict[str, str | None] = {}  # each URL once, in Skyvern's order, with its role
+    for url in r.strings("screenshot_urls"):
+        named.setdefault(url, None)
     final = r.text("screenshot_url")
     if final:
-        shots.append((final, "screenshot_final"))
-    shots += [(url, "screenshot_action") for url in r.strings("action_screenshot_urls")]
-    for url, name in shots:
-        if url not in seen:
-            seen.add(url)
-            out.append(Artifact(kind=ArtifactKind.SCREENSHOT, url=url, name=name))
+        named[final] = named.get(final) or "screenshot_final"
+    for url in r.strings("action_screenshot_urls"):
+        named[url] = named.get(url) or "screenshot_action"
+    out += [Artifact(kind=ArtifactKind.SCREENSHOT, url=u, name=n) for u, n in named.items()]
 
     for index, item in enumerate(r.objects("downloaded_files")):
         path = f"downloaded_files[{index}]"

@@ -238,3 +238,19 @@ def test_workflow_webhook_step_count_falls_back_to_total_steps() -> None:
     p = sample("webhook-workflow-run-completed")
     assert p["step_count"] is None
     assert runnorm.normalize(p).step_count == p["total_steps"]
+
+
+def test_webhook_screenshots_keep_their_role_when_screenshot_urls_lists_them_too() -> None:
+    payload = json.loads((SAMPLES / "webhook-task-v1-completed.json").read_text())
+    shots = [a for a in runnorm.normalize(payload).artifacts if a.kind is ArtifactKind.SCREENSHOT]
+    urls = [a.url for a in shots]
+    assert len(urls) == len(set(urls))  # each URL once
+    assert payload["screenshot_url"] in payload["screenshot_urls"]  # the case in question
+    names = {a.url: a.name for a in shots}
+    assert names[payload["screenshot_url"]] == "screenshot_final"
+    for url in payload["action_screenshot_urls"]:
+        if url != payload["screenshot_url"]:
+            assert names[url] == "screenshot_action"
+    assert urls[: len(payload["screenshot_urls"])] == list(
+        dict.fromkeys(payload["screenshot_urls"])
+    )
