@@ -22,6 +22,7 @@ from runnorm._batch.records import RecordError
 from runnorm._batch.summary import Summary, summarize
 from runnorm._errors import (
     APIError,
+    ArtifactError,
     AuthError,
     ConfigError,
     DetectionError,
@@ -42,6 +43,7 @@ from runnorm._errors import (
     UnsupportedError,
     WaitTimeout,
 )
+from runnorm._model.control import ControlResult
 from runnorm._model.encoding import SCHEMA_VERSION
 from runnorm._model.run import JSON, Artifact, ArtifactKind, Run, RunError, Timing
 from runnorm._model.status import RunStatus, StatusMap
@@ -62,6 +64,7 @@ from runnorm._plugins.capabilities import (
     RestList,
     StatusFilter,
     TimeFilter,
+    ToolContent,
 )
 from runnorm._plugins.fetching import McpFetch, RelatedFetch, RestFetch
 from runnorm._plugins.fields import FieldReader, Fields
@@ -74,13 +77,35 @@ from runnorm._version import __version__
 from runnorm.hookspecs import hookimpl
 
 if _typing.TYPE_CHECKING:
-    from runnorm._live.api import aget, await_run, get, get_many, wait
+    from runnorm._live.api import (
+        aartifacts,
+        acancel,
+        adownload,
+        aget,
+        aresume,
+        artifacts,
+        await_run,
+        cancel,
+        download,
+        get,
+        get_many,
+        resume,
+        wait,
+    )
     from runnorm._live.client import AsyncClient, Client
     from runnorm._model.serialization import json_schema
 
 # The live-fetching API pulls in httpx and asyncio, the JSON Schema cattrs: loaded on first
 # use (PEP 562), so that ``import runnorm`` (and every batch worker and CLI start) stays quick.
 _LAZY = {
+    "aartifacts": "runnorm._live.api",
+    "acancel": "runnorm._live.api",
+    "adownload": "runnorm._live.api",
+    "aresume": "runnorm._live.api",
+    "artifacts": "runnorm._live.api",
+    "cancel": "runnorm._live.api",
+    "download": "runnorm._live.api",
+    "resume": "runnorm._live.api",
     "aget": "runnorm._live.api",
     "await_run": "runnorm._live.api",
     "get": "runnorm._live.api",
@@ -112,22 +137,31 @@ def providers() -> list[ProviderInfo]:
 
 __all__ = [
     "__version__",
+    "aartifacts",
+    "acancel",
+    "adownload",
     "AfterPages",
     "aget",
     "APIError",
+    "aresume",
     "Artifact",
+    "ArtifactError",
     "ArtifactFields",
     "ArtifactKind",
     "ArtifactListing",
+    "artifacts",
     "Artifacts",
     "AsyncClient",
     "Auth",
     "AuthError",
     "await_run",
+    "cancel",
     "Client",
     "ConfigError",
+    "ControlResult",
     "CursorPages",
     "DetectionError",
+    "download",
     "DumpError",
     "FieldNote",
     "FieldReader",
@@ -159,6 +193,7 @@ __all__ = [
     "RestControl",
     "RestFetch",
     "RestList",
+    "resume",
     "Run",
     "RunError",
     "RunnormError",
@@ -173,6 +208,7 @@ __all__ = [
     "Summary",
     "TimeFilter",
     "Timing",
+    "ToolContent",
     "ToolError",
     "ToolNotFoundError",
     "TransportError",

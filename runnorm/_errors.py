@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIError",
+    "ArtifactError",
     "AuthError",
     "ConfigError",
     "DetectionError",
@@ -121,6 +122,25 @@ class DumpError(RunnormError):
 
 class UnsupportedError(RunnormError):
     """The provider does not offer this capability (fetching, webhooks, ...)."""
+
+
+class ArtifactError(RunnormError):
+    """A download did not give the artifact's bytes: ``check`` says which check failed.
+
+    ``size`` (fewer or more bytes than the provider says), ``checksum`` (the bytes do not
+    match the provider's SHA-256), ``max_bytes`` (larger than the caller's cap), ``link``
+    (no http(s) link, an expired link that cannot be renewed, or nothing to download),
+    ``range`` (a resumed download the server answered inconsistently) or ``io`` (the file
+    could not be written: a missing permission, a full disk). ``artifact`` is the
+    ``Artifact``; ``path`` the file kept for a later resume, or None (deleted or never
+    written).
+    """
+
+    def __init__(self, message: str, *, check: str, artifact: Any = None, path: Any = None) -> None:
+        self.check = check
+        self.artifact = artifact
+        self.path = path
+        super().__init__(message)
 
 
 class SignatureError(RunnormError):

@@ -32,6 +32,7 @@ from runnorm import (
     RunStatus,
     StatusFilter,
     StatusMap,
+    ToolContent,
 )
 
 NAME = "bridgetown"
@@ -171,7 +172,7 @@ PROVIDER = Provider(
     base_url="https://api.bridgetown.builders/mcp",
     base_url_env="BRIDGETOWN_MCP_URL",
     fetch=McpFetch(tool="get_run", argument="run_id", not_found=frozenset({"not_found"})),
-    # Declared for issues 15 and 16 (not used yet): list_runs has no cursor and no time range.
+    # Listing is declared for issue 15 (not used yet): list_runs has no cursor and no time range.
     list=McpList(
         tool="list_runs",
         max_items=50,
@@ -185,7 +186,9 @@ PROVIDER = Provider(
         lacks=("result", "error", "artifacts"),
     ),
     cancel=McpControl(tool="cancel_run", outcomes={"not_found": "not_found"}),
-    artifacts=Artifacts(inline=True),  # stdout, stderr and outputs arrive in the run itself
+    # stdout, stderr and outputs arrive in the run itself; an output's exact bytes (the
+    # inline value may be cut at 1 MiB) come from get_run_output.
+    artifacts=Artifacts(inline=True, content=ToolContent(tool="get_run_output")),
     docs_url="https://bridgetown.builders",
     field_notes=FIELD_NOTES,
     samples=Path(__file__).parent / "samples",

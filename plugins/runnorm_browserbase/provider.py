@@ -211,7 +211,7 @@ PROVIDER = Provider(
             ),
         ),
     ),
-    # Declared for issues 15 and 16 (not used yet).
+    # Listing is declared for issue 15 (not used yet).
     list=RestList(
         path="/v1/agents/runs",
         paging=CursorPages(
@@ -241,8 +241,15 @@ PROVIDER = Provider(
                 key="sessionId",
                 items="downloads",
                 kind=ArtifactKind.RECORDING,
-                fields=ArtifactFields(id="pageId", url="downloadUrl", created_at="completedAt"),
+                fields=ArtifactFields(
+                    id="pageId",
+                    url="downloadUrl",
+                    name_template="page-{pageId}.mp4",
+                    created_at="completedAt",
+                ),
+                media_type="video/mp4",
                 relists=True,
+                missing_ok=frozenset({404}),  # a session without a recording
             ),
             ArtifactListing(  # not on every plan
                 path="/v1/downloads",
@@ -261,6 +268,7 @@ PROVIDER = Provider(
                 ),
                 download="/v1/downloads/{artifact_id}",
                 accept="application/octet-stream",
+                missing_ok=frozenset({403, 404}),
             ),
         ),
     ),

@@ -113,7 +113,7 @@ FIELD_NOTES = (
         "downloaded_files[]",
         "artifacts",
         note="`download`: url, filename -> name, checksum, file_size -> size, "
-        "modified_at -> created_at",
+        "modified_at -> created_at, artifact_id -> id",
     ),
     FieldNote("downloaded_file_urls", "artifacts", when="webhooks", note="`download`, once"),
     FieldNote("browser_console_log_url", "artifacts", note="`log` named browser_console_log"),
@@ -131,10 +131,6 @@ FIELD_NOTES = (
         "extra",
         note="as sent, like every key not listed here (webhooks: summary, organization_id, "
         "webhook_failure_reason, ...)",
-    ),
-    FieldNote.dropped(
-        "downloaded_files[].artifact_id",
-        "an artifact has no id field yet; it stays in raw",
     ),
 )
 
@@ -197,6 +193,7 @@ def _artifacts(r: FieldReader) -> tuple[Artifact, ...]:
                 checksum=fields.text(item, "checksum", f"{path}.checksum"),
                 size=fields.integer(item, "file_size", f"{path}.file_size"),
                 created_at=fields.time(item, "modified_at", f"{path}.modified_at"),
+                id=fields.text(item, "artifact_id", f"{path}.artifact_id"),
             )
         )
     known = {artifact.url for artifact in out}
@@ -283,7 +280,7 @@ PROVIDER = Provider(
     base_url="https://api.skyvern.com",
     base_url_env="SKYVERN_BASE_URL",
     fetch=RestFetch(path="/v1/runs/{run_id}"),
-    # Declared for issues 15 and 16 (not used yet): GET /v1/runs has no time filter, 100
+    # Listing is declared for issue 15 (not used yet): GET /v1/runs has no time filter, 100
     # pages of at most 100 items, newest first.
     list=RestList(
         path="/v1/runs",
@@ -304,7 +301,11 @@ PROVIDER = Provider(
         ),
     ),
     cancel=RestControl(path="/v1/runs/{run_id}/cancel", outcomes={404: "not_found"}),
-    resume=RestControl(path="/v1/workflows/runs/{run_id}/continue", prefixes=("wr_",)),
+    # Hidden from the spec, served (skyvern/forge/sdk/routes/agent_protocol.py): it answers
+    # 404 for a run that is missing *or* not paused, so a 404 is settled by fetching the run.
+    resume=RestControl(
+        path="/v1/workflows/runs/{run_id}/continue", prefixes=("wr_",), ambiguous=(404,)
+    ),
     artifacts=Artifacts(
         listings=(
             ArtifactListing(
@@ -312,6 +313,7 @@ PROVIDER = Provider(
                 fields=ArtifactFields(
                     id="artifact_id",
                     url="signed_url",
+                    name_path="uri",
                     type_key="artifact_type",
                     kinds=ARTIFACT_KINDS,
                     size="file_size",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from runnorm._batch.writers import WRITE_BUFFER
+from runnorm._files import sync_directory
 
 __all__ = ["Output", "open_output", "same_target"]
 
@@ -80,7 +81,7 @@ class Output:
                 os.fsync(self._sink.fileno())
                 self._sink.finish()
                 os.replace(self.partial, self.target)
-                _sync_directory(self.target.parent)
+                sync_directory(self.target.parent)
         except OSError:
             self.discard()
             raise
@@ -103,15 +104,6 @@ class Output:
         except OSError:
             return False
         return True
-
-
-def _sync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 def _stdout() -> Output:

@@ -1,4 +1,6 @@
-"""Module-level live API: ``get``, ``aget``, ``wait``, ``await_run``, ``get_many``.
+"""Module-level live API: ``get``, ``wait``, ``get_many``, ``cancel``, ``resume``,
+``artifacts``, ``download`` and their async twins (``aget``, ``await_run``, ``acancel``,
+``aresume``, ``aartifacts``, ``adownload``).
 
 Sync functions reuse one lazily created :class:`~runnorm._live.client.Client` per provider, closed
 at interpreter exit. Async functions use a fresh :class:`~runnorm._live.client.AsyncClient` per
@@ -12,17 +14,36 @@ request), ``max_retries``, ``headers`` and ``max_response_bytes``, plus the prov
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from runnorm._errors import RunnormError
 from runnorm._live.client import DEFAULT_CONCURRENCY, AsyncClient, Client
-from runnorm._model.run import Run
+from runnorm._live.download import Progress
+from runnorm._model.control import ControlResult
+from runnorm._model.run import Artifact, Run
 from runnorm._plugins.normalize import resolve_provider
 from runnorm._plugins.provider import Provider
 
-__all__ = ["aget", "await_run", "close_clients", "get", "get_many", "wait"]
+__all__ = [
+    "aartifacts",
+    "acancel",
+    "adownload",
+    "aget",
+    "aresume",
+    "artifacts",
+    "await_run",
+    "cancel",
+    "close_clients",
+    "download",
+    "get",
+    "get_many",
+    "resume",
+    "wait",
+]
 
 _sync_clients: dict[str, Client] = {}
 _sync_lock = threading.Lock()
@@ -123,3 +144,115 @@ def get_many(
 ) -> list[Run | RunnormError]:
     """Fetch many runs concurrently; in input order, each a ``Run`` or that id's error."""
     return _client(provider).get_many(ids, concurrency=concurrency, **options)
+
+
+def cancel(provider: str | Provider, run_id: str, **options: Any) -> ControlResult:
+    """Cancel a run; a ``ControlResult`` whose ``outcome`` says what came of it.
+
+    ``"accepted"`` (the provider is stopping it), ``"already_terminal"`` (it had finished),
+    ``"not_found"`` or ``"conflict"``, as the provider's declaration maps its answer; any
+    other error answer raises its ``APIError``. ``result.run`` is the run when the provider
+    sent it back (Browserbase). The request is sent once unless the server proves it did not
+    act on it (a connection that never opened, 429, 503 with ``Retry-After``): never again
+    after a timeout or another 5xx. A provider without cancel raises ``UnsupportedError``.
+    """
+    return _client(provider).cancel(run_id, **options)
+
+
+async def acancel(provider: str | Provider, run_id: str, **options: Any) -> ControlResult:
+    """Async :func:`cancel`."""
+    async with AsyncClient(provider) as client:
+        return await client.cancel(run_id, **options)
+
+
+def resume(
+    provider: str | Provider, run_id: str, *, message: str | None = None, **options: Any
+) -> ControlResult:
+    """Resume a paused run; a ``ControlResult`` as for :func:`cancel`.
+
+    *message* is the reply the run waits for, where the provider takes one: Browserbase
+    requires it (a ``ConfigError`` without it), Skyvern takes none (a ``ConfigError`` with
+    one) and continues workflow runs (``wr_...``) only. A provider without resume raises
+    ``UnsupportedError``.
+    """
+    return _client(provider).resume(run_id, message=message, **options)
+
+
+async def aresume(
+    provider: str | Provider, run_id: str, *, message: str | None = None, **options: Any
+) -> ControlResult:
+    """Async :func:`resume`."""
+    async with AsyncClient(provider) as client:
+        return await client.resume(run_id, message=message, **options)
+
+
+def artifacts(provider: str | Provider, run_id: str, **options: Any) -> list[Artifact]:
+    """The run's artifacts as the provider lists them, each with ``id`` (what renewing its
+    link needs) and ``expires_at`` (when its link stops working, None when unknown).
+
+    Skyvern: ``GET /v1/runs/{id}/artifacts``; Browserbase: the recordings and per-file
+    downloads of the run's session; Bridge Town: the run's inline stdout, stderr and
+    outputs. A provider without artifacts raises ``UnsupportedError``.
+    """
+    return _client(provider).artifacts(run_id, **options)
+
+
+async def aartifacts(provider: str | Provider, run_id: str, **options: Any) -> list[Artifact]:
+    """Async :func:`artifacts`."""
+    async with AsyncClient(provider) as client:
+        return await client.artifacts(run_id, **options)
+
+
+def download(
+    provider: str | Provider,
+    artifact: Artifact,
+    dest_dir: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    max_bytes: int | None = None,
+    on_progress: Progress | None = None,
+    **options: Any,
+) -> Path:
+    """Download *artifact* into *dest_dir* (created if missing); the written ``Path``.
+
+    The bytes stream into a hidden partial file there and are renamed when complete; an
+    interrupted download keeps it, and the next call resumes with ``Range``. Size and
+    SHA-256 are checked where the provider gives them: a mismatch deletes the partial file
+    and raises ``ArtifactError`` (as does an artifact larger than *max_bytes*, or a link
+    that is not http(s)). The name is cleaned so that it cannot leave *dest_dir*; an existing
+    file is replaced only with *overwrite*, else the new one gets a numbered suffix. An
+    expired link is renewed through the provider. The key goes only to the provider's own
+    base URL: a presigned link elsewhere, or a redirect to one, gets no credential.
+    *on_progress(done, total)* is called as bytes arrive; ``timeout`` bounds each network
+    operation, not the whole transfer.
+    """
+    return _client(provider).download(
+        artifact,
+        dest_dir,
+        overwrite=overwrite,
+        max_bytes=max_bytes,
+        on_progress=on_progress,
+        **options,
+    )
+
+
+async def adownload(
+    provider: str | Provider,
+    artifact: Artifact,
+    dest_dir: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    max_bytes: int | None = None,
+    on_progress: Progress | None = None,
+    **options: Any,
+) -> Path:
+    """Async :func:`download`."""
+    async with AsyncClient(provider) as client:
+        return await client.download(
+            artifact,
+            dest_dir,
+            overwrite=overwrite,
+            max_bytes=max_bytes,
+            on_progress=on_progress,
+            **options,
+        )

@@ -1,4 +1,5 @@
-"""``Client`` and ``AsyncClient``: pooled connections, ``get``, ``wait`` and ``get_many``.
+"""``Client`` and ``AsyncClient``: pooled connections, ``get``, ``wait``, ``get_many``,
+``cancel``, ``resume``, ``artifacts`` and ``download``.
 
 Both run the same flows (:mod:`runnorm._live.flows`) through the drivers of
 :mod:`runnorm._live.drivers`, which only send requests and sleep. A 429 answered to any
@@ -15,9 +16,13 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from runnorm._errors import ConfigError, RunnormError, UnsupportedError
+from runnorm._live.artifacts import artifacts_flow
+from runnorm._live.control import Verb, control_flow
+from runnorm._live.download import Progress, download_flow
 from runnorm._live.drivers import Gate, drive_async, drive_sync, run_coroutine
 from runnorm._live.flows import check_run_id, get_run_flow, wait_flow
 from runnorm._live.http import AsyncSender, SyncSender
@@ -30,7 +35,8 @@ from runnorm._live.options import (
     resolve_options,
 )
 from runnorm._live.wire import Flow
-from runnorm._model.run import Run
+from runnorm._model.control import ControlResult
+from runnorm._model.run import Artifact, Run
 from runnorm._plugins.normalize import resolve_provider
 from runnorm._plugins.provider import Provider
 
@@ -61,7 +67,8 @@ class _Base(Generic[H, S]):
         http_client: H | None = None,
     ) -> None:
         self.provider = resolve_provider(provider)
-        if self.provider.fetch is None:
+        declared = self.provider
+        if not (declared.fetch or declared.cancel or declared.resume or declared.artifacts):
             raise UnsupportedError(
                 f"provider {self.provider.name!r} does not support fetching runs "
                 "(its plugin declares no fetch); runnorm.normalize() still works offline"
@@ -140,6 +147,37 @@ class _Base(Generic[H, S]):
         options = self._options(overrides)
         return get_run_flow(options, run_id, self._mcp_state(options))
 
+    def _control_flow(
+        self, verb: Verb, run_id: str, message: str | None, overrides: Mapping[str, Any]
+    ) -> Flow[ControlResult]:
+        options = self._options(overrides)
+        return control_flow(options, verb, run_id, message, self._mcp_state(options))
+
+    def _artifacts_flow(self, run_id: str, overrides: Mapping[str, Any]) -> Flow[list[Artifact]]:
+        options = self._options(overrides)
+        return artifacts_flow(options, run_id, self._mcp_state(options))
+
+    def _download_flow(
+        self,
+        artifact: Artifact,
+        dest_dir: str | os.PathLike[str],
+        *,
+        overwrite: bool,
+        max_bytes: int | None,
+        on_progress: Progress | None,
+        overrides: Mapping[str, Any],
+    ) -> Flow[Path]:
+        options = self._options(overrides)
+        return download_flow(
+            options,
+            artifact,
+            dest_dir,
+            overwrite=overwrite,
+            max_bytes=max_bytes,
+            on_progress=on_progress,
+            mcp_state=self._mcp_state(options),
+        )
+
     def _wait_flow(
         self,
         run_id: str,
@@ -201,6 +239,43 @@ class Client(_Base["httpx.Client", SyncSender]):
             overrides=options,
         )
         return drive_sync(flow, self._sender, self._gate)
+
+    def cancel(self, run_id: str, **options: Any) -> ControlResult:
+        """Cancel a run; the ``ControlResult`` says what came of it (see :func:`runnorm.cancel`)."""
+        return drive_sync(self._control_flow("cancel", run_id, None, options), *self._io())
+
+    def resume(self, run_id: str, *, message: str | None = None, **options: Any) -> ControlResult:
+        """Resume a paused run, with *message* where the provider takes one (see
+        :func:`runnorm.resume`)."""
+        return drive_sync(self._control_flow("resume", run_id, message, options), *self._io())
+
+    def artifacts(self, run_id: str, **options: Any) -> list[Artifact]:
+        """The run's artifacts as the provider lists them (see :func:`runnorm.artifacts`)."""
+        return drive_sync(self._artifacts_flow(run_id, options), *self._io())
+
+    def download(
+        self,
+        artifact: Artifact,
+        dest_dir: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        max_bytes: int | None = None,
+        on_progress: Progress | None = None,
+        **options: Any,
+    ) -> Path:
+        """Download *artifact* into *dest_dir*; the written path (see :func:`runnorm.download`)."""
+        flow = self._download_flow(
+            artifact,
+            dest_dir,
+            overwrite=overwrite,
+            max_bytes=max_bytes,
+            on_progress=on_progress,
+            overrides=options,
+        )
+        return drive_sync(flow, *self._io())
+
+    def _io(self) -> tuple[SyncSender, Gate]:
+        return self._sender, self._gate
 
     def get_many(
         self, ids: Iterable[str], *, concurrency: int = DEFAULT_CONCURRENCY, **options: Any
@@ -281,6 +356,43 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
             stop_on_paused=stop_on_paused,
             request_timeout=request_timeout,
             on_update=on_update,
+            overrides=options,
+        )
+        return await drive_async(flow, self._sender, self._gate)
+
+    async def cancel(self, run_id: str, **options: Any) -> ControlResult:
+        """Cancel a run (see :func:`runnorm.acancel`)."""
+        flow = self._control_flow("cancel", run_id, None, options)
+        return await drive_async(flow, self._sender, self._gate)
+
+    async def resume(
+        self, run_id: str, *, message: str | None = None, **options: Any
+    ) -> ControlResult:
+        """Resume a paused run (see :func:`runnorm.aresume`)."""
+        flow = self._control_flow("resume", run_id, message, options)
+        return await drive_async(flow, self._sender, self._gate)
+
+    async def artifacts(self, run_id: str, **options: Any) -> list[Artifact]:
+        """The run's artifacts as the provider lists them (see :func:`runnorm.aartifacts`)."""
+        return await drive_async(self._artifacts_flow(run_id, options), self._sender, self._gate)
+
+    async def download(
+        self,
+        artifact: Artifact,
+        dest_dir: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        max_bytes: int | None = None,
+        on_progress: Progress | None = None,
+        **options: Any,
+    ) -> Path:
+        """Download *artifact* into *dest_dir* (see :func:`runnorm.adownload`)."""
+        flow = self._download_flow(
+            artifact,
+            dest_dir,
+            overwrite=overwrite,
+            max_bytes=max_bytes,
+            on_progress=on_progress,
             overrides=options,
         )
         return await drive_async(flow, self._sender, self._gate)

@@ -12,6 +12,9 @@ Responsibilities:
   decoded here (:mod:`runnorm._live.decoding`), the cap applied to the decoded bytes as they
   come, so a compression bomb costs at most the cap and one piece.
 - ``Request.watch``: the body may end early (an MCP reply on an SSE stream left open).
+- ``Request.sink``: the body goes to a writer piece by piece instead of into memory (a
+  download); ``Request.idle_timeout`` bounds each network operation when there is no
+  whole-attempt deadline (a large download that keeps moving is never cut).
 - redirects followed here, never by httpx, so that credential headers (``x-api-key``,
   ``X-BB-API-Key``, ``Authorization``; httpx strips only the last) are dropped whenever a
   redirect leaves the original origin; a ``Location`` that is not an http(s) URL is a
@@ -29,6 +32,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
+import attrs
 import httpcore
 import httpx
 
@@ -273,16 +277,7 @@ def _next_hop(request: Request, response: httpx.Response, url: httpx.URL) -> Req
         response.status_code in (301, 302) and request.method == "POST"
     ):
         method, body = "GET", None
-    return Request(
-        method=method,
-        url=str(target),
-        headers=headers,
-        body=body,
-        timeout=request.timeout,
-        max_bytes=request.max_bytes,
-        secret_headers=request.secret_headers,
-        watch=request.watch,
-    )
+    return attrs.evolve(request, method=method, url=str(target), headers=headers, body=body)
 
 
 def _too_large(request: Request, size: int | None = None) -> ResponseTooLargeError:
@@ -300,23 +295,36 @@ def _check_declared_length(request: Request, response: httpx.Response) -> None:
         raise _too_large(request, int(declared))
 
 
+_UNCAPPED = 2**62
+"""The decoder's cap for a body that goes to a sink (the sink's writer enforces its own)."""
+
+
 class _Body:
-    """Collects one response body: raw bytes in, decoded and capped, maybe ended early."""
+    """Collects one response body: raw bytes in, decoded and capped, maybe ended early; or,
+    when the request's sink takes it, hands each decoded piece to the sink's writer."""
 
     def __init__(self, request: Request, response: httpx.Response, deadline: float | None):
         self.request = request
         self.deadline = deadline
-        self.raw_limit = request.max_bytes + 64 * 1024
         self.raw_size = 0
         self.body = bytearray()
         headers = {k.lower(): v for k, v in response.headers.items()}
+        self.writer: Callable[[bytes], bool] | None = (
+            request.sink(response.status_code, headers) if request.sink else None
+        )
+        cap = request.max_bytes if self.writer is None else _UNCAPPED
+        self.raw_limit = cap + 64 * 1024
         try:
-            self.decoder = BodyDecoder(headers.get("content-encoding", ""), request.max_bytes)
+            self.decoder = BodyDecoder(headers.get("content-encoding", ""), cap)
         except TooManyCodings as exc:
             raise self._bad(str(exc)) from None
         self.watcher: Callable[[bytes], bool] | None = (
-            request.watch(response.status_code, headers) if request.watch else None
+            request.watch(response.status_code, headers)
+            if request.watch and self.writer is None
+            else None
         )
+        if self.writer is None:
+            _check_declared_length(request, response)
 
     def _bad(self, detail: str) -> TransportError:
         return TransportError(
@@ -345,6 +353,10 @@ class _Body:
     def _take(self, pieces: Iterator[bytes]) -> bool:
         try:
             for piece in pieces:
+                if self.writer is not None:
+                    if self.writer(piece):
+                        return True
+                    continue
                 self.body += piece
                 if self.watcher is not None and self.watcher(piece):
                     return True
@@ -377,14 +389,13 @@ async def _acollect(request: Request, response: httpx.Response) -> bytes:
 
 
 def _build(request: Request) -> dict[str, Any]:
+    timeout = request.timeout if request.timeout is not None else request.idle_timeout
     return {
         "method": request.method,
         "url": request.url,
         "headers": dict(request.headers),
         "content": request.body,
-        "timeout": httpx.Timeout(
-            None if request.timeout is None else min(request.timeout, MAX_SOCKET_TIMEOUT)
-        ),
+        "timeout": httpx.Timeout(None if timeout is None else min(timeout, MAX_SOCKET_TIMEOUT)),
         "follow_redirects": False,
     }
 
@@ -431,7 +442,6 @@ class SyncSender:
                 with self.client.stream(**_build(request)) as response:
                     hop = _next_hop(request, response, response.request.url)
                     if hop is None:
-                        _check_declared_length(request, response)
                         body = _collect(request, response, deadline)
                         return _result(request, response, body)
             except _FAILURES as exc:
@@ -511,7 +521,6 @@ class AsyncSender:
                 async with client.stream(**_build(request)) as response:
                     hop = _next_hop(request, response, response.request.url)
                     if hop is None:
-                        _check_declared_length(request, response)
                         body = await _acollect(request, response)
                         return _result(request, response, body)
             except _FAILURES as exc:

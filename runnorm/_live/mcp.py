@@ -22,8 +22,11 @@ A lost session re-initializes once per call: an HTTP 404 on a request that carri
 id (the server did not process it), and, for a read tool (:data:`READ_TOOLS`), an SSE
 stream that ended without our response. A tool that changes state is never sent twice
 unless the server proves it was not processed (a 404 for the session, a refused
-connection, a 429). A session lost twice in one call is a ``TransportError``, never a
-``NotFoundError``.
+connection, a 429, a 503 with ``Retry-After``). A session lost twice in one call is a
+``TransportError``, never a ``NotFoundError``.
+
+``tools/list`` (:func:`mcp_list_tools`) gives the tools' schemas at run time: cancelling a
+Bridge Town run reads ``cancel_run``'s arguments from it.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ __all__ = [
     "mcp_call_tool",
     "mcp_close",
     "mcp_get_run",
+    "mcp_list_tools",
 ]
 
 PROTOCOL_VERSION = "2025-06-18"
@@ -68,6 +72,8 @@ ACCEPT = "application/json, text/event-stream"
 READ_TOOLS = frozenset({"get_run", "list_runs", "get_run_output"})
 """Tools that only read: a call whose session was lost mid-flight is sent again, once."""
 _WAIT_STEP = 0.01
+MAX_TOOL_PAGES = 20
+"""``tools/list`` pages read at most (a server whose cursor never ends is not followed on)."""
 
 
 class McpState:
@@ -439,6 +445,56 @@ def mcp_call_tool(
     if "error" in reply:
         raise _rpc_error(options, reply["error"], what)
     return _tool_value(options, tool, reply.get("result"), not_found)
+
+
+def _request_once(
+    options: CallOptions, state: McpState, method: str, params: Mapping[str, Any]
+) -> Flow[Any]:
+    """One JSON-RPC request that only reads (sent again once after a lost session): its
+    ``result``."""
+    what = f"MCP {method}"
+    renewed = False
+    while True:
+        yield from _ensure_session(options, state)
+        session_id = state.session_id
+        message_id = state.take_id()
+        response = yield from _post(
+            options, _request(message_id, method, params), session_id, state.protocol_version
+        )
+        if response.status == 404 and session_id and not renewed:
+            renewed = True
+            with state.lock:
+                lost = state.session_id == session_id and state.phase == "ready"
+            if lost:
+                state.reset()
+            continue
+        if response.status != 200:
+            raise error_for(options, response, what)
+        reply = _reply(options, response, message_id)
+        if "error" in reply:
+            raise _rpc_error(options, reply["error"], what)
+        return reply.get("result")
+
+
+def mcp_list_tools(options: CallOptions, state: McpState) -> Flow[list[Mapping[str, Any]]]:
+    """Every tool the server lists (``tools/list``, following ``nextCursor``): each a mapping
+    with at least a ``name`` string (others are left out)."""
+    tools: list[Mapping[str, Any]] = []
+    cursor: Any = None
+    for _ in range(MAX_TOOL_PAGES):
+        params = {} if cursor is None else {"cursor": cursor}
+        result = yield from _request_once(options, state, "tools/list", params)
+        listed = result.get("tools") if isinstance(result, Mapping) else None
+        if not isinstance(listed, list):
+            raise PayloadError(
+                f"MCP endpoint {options.base_url} answered tools/list without a tools list",
+                provider=options.provider.name,
+            )
+        tools += [t for t in listed if isinstance(t, Mapping) and isinstance(t.get("name"), str)]
+        cursor = result.get("nextCursor")
+        if not isinstance(cursor, str) or not cursor:
+            break
+    return tools
 
 
 def mcp_close(options: CallOptions, state: McpState) -> Flow[None]:

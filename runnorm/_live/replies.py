@@ -24,7 +24,7 @@ from runnorm._json import loads
 from runnorm._live.options import CallOptions
 from runnorm._live.wire import Response
 
-__all__ = ["body_excerpt", "decode_json", "error_for", "scrubbed"]
+__all__ = ["body_excerpt", "decode_json", "error_detail", "error_for", "scrubbed"]
 
 _DETAIL = 300
 _EXCERPT = 200
@@ -72,6 +72,14 @@ def error_for(options: CallOptions, response: Response, what: str) -> APIError:
         f"{options.provider.name}: {what} answered HTTP {status}: {_detail(body)}"
     )
     return cls(message, provider=options.provider.name, status_code=status, body=body)
+
+
+def error_detail(options: CallOptions, response: Response) -> str | None:
+    """The provider's own words in a reply (``detail``, ``message``, ...), the key masked
+    before it is shortened; None for an empty body."""
+    if not response.body:
+        return None
+    return options.scrub(_detail(options.scrub_value(_decode_body(response))))
 
 
 def decode_json(options: CallOptions, response: Response, what: str) -> Any:

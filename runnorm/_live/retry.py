@@ -6,8 +6,10 @@ Waits grow exponentially from 0.5 s to 8 s with jitter; a ``retry-after-ms`` hea
 cap; a server asking for more than the cap gets the client's own backoff instead. With
 ``CallOptions.deadline`` set (``wait``), no wait and no request timeout reaches past it.
 
-A request that is not safe to repeat (``idempotent=False``: an MCP tool that changes state)
-is retried only when it cannot have been processed: a connection that never opened, or 429.
+A request that is not safe to repeat (``idempotent=False``: a cancel or resume, an MCP tool
+that changes state) is retried only when the server cannot have acted on it: a connection
+that never opened, 429, or 503 with ``Retry-After`` (or ``retry-after-ms``); never after a
+timeout, a broken connection or another 5xx.
 """
 
 from __future__ import annotations
@@ -110,8 +112,11 @@ def _retryable_error(error: TransportError, idempotent: bool) -> bool:
     return idempotent or error.kind == "connect"
 
 
-def _retryable_response(status: int, idempotent: bool) -> bool:
-    return is_retryable_status(status) if idempotent else status == 429
+def _retryable_response(response: Response, idempotent: bool) -> bool:
+    status = response.status
+    if idempotent:
+        return is_retryable_status(status)
+    return status == 429 or (status == 503 and retry_after(response.headers) is not None)
 
 
 def send_with_retries(
@@ -120,7 +125,8 @@ def send_with_retries(
     """Send *request*, retrying connection errors, 408, 429 and 5xx up to ``max_retries``.
 
     With ``options.deadline`` set, no wait or request timeout reaches past it. With
-    ``idempotent=False``, only failures that prove the request was not processed are retried.
+    ``idempotent=False``, only failures that prove the request was not processed are retried
+    (a connection that never opened, 429, 503 with ``Retry-After``).
     """
     attempt = 0
     while True:
@@ -139,7 +145,7 @@ def send_with_retries(
             yield _pause(options, backoff_delay(attempt))
             attempt += 1
             continue
-        if _retryable_response(response.status, idempotent) and attempt < options.max_retries:
+        if _retryable_response(response, idempotent) and attempt < options.max_retries:
             delay = backoff_delay(attempt, retry_after(response.headers))
             yield _pause(options, delay, shared=response.status == 429)
             attempt += 1

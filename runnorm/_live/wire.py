@@ -13,7 +13,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import attrs
 
-__all__ = ["Flow", "Request", "Response", "Sleep", "Watch"]
+__all__ = ["Flow", "Request", "Response", "Sink", "Sleep", "Watch"]
 
 T = TypeVar("T")
 
@@ -22,13 +22,22 @@ Watch: TypeAlias = Callable[[int, Mapping[str, str]], Callable[[bytes], bool] | 
 is fed ``b""`` first, then the decoded body piece by piece, and says when enough has arrived
 (stop reading)."""
 
+Sink: TypeAlias = Callable[[int, Mapping[str, str]], Callable[[bytes], bool] | None]
+"""Given a response's status and headers, ``None`` (collect the body as usual, under
+``Request.max_bytes``) or a writer that takes the decoded body piece by piece *instead* of
+the response (a download: nothing is kept in memory) and says when to stop reading. The
+writer enforces its own cap; it must not raise."""
+
 
 @attrs.frozen
 class Request:
     """One HTTP request. ``secret_headers`` (lowercase names) never cross to another origin.
 
-    ``timeout`` is the deadline of one attempt, connect to last byte (redirects included).
-    ``watch`` (see :data:`Watch`) may end the body early, e.g. an SSE stream left open.
+    ``timeout`` is the deadline of one attempt, connect to last byte (redirects included);
+    with ``timeout=None``, ``idle_timeout`` bounds each network operation instead (connect,
+    each read: a download that keeps moving is never cut). ``watch`` (see :data:`Watch`)
+    may end the body early, e.g. an SSE stream left open; ``sink`` (see :data:`Sink`) takes
+    the body instead of the response.
     """
 
     method: str
@@ -39,6 +48,8 @@ class Request:
     max_bytes: int = 8 * 1024 * 1024
     secret_headers: frozenset[str] = frozenset()
     watch: Watch | None = attrs.field(default=None, repr=False, eq=False)
+    sink: Sink | None = attrs.field(default=None, repr=False, eq=False)
+    idle_timeout: float | None = None
 
 
 @attrs.frozen

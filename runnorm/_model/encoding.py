@@ -16,8 +16,9 @@ from runnorm._model.run import Run, Timing
 
 __all__ = ["SCHEMA_VERSION", "encode_document", "encode_run", "run_document", "timing_document"]
 
-SCHEMA_VERSION = 1
-"""Bumped when a field of ``to_dict`` output changes meaning or goes away."""
+SCHEMA_VERSION = 2
+"""Bumped when a field of ``to_dict`` output changes meaning, goes away or is added
+(2: ``Artifact.id`` and ``Artifact.expires_at``)."""
 
 
 def timing_document(timing: Timing, stamp: Any = None) -> dict[str, Any]:
@@ -95,6 +96,10 @@ def run_document(run: Run, stamp: Stamp | None = None, raw: Any = None) -> dict[
                 if stamp is None or a.created_at is None
                 else stamp(a.created_at),
                 "content": a.content,
+                "id": a.id,
+                "expires_at": a.expires_at
+                if stamp is None or a.expires_at is None
+                else stamp(a.expires_at),
             }
             for a in run.artifacts
         ],

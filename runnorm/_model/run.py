@@ -37,7 +37,13 @@ class ArtifactKind(str, Enum):
 
 @attrs.frozen(slots=True)
 class Artifact:
-    """A file or link a run produced. ``content`` holds what arrived inline (stdout, outputs)."""
+    """A file or link a run produced. ``content`` holds what arrived inline (stdout, outputs).
+
+    ``checksum`` is the provider's (SHA-256, hex, where the provider says); ``size`` is in
+    bytes. ``id`` is whatever renewing the artifact's link needs (Skyvern's ``a_...``
+    artifact id; see :func:`runnorm.artifacts`), ``expires_at`` when its link stops working
+    (None when unknown); :func:`runnorm.artifacts` fills both where the provider says.
+    """
 
     kind: ArtifactKind
     url: str | None = None
@@ -47,6 +53,8 @@ class Artifact:
     media_type: str | None = None
     created_at: datetime | None = None
     content: JSON = None
+    id: str | None = None
+    expires_at: datetime | None = None
 
 
 @attrs.frozen(slots=True)

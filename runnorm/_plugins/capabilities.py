@@ -1,10 +1,11 @@
 """What a provider can do beyond one run, declared as data: list, cancel, resume, artifacts.
 
-These are declarations only. The engines come later: issue 15 adds ``list_runs``, ``cancel``
-and ``resume``, issue 16 ``artifacts`` and ``download``. Until an engine ships, a declared verb
-is not in ``Provider.capabilities`` (which names only what this runnorm can do), only in
-``Provider.declared_capabilities``; registration checks every declaration all the same
-(:mod:`runnorm._plugins.checks`), so that a plugin written today keeps working.
+Registration checks every declaration (:mod:`runnorm._plugins.checks`). ``cancel``,
+``resume`` and ``artifacts`` are used by this runnorm (``runnorm.cancel``, ``runnorm.resume``,
+``runnorm.artifacts``, ``runnorm.download``); ``list`` is declared only: it is not in
+``Provider.capabilities`` (which names only what this runnorm can do), only in
+``Provider.declared_capabilities``, until its engine ships (issue 15), so that a plugin written
+today keeps working then.
 
 Listing (``Provider.list``), one of:
 
@@ -24,14 +25,16 @@ Cancel and resume (``Provider.cancel``, ``Provider.resume``), one of:
 
 - :class:`RestControl`: a method and a path; the reply's status code picks the outcome
   (``accepted``, ``already_terminal``, ``not_found``, ``conflict``), a body template carries
-  the caller's message.
+  the caller's message; a code that does not tell (``ambiguous``) is settled by fetching
+  the run.
 - :class:`McpControl`: a tool whose argument schema comes from ``tools/list`` at run time;
   its error codes pick the outcome.
 
 Artifacts (``Provider.artifacts``): :class:`Artifacts`, the run's own inline artifacts and/or
 :class:`ArtifactListing` endpoints whose items map onto ``Artifact`` through
 :class:`ArtifactFields`, with a per-file download path and a way to renew an expired link
-(:class:`Remint`, or listing again).
+(:class:`Remint`, or listing again); :class:`ToolContent` fetches an inline artifact's exact
+bytes with an MCP tool (Bridge Town's ``get_run_output``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Literal, TypeAlias
 
 import attrs
 
+from runnorm._model.control import Outcome
 from runnorm._model.run import JSON, ArtifactKind
 
 __all__ = [
@@ -65,14 +69,13 @@ __all__ = [
     "RestList",
     "StatusFilter",
     "TimeFilter",
+    "ToolContent",
 ]
 
-IMPLEMENTED = frozenset({"normalize", "fetch", "webhooks"})
-"""The capabilities this runnorm can use. Issue 15 adds ``list``, ``cancel`` and ``resume``
-(and ``watch``), issue 16 ``artifacts``: each joins this set with its engine."""
+IMPLEMENTED = frozenset({"normalize", "fetch", "webhooks", "cancel", "resume", "artifacts"})
+"""The capabilities this runnorm can use. Issue 15 adds ``list`` (and ``watch``): it joins
+this set with its engine."""
 
-Outcome: TypeAlias = Literal["accepted", "already_terminal", "not_found", "conflict"]
-"""What a cancel or resume came to: ``ControlResult.outcome``."""
 Order: TypeAlias = Literal["newest_first", "oldest_first", "unordered"]
 """The order a listing promises, by creation time; ``unordered``: none is promised."""
 MESSAGE = "{message}"
@@ -248,7 +251,14 @@ class RestControl:
     or ``required`` (its absence is a ``ConfigError``). ``returns_run``: a 2xx body is the
     run, normalized into ``ControlResult.run``. ``prefixes``: when set, only run ids
     starting with one of them support the verb (Skyvern continues workflow runs, ``wr_``);
-    others raise ``UnsupportedError``.
+    others raise ``UnsupportedError``. ``ambiguous``: reply codes that do not say which
+    outcome it is (Skyvern's continue answers 404 for a run that is missing *or* not
+    paused): the run is then fetched (the provider's ``fetch``) to tell: missing is
+    ``not_found``, terminal ``already_terminal``, anything else ``conflict``.
+
+    The request is sent once unless the server proves it did not act on it: a connection
+    that never opened, 429, or 503 with ``Retry-After``; never again after a timeout or
+    another 5xx.
     """
 
     path: str
@@ -258,6 +268,7 @@ class RestControl:
     message: Literal["none", "optional", "required"] = "none"
     returns_run: bool = False
     prefixes: tuple[str, ...] = ()
+    ambiguous: tuple[int, ...] = ()
 
 
 @attrs.frozen
@@ -265,9 +276,12 @@ class McpControl:
     """Cancel or resume with a ``tools/call`` of ``tool``, whose ``inputSchema`` is read from
     ``tools/list`` at run time (an absent tool is ``UnsupportedError``). ``argument``: the
     argument taking the run id (None: the schema's ``run_id`` property, else its one
-    required string property). A result is ``accepted``; a tool error's code picks the
-    outcome from ``outcomes``, any other code is ``other_errors``. ``message_argument``
-    and ``message``: the caller's message, as for :class:`RestControl`."""
+    required string property). A result is ``accepted`` (and the run, when the result is
+    one the provider's detector accepts); a tool error's code picks the outcome from
+    ``outcomes``, any other code is ``other_errors``. ``message_argument`` and ``message``:
+    the caller's message, as for :class:`RestControl`. The call is never sent twice unless
+    the server proves it was not processed (as for :class:`RestControl`, and a lost MCP
+    session answered 404)."""
 
     tool: str
     argument: str | None = None
@@ -284,11 +298,18 @@ class McpControl:
 class ArtifactFields:
     """Where each ``Artifact`` field is in one listed item: item keys, None when the items
     have none. ``type_key`` holds the provider's type word, mapped through ``kinds`` (a
-    word not listed takes the listing's ``kind``). ``checksum`` is hex SHA-256."""
+    word not listed takes the listing's ``kind``). ``checksum`` is SHA-256 (hex or base64).
+    An item without a ``name`` takes the last segment of the path or URI at ``name_path``
+    (Skyvern's ``uri``, ``s3://bucket/.../file.png``), else ``name_template`` filled with
+    item keys (``"page-{pageId}.mp4"``). ``expires_at``: the link's expiry (a timestamp, or
+    epoch milliseconds); without it, the link's own query says (``X-Amz-Date`` with
+    ``X-Amz-Expires``, ``expiry``, ``Expires``, ...)."""
 
     id: str | None = None
     url: str | None = None
     name: str | None = None
+    name_path: str | None = None
+    name_template: str | None = None
     type_key: str | None = None
     kinds: Mapping[str, ArtifactKind] = attrs.field(factory=dict)
     size: str | None = None
@@ -301,7 +322,8 @@ class ArtifactFields:
 @attrs.frozen
 class Remint:
     """An expired link renewed by ``GET {base_url}{path}`` (``{artifact_id}`` in the path),
-    whose reply holds the fresh link at ``url_key`` and its expiry at ``expires_key``."""
+    whose reply holds the fresh link at ``url_key`` and its expiry at ``expires_key`` (a
+    timestamp, or a number of Unix seconds as Skyvern's ``signed-url`` sends)."""
 
     path: str
     url_key: str = "signed_url"
@@ -319,8 +341,12 @@ class ArtifactListing:
     an item whose type word is not mapped. ``download``: the per-file path (with
     ``{artifact_id}``) serving the bytes, sent with the key and the ``accept`` header, a
     single ``Range`` honoured when ``ranges``. An expired link is renewed through
-    ``remint`` when declared, else by listing again when ``relists`` (the listing mints
-    fresh links on each GET), else fetched through ``download``.
+    ``remint`` when declared, else fetched through ``download``, else by listing again
+    when ``relists`` (the listing mints fresh links on each GET; the ``Artifact.id`` is then
+    ``<run or key id>/<item id>``, what listing again needs). ``media_type``: the media type
+    of items that name none. ``missing_ok``: reply codes meaning "none here" (an endpoint not
+    on every plan): the listing adds nothing and a ``RunnormWarning`` says so. Items with no
+    link and no way to fetch one (a recording not built yet) are left out.
     """
 
     path: str
@@ -335,12 +361,36 @@ class ArtifactListing:
     ranges: bool = False
     remint: Remint | None = None
     relists: bool = False
+    media_type: str | None = None
+    missing_ok: frozenset[int] = frozenset()
+
+
+@attrs.frozen
+class ToolContent:
+    """An inline artifact's exact bytes from a ``tools/call`` of ``tool`` (Bridge Town's
+    ``get_run_output``): ``{run_argument: run id, name_argument: artifact name}`` plus
+    ``arguments``; the result's ``content_key`` holds the bytes, written as its
+    ``encoding_key`` says (``base64``, ``text``, ``json``), ``size_key`` their size to check.
+    Applies to inline artifacts of ``kinds`` that have a name: their ``Artifact.id`` is
+    ``<run id>/<name>``."""
+
+    tool: str
+    run_argument: str = "run_id"
+    name_argument: str = "output_name"
+    arguments: Mapping[str, JSON] = attrs.field(factory=lambda: {"encoding": "base64"})
+    content_key: str = "content"
+    encoding_key: str | None = "encoding"
+    size_key: str | None = "size_bytes"
+    kinds: frozenset[ArtifactKind] = frozenset({ArtifactKind.OUTPUT})
 
 
 @attrs.frozen
 class Artifacts:
     """A run's artifacts: ``inline`` ones, those of the fetched run itself (Bridge Town's
-    stdout, stderr and outputs), and those the ``listings`` return, in that order."""
+    stdout, stderr and outputs), and those the ``listings`` return, in that order.
+    ``content``: how an inline artifact's exact bytes are fetched (:class:`ToolContent`);
+    without it, ``download`` writes the inline content itself."""
 
     listings: tuple[ArtifactListing, ...] = ()
     inline: bool = False
+    content: ToolContent | None = None

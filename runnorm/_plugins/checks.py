@@ -38,6 +38,7 @@ from runnorm._plugins.capabilities import (
     RestList,
     StatusFilter,
     TimeFilter,
+    ToolContent,
 )
 from runnorm._plugins.fetching import (
     RESERVED_OPTIONS,
@@ -399,7 +400,17 @@ def _holds_message(body: Any) -> bool:
     return False
 
 
-def _control_problem(declared: Any, verb: str) -> str | None:
+def _codes_problem(codes: Any, what: str, kind: type) -> str | None:
+    if not _is(codes, kind) or not all(
+        isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599
+        for code in codes
+    ):
+        shape = "tuple" if kind is tuple else "frozenset"
+        return f"{what} must be a {shape} of HTTP status codes"
+    return None
+
+
+def _control_problem(declared: Any, verb: str, fetch: object = None) -> str | None:
     what = f"Provider.{verb}"
     if _is(declared, RestControl):
         outcomes = declared.outcomes
@@ -419,8 +430,15 @@ def _control_problem(declared: Any, verb: str) -> str | None:
             _one_of(declared.message, _MESSAGE_MODES, f"{what}: RestControl.message"),
             _flag(declared.returns_run, f"{what}: RestControl.returns_run"),
             _keys_problem(prefixes, f"{what}: RestControl.prefixes"),
+            _codes_problem(declared.ambiguous, f"{what}: RestControl.ambiguous", tuple),
             (declared.message != "none") != _holds_message(declared.body)
             and f"{what}: RestControl.body must hold '{{message}}' exactly when it takes a message",
+            _is(declared.ambiguous, tuple)
+            and bool(set(declared.ambiguous) & set(outcomes))
+            and f"{what}: a code is either in RestControl.outcomes or ambiguous, not both",
+            bool(declared.ambiguous)
+            and fetch is None
+            and f"{what}: RestControl.ambiguous needs Provider.fetch (the run is fetched to tell)",
         )
     if _is(declared, McpControl):
         outcomes = declared.outcomes
@@ -445,17 +463,46 @@ def _control_problem(declared: Any, verb: str) -> str | None:
 def _fields_problem(fields: Any, what: str) -> str | None:
     if not _is(fields, ArtifactFields):
         return f"{what} must be an ArtifactFields"
-    keys = ("id", "url", "name", "type_key", "size", "checksum", "media_type", "created_at")
+    keys = (
+        "id",
+        "url",
+        "name",
+        "name_path",
+        "type_key",
+        "size",
+        "checksum",
+        "media_type",
+        "created_at",
+        "expires_at",
+    )
     kinds = fields.kinds
     if not isinstance(kinds, Mapping) or not all(
         isinstance(word, str) and isinstance(kind, ArtifactKind) for word, kind in kinds.items()
     ):
         return f"{what}.kinds must map type words to ArtifactKind members"
+    template = fields.name_template
     return _first(
-        *(_optional_name(getattr(fields, key), f"{what}.{key}") for key in (*keys, "expires_at")),
+        *(_optional_name(getattr(fields, key), f"{what}.{key}") for key in keys),
+        template is not None and _name_template_problem(template, f"{what}.name_template"),
         bool(kinds) and fields.type_key is None and f"{what}.kinds needs a type_key",
         fields.id is None and fields.url is None and f"{what} needs an id or a url key",
     )
+
+
+def _name_template_problem(template: object, what: str) -> str | None:
+    """A file name template: item keys as plain replacement fields, no separators."""
+    if not isinstance(template, str) or not template:
+        return f"{what} must be a non-empty string, not {shorten(template)}"
+    if any(ch in "/\\" or not ch.isprintable() for ch in template):
+        return f"{what} must be a file name, without separators or control characters"
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        return f"{what} is not a valid template ({exc}): {template!r}"
+    for _, name, spec, conversion in parsed:
+        if name is not None and (not name or spec or conversion or not name.isidentifier()):
+            return f"{what} may hold only plain item keys ({{pageId}}), not {template!r}"
+    return None
 
 
 def _listing_problem(listing: Any, what: str) -> str | None:
@@ -490,6 +537,8 @@ def _listing_problem(listing: Any, what: str) -> str | None:
         _flag(listing.ranges, f"{what}.ranges"),
         _flag(listing.relists, f"{what}.relists"),
         listing.ranges and listing.download is None and f"{what}.ranges needs a download path",
+        _optional_name(listing.media_type, f"{what}.media_type"),
+        _codes_problem(listing.missing_ok, f"{what}.missing_ok", frozenset),
         remint
         and _first(
             _template(remint.path, _ARTIFACT_ID, "artifact_id", f"{what}.remint.path"),
@@ -503,7 +552,27 @@ def _listing_problem(listing: Any, what: str) -> str | None:
     )
 
 
-def _artifacts_problem(declared: Any) -> str | None:
+def _content_problem(content: Any, what: str) -> str | None:
+    if not _is(content, ToolContent):
+        return f"{what} must be a runnorm.ToolContent or None"
+    arguments, kinds = content.arguments, content.kinds
+    if not isinstance(arguments, Mapping) or not all(isinstance(k, str) for k in arguments):
+        return f"{what}.arguments must map argument names to JSON values"
+    if not isinstance(kinds, frozenset) or not all(isinstance(k, ArtifactKind) for k in kinds):
+        return f"{what}.kinds must be a frozenset of ArtifactKind members"
+    names = [content.run_argument, content.name_argument, *arguments]
+    return _first(
+        _name(content.tool, f"{what}.tool"),
+        _name(content.run_argument, f"{what}.run_argument"),
+        _name(content.name_argument, f"{what}.name_argument"),
+        _name(content.content_key, f"{what}.content_key"),
+        _optional_name(content.encoding_key, f"{what}.encoding_key"),
+        _optional_name(content.size_key, f"{what}.size_key"),
+        len(set(names)) != len(names) and f"{what}: each argument may be given once",
+    )
+
+
+def _artifacts_problem(declared: Any, fetch: object = None) -> str | None:
     if not _is(declared, Artifacts):
         return "Provider.artifacts must be a runnorm.Artifacts or None"
     listings = declared.listings
@@ -511,12 +580,27 @@ def _artifacts_problem(declared: Any) -> str | None:
         return "Provider.artifacts.listings must be a tuple of ArtifactListing"
     if not listings and declared.inline is not True:
         return "Provider.artifacts declares no source: give listings, or inline=True"
+    content = declared.content
+    needs_run = declared.inline is True or any(
+        _is(listing, ArtifactListing) and listing.key is not None for listing in listings
+    )
     return _first(
         _flag(declared.inline, "Provider.artifacts.inline"),
         *(
             _listing_problem(listing, f"Provider.artifacts.listings[{index}]")
             for index, listing in enumerate(listings)
         ),
+        content is not None and _content_problem(content, "Provider.artifacts.content"),
+        content is not None
+        and declared.inline is not True
+        and "Provider.artifacts.content applies to inline artifacts: set inline=True",
+        content is not None
+        and not _is(fetch, McpFetch)
+        and "Provider.artifacts.content calls an MCP tool: it needs an McpFetch",
+        needs_run
+        and fetch is None
+        and "Provider.artifacts: inline artifacts and listings by a run field (key=) need "
+        "Provider.fetch (the run is fetched first)",
     )
 
 
@@ -525,12 +609,13 @@ def _prefixed(prefix: str, problem: str | None) -> str | None:
 
 
 def capabilities_problem(
-    list_: object, cancel: object, resume: object, artifacts: object
+    list_: object, cancel: object, resume: object, artifacts: object, *, fetch: object = None
 ) -> str | None:
-    """Why these declarations cannot be registered, or None (each may be None)."""
+    """Why these declarations cannot be registered, or None (each may be None); *fetch* is
+    the provider's ``fetch``, which some of them need."""
     return _first(
         None if list_ is None else _prefixed("Provider.list: ", _list_problem(list_)),
-        None if cancel is None else _control_problem(cancel, "cancel"),
-        None if resume is None else _control_problem(resume, "resume"),
-        None if artifacts is None else _artifacts_problem(artifacts),
+        None if cancel is None else _control_problem(cancel, "cancel", fetch),
+        None if resume is None else _control_problem(resume, "resume", fetch),
+        None if artifacts is None else _artifacts_problem(artifacts, fetch),
     )

@@ -56,6 +56,7 @@ RESERVED_OPTIONS = GENERIC_OPTIONS | frozenset(
         "dest_dir",
         "overwrite",
         "max_bytes",
+        "on_progress",
     }
 )
 """Names a provider cannot declare as its own call option: the generic options and the

@@ -199,7 +199,13 @@ def _declaration_problem(provider: Provider) -> str | None:
     problem = fetch_problem(declared.fetch)
     if problem is not None:
         return problem
-    return capabilities_problem(declared.list, declared.cancel, declared.resume, declared.artifacts)
+    return capabilities_problem(
+        declared.list,
+        declared.cancel,
+        declared.resume,
+        declared.artifacts,
+        fetch=declared.fetch,
+    )
 
 
 def _dist_facts(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:

@@ -56,7 +56,8 @@ class Provider:
     ``base_url`` for live fetching, ``verify_webhook`` for webhook signatures. ``list``,
     ``cancel``, ``resume`` and ``artifacts`` declare what the provider offers beyond one run
     (:mod:`runnorm._plugins.capabilities`); they are checked at registration, and named in
-    ``capabilities`` once this runnorm can use them (issues 15 and 16).
+    ``capabilities`` once this runnorm can use them (``cancel``, ``resume`` and
+    ``artifacts`` now; ``list`` with issue 15).
     ``sensitive_keys`` are key names (``fnmatch`` patterns, matched with their case) whose
     values in payloads are secrets: CLI output redacts them. ``samples`` is a directory of sample
     payloads (one JSON object per file) used by the conformance suite and the docs.
@@ -86,11 +87,12 @@ class Provider:
     list: RestList | McpList | None = None
     """How runs are listed (``RestList`` or ``McpList``): declared, not used yet (issue 15)."""
     cancel: RestControl | McpControl | None = None
-    """How a run is cancelled: declared, not used yet (issue 15)."""
+    """How a run is cancelled (``runnorm.cancel``)."""
     resume: RestControl | McpControl | None = None
-    """How a paused run is resumed: declared, not used yet (issue 15)."""
+    """How a paused run is resumed (``runnorm.resume``)."""
     artifacts: Artifacts | None = None
-    """Where a run's artifacts are listed and downloaded: declared, not used yet (issue 16)."""
+    """Where a run's artifacts are listed and downloaded (``runnorm.artifacts``,
+    ``runnorm.download``)."""
 
     @property
     def options(self) -> frozenset[str]:
@@ -118,6 +120,6 @@ class Provider:
     @property
     def capabilities(self) -> frozenset[str]:
         """What this provider supports in this runnorm: the declared capabilities it can
-        use (today ``normalize``, ``fetch``, ``webhooks``; issues 15 and 16 add ``list``,
-        ``cancel``, ``resume`` and ``artifacts``)."""
+        use (``normalize``, ``fetch``, ``webhooks``, ``cancel``, ``resume``, ``artifacts``;
+        issue 15 adds ``list``)."""
         return self.declared_capabilities & IMPLEMENTED
