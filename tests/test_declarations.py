@@ -1,5 +1,5 @@
-"""Declarations as data: fetch routing (implemented) and the capability declarations of
-issues 15 and 16 (declared and checked, not used yet).
+"""Declarations as data: fetch routing, the capability declarations (cancel, resume and
+artifacts used since issue 16; listing declared and checked, not used yet: issue 15).
 
 Routing is proven on the wire: test-only providers registered through a ``PluginHost``
 (OpenAI-like id prefixes, Hyperbrowser-like kinds chosen with a call option, an MCP provider
@@ -49,6 +49,7 @@ from runnorm import (
     StatusFilter,
     StatusMap,
     TimeFilter,
+    ToolContent,
 )
 from runnorm._cli import app as cli_app
 from runnorm._live.api import close_clients
@@ -479,8 +480,10 @@ SKYVERN_ARTIFACT_KINDS = {
 }
 
 # skyvern.md: GET /v1/runs?page=&page_size= (1..100 each), repeatable status, a bare array of
-# list items, newest first, no time filter; cancel 200 empty / 404; workflow runs continue;
-# artifacts listed per run, bytes at /v1/artifacts/{id}/content with the key (Range: 206).
+# list items, newest first, no time filter; cancel 200 empty / 404; workflow runs continue
+# (agent_protocol.py: 404 for a run missing or not paused, so 404 is settled by a fetch);
+# artifacts listed per run, named by their storage uri, bytes at
+# /v1/artifacts/{id}/content with the key (Range: 206).
 SKYVERN = {
     "list": RestList(
         path="/v1/runs",
@@ -501,7 +504,9 @@ SKYVERN = {
         ),
     ),
     "cancel": RestControl(path="/v1/runs/{run_id}/cancel", outcomes={404: "not_found"}),
-    "resume": RestControl(path="/v1/workflows/runs/{run_id}/continue", prefixes=("wr_",)),
+    "resume": RestControl(
+        path="/v1/workflows/runs/{run_id}/continue", prefixes=("wr_",), ambiguous=(404,)
+    ),
     "artifacts": Artifacts(
         listings=(
             ArtifactListing(
@@ -509,6 +514,7 @@ SKYVERN = {
                 fields=ArtifactFields(
                     id="artifact_id",
                     url="signed_url",
+                    name_path="uri",
                     type_key="artifact_type",
                     kinds=SKYVERN_ARTIFACT_KINDS,
                     size="file_size",
@@ -524,8 +530,9 @@ SKYVERN = {
 
 # browserbase.md: GET /v1/agents/runs -> {data, limit, nextCursor}, limit up to 1000,
 # startAt/endAt inclusive on createdAt, status; stop 202/409/404; resume {"task": ...}
-# 202/409/404; recordings (links minted afresh per GET) and per-file downloads (offset paging,
-# SHA-256, bytes at /v1/downloads/{id} with Accept: application/octet-stream).
+# 202/409/404; recordings (one MP4 per page, links minted afresh per GET) and per-file
+# downloads (not on every plan; offset paging, SHA-256, bytes at /v1/downloads/{id} with
+# Accept: application/octet-stream).
 BROWSERBASE = {
     "list": RestList(
         path="/v1/agents/runs",
@@ -556,8 +563,15 @@ BROWSERBASE = {
                 key="sessionId",
                 items="downloads",
                 kind=ArtifactKind.RECORDING,
-                fields=ArtifactFields(id="pageId", url="downloadUrl", created_at="completedAt"),
+                fields=ArtifactFields(
+                    id="pageId",
+                    url="downloadUrl",
+                    name_template="page-{pageId}.mp4",
+                    created_at="completedAt",
+                ),
+                media_type="video/mp4",
                 relists=True,
+                missing_ok=frozenset({404}),
             ),
             ArtifactListing(
                 path="/v1/downloads",
@@ -576,6 +590,7 @@ BROWSERBASE = {
                 ),
                 download="/v1/downloads/{artifact_id}",
                 accept="application/octet-stream",
+                missing_ok=frozenset({403, 404}),
             ),
         ),
     ),
@@ -583,7 +598,8 @@ BROWSERBASE = {
 
 # bridgetown.md: list_runs(project_name, limit 1..50, status) -> {project_name, runs: [...]},
 # newest first, no cursor, no time range; cancel_run's schema only from tools/list; outputs
-# arrive inline; no resume.
+# arrive inline, their exact bytes from get_run_output(run_id, output_name, encoding); no
+# resume.
 BRIDGETOWN = {
     "list": McpList(
         tool="list_runs",
@@ -599,7 +615,18 @@ BRIDGETOWN = {
     ),
     "cancel": McpControl(tool="cancel_run", outcomes={"not_found": "not_found"}),
     "resume": None,
-    "artifacts": Artifacts(inline=True),
+    "artifacts": Artifacts(
+        inline=True,
+        content=ToolContent(
+            tool="get_run_output",
+            run_argument="run_id",
+            name_argument="output_name",
+            arguments={"encoding": "base64"},
+            content_key="content",
+            encoding_key="encoding",
+            size_key="size_bytes",
+        ),
+    ),
 }
 
 FIRST_PARTY = {"skyvern": SKYVERN, "browserbase": BROWSERBASE, "bridgetown": BRIDGETOWN}
@@ -665,10 +692,11 @@ def test_an_after_cursor_listing_and_a_remint_fit() -> None:
 
 
 def test_capabilities_name_only_what_this_runnorm_can_do() -> None:
+    implemented = {"normalize", "fetch", "webhooks", "cancel", "resume", "artifacts"}
     for info in runnorm.providers():
         provider = info.provider
         assert provider is not None
-        assert info.capabilities == provider.capabilities <= {"normalize", "fetch", "webhooks"}
+        assert info.capabilities == provider.capabilities <= implemented
         assert provider.capabilities <= provider.declared_capabilities
     skyvern = get_host().get("skyvern")
     assert skyvern.declared_capabilities == {
@@ -687,7 +715,13 @@ def test_capabilities_name_only_what_this_runnorm_can_do() -> None:
         "cancel",
         "artifacts",
     }
-    assert skyvern.capabilities == {"normalize", "fetch", "webhooks"}
+    assert skyvern.capabilities == skyvern.declared_capabilities - {"list"}
+    assert get_host().get("bridgetown").capabilities == {
+        "normalize",
+        "fetch",
+        "cancel",
+        "artifacts",
+    }
 
 
 def test_declared_options_of_later_verbs_are_not_call_options_yet() -> None:
@@ -712,8 +746,10 @@ def test_docs_fact_rows_show_routes_and_what_is_declared_for_later() -> None:
     assert "/api/task/claude-computer-use/{run_id}" in rows["`kind='claude_computer_use'`"]
     skyvern = {row[0]: row[1] for row in tables.fact_rows(get_host().get("skyvern"))}
     later = skyvern["declared, not available yet"]
-    for verb in ("list", "cancel", "resume", "artifacts"):
-        assert f"`{verb}`" in later
+    assert "`list`" in later
+    for verb in ("cancel", "resume", "artifacts"):
+        assert f"`{verb}`" not in later
+        assert f"`{verb}`" in skyvern["capabilities"]
     assert "`list`" not in skyvern["capabilities"]
 
 
@@ -837,6 +873,77 @@ BAD_CAPABILITIES: list[tuple[dict[str, Any], str]] = [
         "remint.path must hold {artifact_id}",
     ),
 ]
+
+
+BAD_CAPABILITIES += [
+    (
+        {"resume": RestControl(path="/r/{run_id}", ambiguous=(404,), outcomes={404: "not_found"})},
+        "either in RestControl.outcomes or ambiguous",
+    ),
+    ({"resume": RestControl(path="/r/{run_id}", ambiguous=(4040,))}, "tuple of HTTP status"),
+    (
+        {
+            "artifacts": Artifacts(
+                listings=(
+                    ArtifactListing(
+                        "/a/{run_id}", ArtifactFields(url="u", name_template="../{id}.mp4")
+                    ),
+                )
+            )
+        },
+        "name_template must be a file name",
+    ),
+    (
+        {
+            "artifacts": Artifacts(
+                listings=(
+                    ArtifactListing(
+                        "/a/{run_id}", ArtifactFields(url="u", name_template="{id.__class__}")
+                    ),
+                )
+            )
+        },
+        "may hold only plain item keys",
+    ),
+    (
+        {
+            "artifacts": Artifacts(
+                listings=(
+                    ArtifactListing("/a/{run_id}", ArtifactFields(url="u"), missing_ok={404}),
+                )  # type: ignore[arg-type]
+            )
+        },
+        "missing_ok must be a frozenset of HTTP status codes",
+    ),
+    (
+        {
+            "artifacts": Artifacts(
+                listings=(ArtifactListing("/a/{run_id}", ArtifactFields(url="u")),),
+                content=ToolContent(tool="get_run_output"),
+            )
+        },
+        "content applies to inline artifacts",
+    ),
+    (
+        {"artifacts": Artifacts(inline=True, content=ToolContent(tool="get_run_output"))},
+        "it needs an McpFetch",
+    ),
+    (
+        {
+            "artifacts": Artifacts(
+                inline=True, content=ToolContent(tool="t", run_argument="x", name_argument="x")
+            )
+        },
+        "each argument may be given once",
+    ),
+]
+
+
+def test_declarations_that_need_a_fetch_are_refused_without_one() -> None:
+    bare = _provider("bare")
+    ambiguous = RestControl(path="/r/{run_id}", ambiguous=(404,))
+    assert "ambiguous needs Provider.fetch" in refused(attrs.evolve(bare, resume=ambiguous))
+    assert "need Provider.fetch" in refused(attrs.evolve(bare, artifacts=Artifacts(inline=True)))
 
 
 @pytest.mark.parametrize(("declared", "problem"), BAD_CAPABILITIES)

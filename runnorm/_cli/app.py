@@ -14,9 +14,12 @@ from runnorm._version import __version__
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS = {
+    "artifacts": "runnorm._cli.artifacts:artifacts_command",
+    "cancel": "runnorm._cli.control:cancel_command",
     "get": "runnorm._cli.live:get_command",
     "normalize": "runnorm._cli.normalize:normalize_command",
     "providers": "runnorm._cli.info:providers_command",
+    "resume": "runnorm._cli.control:resume_command",
     "schema": "runnorm._cli.schema:schema_command",
     "wait": "runnorm._cli.live:wait_command",
 }

@@ -1,4 +1,8 @@
-"""``runnorm get`` and ``runnorm wait``: one run fetched, or polled until it finishes."""
+"""``runnorm get`` and ``runnorm wait``: one run fetched, or polled until it finishes.
+
+The options, key masking and run display they define are shared by the other live commands
+(``cancel``, ``resume``, ``artifacts``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import contextlib
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 import click
@@ -28,10 +32,22 @@ from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
 from runnorm._plugins.normalize import resolve_provider
 
-__all__ = ["get_command", "wait_command"]
+__all__ = [
+    "WAIT_EXIT",
+    "Mask",
+    "base_url_option",
+    "extra_option",
+    "fail_with",
+    "get_command",
+    "json_option",
+    "live_options",
+    "masking",
+    "show_run",
+    "wait_command",
+]
 
 
-_WAIT_EXIT = {
+WAIT_EXIT = {
     RunStatus.SUCCEEDED: 0,
     RunStatus.FAILED: EXIT_FAILED,
     RunStatus.CANCELED: EXIT_CANCELED,
@@ -39,7 +55,7 @@ _WAIT_EXIT = {
 }
 
 
-def _live_options(base_url: str | None, options: tuple[str, ...]) -> dict[str, Any]:
+def live_options(base_url: str | None, options: tuple[str, ...]) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if base_url:
         settings["base_url"] = base_url
@@ -73,7 +89,7 @@ def _option_value(name: str, text: str) -> Any:
 
 
 @attrs.frozen
-class _Mask:
+class Mask:
     """The caller's own key masked (``CallOptions.scrub`` and ``scrub_value``)."""
 
     options: CallOptions | None = None
@@ -86,13 +102,13 @@ class _Mask:
 
 
 @contextlib.contextmanager
-def _masking(provider: str, settings: dict[str, Any]) -> Iterator[_Mask]:
+def masking(provider: str, settings: dict[str, Any]) -> Iterator[Mask]:
     """The mask of the caller's own key for everything a command prints, warnings included:
     a provider echoing the key never gets it onto the screen. Bad settings are left for the
     call itself to report."""
-    mask = _Mask()
+    mask = Mask()
     with contextlib.suppress(RunnormError):
-        mask = _Mask(resolve_options(resolve_provider(provider), settings))
+        mask = Mask(resolve_options(resolve_provider(provider), settings))
     with warnings.catch_warnings():
         shown = warnings.showwarning
 
@@ -103,13 +119,13 @@ def _masking(provider: str, settings: dict[str, Any]) -> Iterator[_Mask]:
         yield mask
 
 
-def _fail(mask: _Mask, exc: RunnormError) -> None:
+def fail_with(mask: Mask, exc: RunnormError) -> NoReturn:
     if isinstance(exc, ConfigError):
         raise click.UsageError(mask(str(exc))) from None
     fail(mask(str(exc)), EXIT_ERROR)
 
 
-def _show_run(run: Run, as_json: bool, mask: _Mask) -> None:
+def show_run(run: Run, as_json: bool, mask: Mask) -> None:
     """*run* as JSON (its sensitive keys redacted, then the caller's key masked) or a table.
     The ``Run`` in memory keeps the payload as sent; what is printed never holds the key."""
     if as_json or not stdout_is_terminal():
@@ -138,11 +154,11 @@ def _show_run(run: Run, as_json: bool, mask: _Mask) -> None:
             click.echo(mask(f"{label:>10}  {value}"))
 
 
-_base_url_option = click.option(
+base_url_option = click.option(
     "--base-url", help="API root (REST) or MCP endpoint URL; default from the environment."
 )
-_json_option = click.option("--json", "as_json", is_flag=True, help="JSON output.")
-_extra_option = click.option(
+json_option = click.option("--json", "as_json", is_flag=True, help="JSON output.")
+extra_option = click.option(
     "--option",
     "-O",
     "options",
@@ -155,20 +171,20 @@ _extra_option = click.option(
 @click.command("get")
 @click.argument("provider")
 @click.argument("run_id")
-@_base_url_option
-@_json_option
-@_extra_option
+@base_url_option
+@json_option
+@extra_option
 def get_command(
     provider: str, run_id: str, base_url: str | None, as_json: bool, options: tuple[str, ...]
 ) -> None:
     """Fetch one run and print it (exit 0 for any fetched run)."""
-    settings = _live_options(base_url, options)
-    with _masking(provider, settings) as mask:
+    settings = live_options(base_url, options)
+    with masking(provider, settings) as mask:
         try:
             run = get(provider, run_id, **settings)
         except RunnormError as exc:
-            _fail(mask, exc)
-        _show_run(run, as_json, mask)
+            fail_with(mask, exc)
+        show_run(run, as_json, mask)
 
 
 @click.command("wait")
@@ -194,9 +210,9 @@ def get_command(
     show_default=True,
     help="Return when the run pauses for input.",
 )
-@_base_url_option
-@_json_option
-@_extra_option
+@base_url_option
+@json_option
+@extra_option
 def wait_command(
     provider: str,
     run_id: str,
@@ -209,8 +225,8 @@ def wait_command(
 ) -> None:
     """Poll a run until it finishes; exit 0 succeeded, 1 failed, 3 canceled, 4 timed out."""
     live = sys.stderr.isatty()
-    settings = _live_options(base_url, options)
-    with _masking(provider, settings) as mask:
+    settings = live_options(base_url, options)
+    with masking(provider, settings) as mask:
 
         def on_update(run: Run) -> None:
             if live:
@@ -232,13 +248,13 @@ def wait_command(
                 click.echo("", err=True)
             click.echo(f"runnorm: {mask(str(exc))}", err=True)
             if exc.last_run is not None:
-                _show_run(exc.last_run, as_json, mask)
+                show_run(exc.last_run, as_json, mask)
             raise SystemExit(EXIT_TIMED_OUT) from None
         except RunnormError as exc:
             if live and not isinstance(exc, ConfigError):
                 click.echo("", err=True)
-            _fail(mask, exc)
+            fail_with(mask, exc)
         if live:
             click.echo("", err=True)
-        _show_run(run, as_json, mask)
-    raise SystemExit(_WAIT_EXIT.get(run.status, EXIT_FAILED))
+        show_run(run, as_json, mask)
+    raise SystemExit(WAIT_EXIT.get(run.status, EXIT_FAILED))

@@ -1,4 +1,4 @@
-"""Live fetching (private: the facade re-exports ``get``, ``wait``, the clients, ...).
+"""Live calls (private: the facade re-exports ``get``, ``wait``, ``cancel``, the clients, ...).
 
 Sans-IO: fetching is written once, as generator *flows* that yield requests and sleeps, and
 two *drivers* (sync, async) perform them. In dependency order:
@@ -10,6 +10,10 @@ two *drivers* (sync, async) perform them. In dependency order:
 - ``rest``, ``mcp``: fetching one run over REST, or over MCP (JSON-RPC on Streamable HTTP);
   ``sse``: the incremental ``text/event-stream`` parser MCP replies are read with.
 - ``flows``: ``get`` and ``wait`` as flows, whatever the transport.
+- ``control``: ``cancel`` and ``resume`` (REST status codes, or an MCP tool read from
+  ``tools/list``) to a ``ControlResult``.
+- ``artifacts``: a run's artifacts as the provider lists them (inline, listings, paging,
+  link expiry); ``download``: one artifact streamed to a file, checked, resumed, renewed.
 - ``decoding``: response bodies decoded (gzip, deflate, stacked) under the size cap.
 - ``http``: the only module that imports httpx; ``drivers``: sync and async I/O.
 - ``client``: ``Client`` and ``AsyncClient``; ``api``: the module-level functions.

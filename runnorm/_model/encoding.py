@@ -12,9 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from runnorm._json import Embedded, dumps
-from runnorm._model.run import Run, Timing
+from runnorm._model.run import Artifact, Run, Timing
 
-__all__ = ["SCHEMA_VERSION", "encode_document", "encode_run", "run_document", "timing_document"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "artifact_document",
+    "encode_document",
+    "encode_run",
+    "run_document",
+    "timing_document",
+]
 
 SCHEMA_VERSION = 2
 """Bumped when a field of ``to_dict`` output changes meaning, goes away or is added
@@ -109,6 +116,28 @@ def run_document(run: Run, stamp: Stamp | None = None, raw: Any = None) -> dict[
         "task": run.task,
         "extra": run.extra,
         "raw": run.raw if raw is None else raw,
+    }
+
+
+def artifact_document(artifact: Artifact, stamp: Stamp | None = None) -> dict[str, Any]:
+    """One artifact as :func:`run_document` writes it in ``artifacts`` (a test holds the two
+    together): what ``runnorm artifacts`` prints."""
+    a = artifact
+    return {
+        "kind": a.kind.value,
+        "url": a.url,
+        "name": a.name,
+        "checksum": a.checksum,
+        "size": a.size,
+        "media_type": a.media_type,
+        "created_at": a.created_at
+        if stamp is None or a.created_at is None
+        else stamp(a.created_at),
+        "content": a.content,
+        "id": a.id,
+        "expires_at": a.expires_at
+        if stamp is None or a.expires_at is None
+        else stamp(a.expires_at),
     }
 
 
