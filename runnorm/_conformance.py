@@ -1,5 +1,5 @@
-"""The I/O half of the conformance suite: what a provider declares for fetching and webhooks,
-checked for real against loopback servers.
+"""The I/O half of the conformance suite: what a provider declares for fetching, webhooks,
+cancel, resume and artifacts, checked for real against loopback servers.
 
 ``runnorm.testing.ProviderConformance`` calls these checks from its tests and imports this
 module on the first such test only: it loads the live layer (and so httpx), which pytest's
@@ -15,32 +15,52 @@ Failures are ``AssertionError`` messages written for the plugin's author.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
 import json
+import string
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import attrs
 
 from runnorm._errors import (
+    APIError,
+    ArtifactError,
     AuthError,
     ConfigError,
     NotFoundError,
     RunnormError,
+    RunnormWarning,
+    ServerError,
     SignatureError,
     ToolError,
     UnknownStatusWarning,
     UnsupportedError,
 )
-from runnorm._fakemcp import FakeMcpServer
+from runnorm._fakemcp import FakeMcpServer, ToolFailure
 from runnorm._fakeserver import FakeProviderServer, RecordedRequest, Reply
-from runnorm._live.api import get
+from runnorm._live.api import artifacts, cancel, download, get, resume
+from runnorm._live.artifacts import link_expiry
 from runnorm._live.options import resolve_options
-from runnorm._model.run import Run
+from runnorm._model.control import ControlResult
+from runnorm._model.run import Artifact, Run
+from runnorm._plugins.capabilities import (
+    AfterPages,
+    ArtifactListing,
+    CursorPages,
+    McpControl,
+    NextUrlPages,
+    OffsetPages,
+    RestControl,
+)
 from runnorm._plugins.fetching import McpFetch, RestFetch, fetch_target
 from runnorm._plugins.normalize import normalize
 from runnorm._plugins.provider import Auth, Provider
@@ -49,7 +69,7 @@ from runnorm.webhooks import parse
 if TYPE_CHECKING:
     import pytest
 
-__all__ = ["IoChecks", "Served", "Signer", "serving"]
+__all__ = ["ArtifactChecks", "ControlChecks", "IoChecks", "Served", "Signer", "serving"]
 
 KEY = "rnc-conformance-key-1"
 WRONG_KEY = "rnc-wrong-key-2"
@@ -160,6 +180,18 @@ class IoChecks:
     sign: Signer
     options: Mapping[str, Any] = attrs.field(factory=dict)
     """Call options every fetch passes (a ``kind`` for a provider routed by kind)."""
+    samples: tuple[Mapping[str, Any], ...] = ()
+    """Every sample (the artifact checks pick one with inline artifacts)."""
+    status_key: str | None = None
+    """The payload key holding the status word (the control checks change it)."""
+
+    def control(self, verb: str) -> ControlChecks:
+        """The checks of ``cancel`` or ``resume``."""
+        return ControlChecks(self, verb)
+
+    def artifact_checks(self) -> ArtifactChecks:
+        """The checks of ``artifacts`` and ``download``."""
+        return ArtifactChecks(self)
 
     # -- fetching ---------------------------------------------------------------------------
 
@@ -393,3 +425,725 @@ class IoChecks:
                 f"(tolerance {TOLERANCE} s)",
             )
         return None
+
+
+# -- cancel and resume ------------------------------------------------------------------------
+
+MESSAGE_TEXT = "rnc-reply-to-the-run"
+UNPREFIXED = "rnc-unprefixed-run"
+CDN_BYTES = b"runnorm conformance artifact bytes\n" * 64
+
+
+def _renamed(payload: Mapping[str, Any], run: Run, run_id: str) -> dict[str, Any]:
+    """*payload* with each top-level value equal to its run id replaced by *run_id*."""
+    return {key: run_id if value == run.id else value for key, value in payload.items()}
+
+
+def _with_status(payload: Mapping[str, Any], key: str | None, word: str) -> dict[str, Any]:
+    return {**payload, key: word} if key is not None else dict(payload)
+
+
+def _word(provider: Provider, terminal: bool) -> str | None:
+    """A native word of the provider's map whose status is (or is not) terminal."""
+    for word, status in provider.statuses.items():
+        if status.is_terminal == terminal and status.value != "unknown":
+            return word
+    return None
+
+
+def _filled(template: Any, message: str | None) -> Any:
+    if template == "{message}":
+        return message
+    if isinstance(template, Mapping):
+        return {k: _filled(v, message) for k, v in template.items()}
+    if isinstance(template, list | tuple):
+        return [_filled(v, message) for v in template]
+    return template
+
+
+def _control_call(verb: str) -> Callable[..., ControlResult]:
+    return cancel if verb == "cancel" else resume
+
+
+def _quiet(call: Callable[..., Any], *args: Any, **options: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownStatusWarning)
+        return call(*args, **{**QUICK, **options})
+
+
+def _outcome_is(result: Any, outcome: str, what: str) -> None:
+    assert isinstance(result, ControlResult), f"{what}: returned {result!r}, not a ControlResult"
+    assert result.outcome == outcome, (
+        f"{what}: outcome {result.outcome!r}, the declaration maps it to {outcome!r}"
+    )
+
+
+def _unused_client_error(declared: Mapping[int, Any], ambiguous: tuple[int, ...]) -> int:
+    return next(
+        code for code in (400, 422, 418, 412) if code not in declared and code not in ambiguous
+    )
+
+
+@attrs.frozen
+class ControlChecks:
+    """The checks of ``Provider.cancel`` or ``Provider.resume`` (*verb*) for one provider."""
+
+    io: IoChecks
+    verb: str
+
+    @property
+    def provider(self) -> Provider:
+        return self.io.provider
+
+    def declared(self) -> RestControl | McpControl | None:
+        provider = self.provider
+        return provider.cancel if self.verb == "cancel" else provider.resume
+
+    def call(self, run_id: str, url: str, **options: Any) -> ControlResult:
+        call = _control_call(self.verb)
+        result: ControlResult = _quiet(
+            call, self.provider.name, run_id, base_url=url, api_key=KEY, **options
+        )
+        return result
+
+    def unsupported(self) -> None:
+        provider = self.provider
+        assert self.verb not in provider.capabilities
+        _fails(
+            UnsupportedError,
+            functools.partial(self.call, "any-run", "http://127.0.0.1:9"),
+            f"{provider.name} declares no {self.verb}, so runnorm.{self.verb}",
+        )
+
+    def message_rules(self, mode: str, run_id: str, url: str, sent: Callable[[], int]) -> None:
+        """A required message missing, or a message where none is taken: ``ConfigError``
+        before anything is sent."""
+        name = f"{self.provider.name}: runnorm.{self.verb}"
+        before = sent()
+        if mode == "required":
+            _fails(
+                ConfigError, functools.partial(self.call, run_id, url), f"{name} without a message"
+            )
+        if mode == "none":
+            _fails(
+                ConfigError,
+                functools.partial(self.call, run_id, url, message="x"),
+                f"{name} with a message, which it does not take",
+            )
+        assert sent() == before, f"{name}: a request was sent for a call refused before sending"
+
+    def message(self, mode: str) -> dict[str, Any]:
+        return {"message": MESSAGE_TEXT} if mode != "none" else {}
+
+    def outcomes(self) -> None:
+        declared = self.declared()
+        if declared is None:
+            return self.unsupported()
+        if isinstance(declared, RestControl):
+            return self.rest_outcomes(declared)
+        return self.mcp_outcomes(declared)
+
+    def not_retried(self) -> None:
+        declared = self.declared()
+        if declared is None:
+            return self.unsupported()
+        if isinstance(declared, RestControl):
+            return self.rest_not_retried(declared)
+        return self.mcp_not_retried(declared)
+
+    # -- REST ---------------------------------------------------------------------------------
+
+    def rest_setup(self, declared: RestControl) -> tuple[str, dict[str, Any], str]:
+        run = _normalized(self.provider, self.io.payload)
+        run_id = run.id
+        if declared.prefixes and not run_id.startswith(declared.prefixes):
+            run_id = declared.prefixes[0] + "rnc-1"
+        payload = _renamed(self.io.payload, run, run_id)
+        return run_id, payload, declared.path.format(run_id=quote(run_id, safe=""))
+
+    def accepted_reply(self, declared: RestControl, payload: Mapping[str, Any]) -> Reply:
+        code = next((c for c, o in declared.outcomes.items() if o == "accepted"), 200)
+        return Reply(code, dict(payload) if declared.returns_run else None)
+
+    def rest_outcomes(self, declared: RestControl) -> None:
+        provider, verb = self.provider, self.verb
+        run_id, payload, path = self.rest_setup(declared)
+        auth = provider.auth
+        extra = self.message(declared.message)
+        with FakeProviderServer() as server:
+            self.message_rules(declared.message, run_id, server.url, lambda: len(server.requests))
+            if declared.prefixes:
+                what = f"{provider.name}: runnorm.{verb} of a run whose id has no declared prefix"
+                _fails(
+                    UnsupportedError,
+                    functools.partial(self.call, UNPREFIXED, server.url, **extra),
+                    what,
+                )
+            server.script(path, self.accepted_reply(declared, payload))
+            result = self.call(run_id, server.url, **extra)
+            what = f"{provider.name}: runnorm.{verb} answered {declared.method} {path} 2xx"
+            _outcome_is(result, "accepted", what)
+            assert (result.provider, result.run_id) == (provider.name, run_id), result
+            if declared.returns_run:
+                expected = _normalized(provider, payload)
+                assert result.run == expected, f"{what}: run {result.run!r}, expected {expected!r}"
+            sent = server.requests_to(path)
+            assert sent and sent[-1].method == declared.method, f"{what}: sent {sent}"
+            if auth is not None:
+                assert sent[-1].headers.get(auth.header.lower()) == _credential(auth, KEY), (
+                    f"{what}: the request did not carry {auth.header}"
+                )
+            body = json.loads(sent[-1].body) if sent[-1].body else None
+            wanted = _filled(declared.body, extra.get("message"))
+            assert body == wanted, (
+                f"{what}: sent the body {body!r}, the declaration says {wanted!r}"
+            )
+            for code, outcome in declared.outcomes.items():
+                reply = (
+                    self.accepted_reply(declared, payload)
+                    if outcome == "accepted"
+                    else Reply(code, {"detail": "rnc: refused"})
+                )
+                server.script(path, attrs.evolve(reply, status=code))
+                _outcome_is(
+                    self.call(run_id, server.url, **extra),
+                    outcome,
+                    f"{provider.name}: runnorm.{verb} answered HTTP {code}",
+                )
+            self.rest_ambiguous(
+                declared, run_id=run_id, payload=payload, path=path, server=server, extra=extra
+            )
+            code = _unused_client_error(declared.outcomes, declared.ambiguous)
+            server.script(path, Reply(code, {"detail": "rnc: bad request"}))
+            error = _fails(
+                APIError,
+                functools.partial(self.call, run_id, server.url, **extra),
+                f"{provider.name}: runnorm.{verb} answered HTTP {code}, which it does not declare",
+            )
+            assert getattr(error, "status_code", None) == code, error
+
+    def rest_ambiguous(
+        self,
+        declared: RestControl,
+        *,
+        run_id: str,
+        payload: Mapping[str, Any],
+        path: str,
+        server: FakeProviderServer,
+        extra: Mapping[str, Any],
+    ) -> None:
+        """An ambiguous code is settled by fetching the run: missing, terminal, running."""
+        provider = self.provider
+        fetch = provider.fetch
+        if not declared.ambiguous:
+            return
+        assert isinstance(fetch, RestFetch), (
+            f"{provider.name}: RestControl.ambiguous is checked with a RestFetch only"
+        )
+        run_path = fetch_target(fetch, run_id, self.io.options, provider.name).format(
+            run_id=quote(run_id, safe="")
+        )
+        cases: list[tuple[str | None, str]] = [(None, "not_found")]
+        for terminal, outcome in ((True, "already_terminal"), (False, "conflict")):
+            word = _word(provider, terminal)
+            if word is not None:
+                cases.append((word, outcome))
+        for code in declared.ambiguous:
+            for word, outcome in cases:
+                server.routes.pop(run_path, None)
+                if word is not None:
+                    server.routes[run_path] = _with_status(payload, self.io.status_key, word)
+                server.script(path, Reply(code, {"detail": "rnc: not here"}))
+                what = (
+                    f"{provider.name}: runnorm.{self.verb} answered HTTP {code} (ambiguous), the "
+                    f"run being {'missing' if word is None else repr(word)}"
+                )
+                _outcome_is(
+                    self.call(run_id, server.url, **self.io.options, **extra), outcome, what
+                )
+        server.routes.pop(run_path, None)
+
+    def rest_not_retried(self, declared: RestControl) -> None:
+        provider, verb = self.provider, self.verb
+        run_id, payload, path = self.rest_setup(declared)
+        extra = self.message(declared.message)
+        with FakeProviderServer() as server:
+            server.script(path, Reply(500, {"detail": "rnc: it broke"}))
+            _fails(
+                ServerError,
+                functools.partial(self.call, run_id, server.url, max_retries=3, **extra),
+                f"{provider.name}: runnorm.{verb} answered HTTP 500",
+            )
+            sent = len(server.requests_to(path))
+            assert sent == 1, (
+                f"{provider.name}: {verb} answered 500 was sent {sent} times, not once"
+            )
+            server.script(
+                path, Reply(503, {"detail": "busy"}, headers={"retry-after": "0"}),
+                self.accepted_reply(declared, payload),
+            )  # fmt: skip
+            result = self.call(run_id, server.url, max_retries=3, **extra)
+            _outcome_is(result, "accepted", f"{provider.name}: {verb} after 503 + Retry-After")
+            sent = len(server.requests_to(path))
+            assert sent == 3, f"{provider.name}: a 503 with Retry-After was not sent again ({sent})"
+
+    # -- MCP ----------------------------------------------------------------------------------
+
+    def mcp_server(self, declared: McpControl) -> tuple[FakeMcpServer, list[Any], str]:
+        auth = self.provider.auth
+        credential = (auth.header, _credential(auth, KEY)) if auth is not None else None
+        server = FakeMcpServer(auth=credential)
+        answers: list[Any] = []
+        argument = declared.argument or "rnc_target"
+        properties: dict[str, Any] = {argument: {"type": "string"}}
+        if declared.message_argument:
+            properties[declared.message_argument] = {"type": "string"}
+        server.schemas[declared.tool] = {
+            "type": "object",
+            "properties": properties,
+            "required": [argument],
+        }
+
+        def tool(arguments: Mapping[str, Any]) -> Any:
+            return answers.pop(0) if answers else dict(self.io.payload)
+
+        server.tools[declared.tool] = tool
+        return server, answers, argument
+
+    def mcp_outcomes(self, declared: McpControl) -> None:
+        provider, verb = self.provider, self.verb
+        run_id = _normalized(provider, self.io.payload).id
+        extra = self.message(declared.message)
+        server, answers, argument = self.mcp_server(declared)
+        with server:
+            self.message_rules(
+                declared.message, run_id, server.url, lambda: len(server.tool_calls(declared.tool))
+            )
+            result = self.call(run_id, server.url, **extra)
+            what = f"{provider.name}: runnorm.{verb} through tool {declared.tool!r}"
+            _outcome_is(result, "accepted", what)
+            if provider.detect(self.io.payload):
+                assert result.run == _normalized(provider, self.io.payload), (
+                    f"{what}: the result is the sample, yet result.run is {result.run!r}"
+                )
+            wanted = {argument: run_id}
+            if "message" in extra and declared.message_argument:
+                wanted[declared.message_argument] = MESSAGE_TEXT
+            calls = server.tool_calls(declared.tool)
+            assert calls and calls[-1] == wanted, (
+                f"{what}: called with {calls[-1] if calls else None}, not {wanted} (the run id "
+                "goes in the argument tools/list names)"
+            )
+            for code, outcome in [*declared.outcomes.items(), ("rnc-other-error", None)]:
+                answers.append(ToolFailure(code, "rnc: refused"))
+                expected = outcome or declared.outcomes.get(code, declared.other_errors)
+                _outcome_is(
+                    self.call(run_id, server.url, **extra), expected, f"{what}: tool error {code!r}"
+                )
+            del server.tools[declared.tool]
+            _fails(
+                UnsupportedError,
+                functools.partial(self.call, run_id, server.url, **extra),
+                f"{what}, the tool missing from tools/list",
+            )
+
+    def mcp_not_retried(self, declared: McpControl) -> None:
+        provider, verb = self.provider, self.verb
+        run_id = _normalized(provider, self.io.payload).id
+        extra = self.message(declared.message)
+        server, _, _ = self.mcp_server(declared)
+        with server:
+            server.script_tool(declared.tool, Reply(500, {"detail": "rnc: it broke"}))
+            _fails(
+                ServerError,
+                functools.partial(self.call, run_id, server.url, max_retries=3, **extra),
+                f"{provider.name}: runnorm.{verb} whose tool call answered HTTP 500",
+            )
+            sent = len(server.tool_calls(declared.tool))
+            assert sent == 1, f"{provider.name}: {declared.tool} answered 500 was sent {sent} times"
+
+
+# -- artifacts --------------------------------------------------------------------------------
+
+FAR_LINK = "X-Amz-Date=20300101T000000Z&X-Amz-Expires=600"
+FAR_EXPIRY = datetime(2030, 1, 1, 0, 10, tzinfo=UTC)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@attrs.define
+class _Listed:
+    """One listing as the kit serves it: its path, the artifact it must give, the item."""
+
+    listing: ArtifactListing
+    path: str
+    item: dict[str, Any]
+    expected: Artifact
+    scope: str
+
+
+@attrs.define
+class _Site:
+    """Loopback servers holding a run, its artifact listings and the links' bytes."""
+
+    api: FakeProviderServer | None
+    mcp: FakeMcpServer | None
+    cdn: FakeProviderServer
+    run: Run
+    listed: list[_Listed]
+
+    @property
+    def url(self) -> str:
+        if self.mcp is not None:
+            return self.mcp.url
+        assert self.api is not None
+        return self.api.url
+
+
+def _page(listing: ArtifactListing, items: list[Any]) -> Any:
+    if listing.items is None:
+        return items
+    reply: dict[str, Any] = {listing.items: items}
+    paging = listing.paging
+    if isinstance(paging, OffsetPages) and paging.total_field:
+        reply[paging.total_field] = len(items)
+    if isinstance(paging, CursorPages | NextUrlPages):
+        reply[paging.next_field] = None
+    if isinstance(paging, AfterPages) and paging.more_field:
+        reply[paging.more_field] = False
+    return reply
+
+
+def _template_keys(template: str | None) -> list[str]:
+    if template is None:
+        return []
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+@attrs.frozen
+class ArtifactChecks:
+    """The checks of ``Provider.artifacts``: listing, and downloading what is listed."""
+
+    io: IoChecks
+
+    @property
+    def provider(self) -> Provider:
+        return self.io.provider
+
+    def unsupported(self) -> None:
+        provider = self.provider
+        assert "artifacts" not in provider.capabilities
+        _fails(
+            UnsupportedError,
+            functools.partial(
+                _quiet, artifacts, provider.name, "any-run", base_url="http://127.0.0.1:9",
+                api_key=KEY,
+            ),
+            f"{provider.name} declares no artifacts, so runnorm.artifacts",
+        )  # fmt: skip
+
+    def payload(self) -> dict[str, Any]:
+        """A sample with inline artifacts where the declaration has them (the first sample
+        otherwise), holding each key a listing needs."""
+        declared = self.provider.artifacts
+        assert declared is not None
+        chosen = dict(self.io.payload)
+        if declared.inline:
+            kinds = declared.content.kinds if declared.content is not None else None
+            for sample in self.io.samples:
+                run = _normalized(self.provider, sample)
+                if any(
+                    (kinds is None or a.kind in kinds) and (a.name or a.content is not None)
+                    for a in run.artifacts
+                ):
+                    chosen = dict(sample)
+                    break
+        for listing in declared.listings:
+            if listing.key is not None and chosen.get(listing.key) in (None, ""):
+                chosen[listing.key] = "rnc-scope-1"
+        return chosen
+
+    def item(
+        self, index: int, listing: ArtifactListing, cdn: str
+    ) -> tuple[dict[str, Any], Artifact]:
+        f = listing.fields
+        item: dict[str, Any] = {}
+        item_id = f"rnc-a{index}"
+        values: dict[str | None, Any] = {
+            f.id: item_id,
+            f.url: f"{cdn}/rnc/{index}/a?{FAR_LINK}",
+            f.name: f"rnc-a{index}.bin",
+            f.name_path: f"s3://rnc-bucket/runs/rnc-path-{index}.bin",
+            f.size: len(CDN_BYTES),
+            f.checksum: _digest(CDN_BYTES),
+            f.media_type: "application/octet-stream",
+            f.created_at: "2026-01-20T11:52:29Z",
+            f.expires_at: "2030-01-01T00:10:00Z",
+        }
+        word = next(iter(f.kinds), None) if f.kinds else "rnc-unknown-type"
+        values[f.type_key] = word
+        for key in _template_keys(f.name_template):
+            values.setdefault(key, f"rnc{index}")
+        item = {key: value for key, value in values.items() if key is not None}
+        name = item.get(f.name) if f.name else None
+        if name is None and f.name_path:
+            name = f"rnc-path-{index}.bin"
+        if name is None and f.name_template:
+            name = f.name_template.format(**{k: item[k] for k in _template_keys(f.name_template)})
+        kind = f.kinds.get(word, listing.kind) if word is not None else listing.kind
+        return item, Artifact(
+            kind=kind,
+            url=item.get(f.url) if f.url else None,
+            name=name,
+            checksum=item.get(f.checksum) if f.checksum else None,
+            size=item.get(f.size) if f.size else None,
+            media_type=(item.get(f.media_type) if f.media_type else None) or listing.media_type,
+            created_at=datetime(2026, 1, 20, 11, 52, 29, tzinfo=UTC) if f.created_at else None,
+            id=item_id if f.id else None,
+            expires_at=FAR_EXPIRY if f.url or f.expires_at else None,
+        )
+
+    @contextlib.contextmanager
+    def site(self) -> Iterator[_Site]:
+        provider = self.provider
+        declared = provider.artifacts
+        assert declared is not None
+        payload = self.payload()
+        run = _normalized(provider, payload)
+        fetch = provider.fetch
+        with contextlib.ExitStack() as stack:
+            cdn = stack.enter_context(FakeProviderServer())
+            api = mcp = None
+            if isinstance(fetch, McpFetch):
+                assert not declared.listings, (
+                    f"{provider.name}: the kit checks artifact listings of REST providers only"
+                )
+                auth = provider.auth
+                credential = (auth.header, _credential(auth, KEY)) if auth is not None else None
+                mcp = stack.enter_context(FakeMcpServer(auth=credential))
+                tool = fetch_target(fetch, run.id, self.io.options, provider.name)
+                mcp.tools[tool] = {run.id: payload}
+            else:
+                api = stack.enter_context(FakeProviderServer())
+                if isinstance(fetch, RestFetch):
+                    template = fetch_target(fetch, run.id, self.io.options, provider.name)
+                    api.routes[template.format(run_id=quote(run.id, safe=""))] = payload
+            listed = []
+            for index, listing in enumerate(declared.listings):
+                assert api is not None
+                scope = run.id if listing.key is None else str(payload[listing.key])
+                name = "id" if listing.key is not None else "run_id"
+                path = listing.path.format(**{name: quote(scope, safe="")})
+                item, expected = self.item(index, listing, cdn.url)
+                if listing.relists and not (listing.download or listing.remint):
+                    expected = attrs.evolve(expected, id=f"{quote(scope, safe='')}/{expected.id}")
+                items = [item]
+                if listing.fields.url and not (listing.download or listing.remint):
+                    bare = {k: v for k, v in item.items() if k != listing.fields.url}
+                    items.append(
+                        {**bare, **({listing.fields.id: "rnc-b"} if listing.fields.id else {})}
+                    )
+                api.script(path, Reply(200, _page(listing, items)))
+                api.routes[path] = _page(listing, [])
+                listed.append(_Listed(listing, path, item, expected, scope))
+            yield _Site(api, mcp, cdn, run, listed)
+
+    def expected_inline(self, run: Run) -> list[Artifact]:
+        declared = self.provider.artifacts
+        assert declared is not None
+        if not declared.inline:
+            return []
+        content = declared.content
+        out = []
+        for a in run.artifacts:
+            changes: dict[str, Any] = {}
+            if a.expires_at is None and a.url and link_expiry(a.url) is not None:
+                changes["expires_at"] = link_expiry(a.url)
+            if content is not None and a.id is None and a.kind in content.kinds and a.name:
+                changes["id"] = f"{quote(run.id, safe='')}/{a.name}"
+            out.append(attrs.evolve(a, **changes))
+        return out
+
+    def list_them(self, site: _Site) -> list[Artifact]:
+        found: list[Artifact] = _quiet(
+            artifacts, self.provider.name, site.run.id, base_url=site.url, api_key=KEY,
+            **self.io.options,
+        )  # fmt: skip
+        return found
+
+    def listed(self) -> None:
+        """``artifacts`` gives the inline artifacts, then each listing's items mapped as its
+        ``ArtifactFields`` say, with the key sent, the declared query, and an item with no
+        link and no way to fetch one left out; a ``missing_ok`` reply gives none and warns."""
+        provider = self.provider
+        if provider.artifacts is None:
+            return self.unsupported()
+        with self.site() as site:
+            found = self.list_them(site)
+            expected = self.expected_inline(site.run) + [entry.expected for entry in site.listed]
+            assert found == expected, (
+                f"{provider.name}: runnorm.artifacts gave\n  {found!r}\nexpected\n  {expected!r}"
+            )
+            auth = provider.auth
+            for entry in site.listed:
+                assert site.api is not None
+                sent = site.api.requests_to(entry.path)
+                assert sent, f"{provider.name}: GET {entry.path} was never sent"
+                if auth is not None:
+                    assert sent[0].headers.get(auth.header.lower()) == _credential(auth, KEY)
+                for key, template in entry.listing.query.items():
+                    wanted = urlencode({key: template.format(id=entry.scope, run_id=entry.scope)})
+                    assert wanted in sent[0].query, f"{provider.name}: {entry.path}?{sent[0].query}"
+            for entry in site.listed:
+                for code in sorted(entry.listing.missing_ok):
+                    assert site.api is not None
+                    site.api.script(entry.path, Reply(code, {"detail": "rnc: none here"}))
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        again = self.list_them(site)
+                    assert entry.expected not in again, (
+                        f"{provider.name}: {entry.path} answered {code} (missing_ok), yet its "
+                        "artifact is listed"
+                    )
+                    assert any(issubclass(w.category, RunnormWarning) for w in caught), (
+                        f"{provider.name}: {entry.path} answered {code}: no RunnormWarning said so"
+                    )
+        return None
+
+    def downloads(self, tmp: Path) -> None:
+        """Each listed artifact downloads from its link (no key sent there) with its bytes
+        checked (a wrong checksum: ``ArtifactError``, nothing left behind); a refused link
+        is renewed as declared; inline artifacts are written, an output's bytes fetched
+        with the declared tool. Without ``artifacts``, ``runnorm.artifacts`` is unsupported."""
+        provider = self.provider
+        declared = provider.artifacts
+        if declared is None:
+            return self.unsupported()
+        with self.site() as site:
+            found = self.list_them(site)
+            for number, entry in enumerate(site.listed):
+                artifact = next(a for a in found if a.id == entry.expected.id)
+                self.download_listed(site, entry, artifact, tmp / f"listing-{number}")
+            if declared.inline:
+                self.download_inline(site, found, tmp / "inline")
+        return None
+
+    def fetch(self, site: _Site, artifact: Artifact, directory: Path, **options: Any) -> Path:
+        path: Path = _quiet(
+            download, self.provider.name, artifact, directory, base_url=site.url, api_key=KEY,
+            **options,
+        )  # fmt: skip
+        return path
+
+    def download_listed(
+        self, site: _Site, entry: _Listed, artifact: Artifact, directory: Path
+    ) -> None:
+        provider, listing = self.provider, entry.listing
+        cdn_path = f"/rnc/{site.listed.index(entry)}/a"
+        site.cdn.routes[cdn_path] = CDN_BYTES
+        renewing = listing.remint or listing.download or listing.relists
+        what = f"{provider.name}: runnorm.download of {entry.path}'s artifact"
+        if artifact.url:
+            written = self.fetch(site, artifact, directory)
+            assert written.read_bytes() == CDN_BYTES, f"{what}: the file holds other bytes"
+            assert written.parent == directory
+            if artifact.name:
+                assert written.name == artifact.name, f"{what}: written as {written.name}"
+            for request in site.cdn.requests:
+                leaked = [v for v in request.headers.values() if KEY in v]
+                assert not leaked, f"{what}: the key was sent to the link's host"
+            if artifact.checksum:
+                site.cdn.script(cdn_path, Reply(200, CDN_BYTES[::-1]))
+                before = sorted(p.name for p in directory.iterdir())
+                error = _fails(
+                    ArtifactError,
+                    functools.partial(self.fetch, site, artifact, directory, overwrite=True),
+                    f"{what} whose bytes do not match the checksum",
+                )
+                assert getattr(error, "check", None) == "checksum", error
+                after = sorted(p.name for p in directory.iterdir())
+                assert after == before, f"{what}: a failed check left {after}, not {before}"
+        if not renewing:
+            return
+        # The link refused (expired): renewed as the listing declares.
+        site.cdn.script(cdn_path, Reply(403, {"detail": "expired"}))
+        assert site.api is not None
+        if listing.remint is not None:
+            fresh = f"{site.cdn.url}/rnc/fresh"
+            site.cdn.routes["/rnc/fresh"] = CDN_BYTES
+            remint = listing.remint.path.format(artifact_id=quote(artifact.id or "", safe=""))
+            site.api.routes[remint] = {listing.remint.url_key: fresh}
+        elif listing.download is not None:
+            own = listing.download.format(artifact_id=quote(artifact.id or "", safe=""))
+            site.api.routes[own] = CDN_BYTES
+        else:
+            fresh_item = {**entry.item, listing.fields.url or "": f"{site.cdn.url}/rnc/fresh"}
+            site.cdn.routes["/rnc/fresh"] = CDN_BYTES
+            site.api.script(entry.path, Reply(200, _page(listing, [fresh_item])))
+        written = self.fetch(site, artifact, directory / "renewed")
+        assert written.read_bytes() == CDN_BYTES, f"{what}, renewed: the file holds other bytes"
+        if listing.download is not None:
+            own = listing.download.format(artifact_id=quote(artifact.id or "", safe=""))
+            sent = site.api.requests_to(own)
+            assert sent, f"{what}: the refused link was not renewed through {listing.download}"
+            auth = provider.auth
+            if auth is not None:
+                assert sent[-1].headers.get(auth.header.lower()) == _credential(auth, KEY)
+            if listing.accept:
+                assert sent[-1].headers.get("accept") == listing.accept
+
+    def download_inline(self, site: _Site, found: list[Artifact], directory: Path) -> None:
+        provider = self.provider
+        declared = provider.artifacts
+        assert declared is not None
+        content = declared.content
+        inline = [
+            a for a in found if a.content is not None or (content and a.kind in content.kinds)
+        ]
+        for artifact in inline:
+            kind = artifact.kind.value
+            what = f"{provider.name}: runnorm.download of the inline {kind} {artifact.name!r}"
+            if content is not None and artifact.kind in content.kinds and artifact.id:
+                assert site.mcp is not None
+                sent = CDN_BYTES
+
+                def output(
+                    arguments: Mapping[str, Any], data: bytes = sent, size: int = len(sent)
+                ) -> Any:
+                    value = base64.b64encode(data).decode()
+                    answer: dict[str, Any] = {content.content_key: value}
+                    if content.encoding_key:
+                        answer[content.encoding_key] = "base64"
+                    if content.size_key:
+                        answer[content.size_key] = size
+                    return answer
+
+                site.mcp.tools[content.tool] = output
+                written = self.fetch(site, artifact, directory)
+                assert written.read_bytes() == CDN_BYTES, f"{what}: the file holds other bytes"
+                calls = site.mcp.tool_calls(content.tool)
+                wanted = {
+                    content.run_argument: site.run.id,
+                    content.name_argument: artifact.name,
+                    **content.arguments,
+                }
+                assert calls and calls[-1] == wanted, (
+                    f"{what}: {content.tool} called with {calls[-1:]}"
+                )
+                if content.size_key:
+                    site.mcp.tools[content.tool] = functools.partial(output, size=len(sent) + 1)
+                    error = _fails(
+                        ArtifactError,
+                        functools.partial(self.fetch, site, artifact, directory, overwrite=True),
+                        f"{what}, the tool saying another size",
+                    )
+                    assert getattr(error, "check", None) == "size", error
+                continue
+            written = self.fetch(site, artifact, directory)
+            data = written.read_bytes()
+            if isinstance(artifact.content, str):
+                assert data == artifact.content.encode("utf-8", "surrogateescape"), what
+            else:
+                assert json.loads(data) == artifact.content, what

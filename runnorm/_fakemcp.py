@@ -24,6 +24,11 @@ Tools live in :attr:`FakeMcpServer.tools`, by name, each one of:
   a missing key answers a :class:`ToolFailure` with the server's ``not_found`` code;
 - a callable taking the call's ``arguments`` and returning the result.
 
+``tools/list`` lists every tool with its :attr:`FakeMcpServer.schemas` entry as
+``inputSchema`` (default ``{"type": "object"}``). :meth:`FakeMcpServer.script_tool` makes the
+next calls of one tool answer scripted HTTP replies (a 500, a 503 with ``Retry-After``)
+instead of running it.
+
 A result (or mapping value) that is a :class:`ToolFailure` is an ``isError`` result whose
 structured content is ``{error, message, hint}``; any other JSON value is the result's
 ``structuredContent`` (a non-object wrapped as ``{"result": value}``, as the SDK does),
@@ -118,6 +123,8 @@ class FakeMcpServer:
         self.tools: dict[str, Tool] = {}
         self.descriptions: dict[str, str] = {}
         """Optional tool descriptions for ``tools/list``, by tool name."""
+        self.schemas: dict[str, Mapping[str, Any]] = {}
+        """Optional ``inputSchema`` for ``tools/list``, by tool name."""
         self.requests: list[RecordedRequest] = []
         self.sessions: dict[str, str] = {}
         """Live sessions: id -> negotiated protocol version."""
@@ -128,6 +135,7 @@ class FakeMcpServer:
         self.path = path
         self.name = name
         self._scripted: deque[Reply] = deque()
+        self._tool_scripts: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
         self._loopback = Loopback(self._answer)
 
@@ -142,6 +150,12 @@ class FakeMcpServer:
         """Answer the next requests (after recording them) with *replies*, in order."""
         with self._lock:
             self._scripted.extend(replies)
+
+    def script_tool(self, name: str, *replies: Reply) -> None:
+        """Answer the next ``tools/call`` requests of tool *name* (within a valid session)
+        with *replies*, in order, as HTTP replies, instead of calling it."""
+        with self._lock:
+            self._tool_scripts.setdefault(name, deque()).extend(replies)
 
     def expire_sessions(self) -> None:
         """Forget every session: a request carrying an old ``Mcp-Session-Id`` then gets 404."""
@@ -246,7 +260,18 @@ class FakeMcpServer:
         session = {"mcp-session-id": session_id}
         if "id" not in message or "method" not in message:  # a notification, or a response
             return Reply(202, headers=session)
+        scripted = self._tool_script(message)
+        if scripted is not None:
+            return scripted
         return self._reply(self._request(message), session)
+
+    def _tool_script(self, message: Mapping[str, Any]) -> Reply | None:
+        params = message.get("params")
+        if message.get("method") != "tools/call" or not isinstance(params, Mapping):
+            return None
+        with self._lock:
+            queue = self._tool_scripts.get(params.get("name"))  # type: ignore[arg-type]
+            return queue.popleft() if queue else None
 
     def _initialize(self, message: Mapping[str, Any]) -> Reply:
         params = message.get("params")
@@ -273,7 +298,7 @@ class FakeMcpServer:
                 {
                     "name": name,
                     "description": self.descriptions.get(name, ""),
-                    "inputSchema": {"type": "object"},
+                    "inputSchema": dict(self.schemas.get(name, {"type": "object"})),
                 }
                 for name in list(self.tools)
             ]

@@ -20,7 +20,10 @@ It also tests, for real, what the provider declares about I/O: with ``fetch``, t
 :class:`FakeMcpServer` for an ``McpFetch``) returns the sample's ``Run``, sends the declared
 credential, maps a refused key to ``AuthError`` and a missing run to ``NotFoundError``, and
 reads the key and base URL from the declared environment variables; without ``fetch``, that
-``get`` raises ``UnsupportedError``. With ``verify_webhook``, that a delivery signed by the
+``get`` raises ``UnsupportedError``. With ``cancel`` and ``resume``, that each declared reply
+gives its outcome and a 500 is never sent twice; with ``artifacts``, that listings map as
+declared and downloads check their bytes and renew refused links; without them, that the
+calls raise ``UnsupportedError``. With ``verify_webhook``, that a delivery signed by the
 class's :meth:`~ProviderConformance.sign_webhook` parses, and a tampered, unsigned or stale
 one is a ``SignatureError``; without it, that ``webhooks.parse`` raises ``UnsupportedError``.
 No test is skipped: each asserts what the declaration promises. The page "Testing a plugin"
@@ -193,12 +196,16 @@ class ProviderConformance:
         """The I/O checks; their module is imported here, on first use, as it loads httpx."""
         from runnorm._conformance import IoChecks
 
+        payload = self.fetch_sample()
+        run = _quiet_normalize(payload, self.provider)
         return IoChecks(
             self.declared_provider(),
-            self.fetch_sample(),
+            payload,
             self.webhook_sample(),
             self.sign_webhook,
             dict(self.fetch_options),
+            samples=tuple(sample for _, sample in self.sample_payloads()),
+            status_key=_status_key(payload, run, self.status_field),
         )
 
     @classmethod
@@ -352,6 +359,47 @@ class ProviderConformance:
     ) -> None:
         """No ``base_url``: ``Provider.base_url_env`` gives it, else ``Provider.base_url``."""
         self._io().get_reads_the_base_url_from_the_environment(monkeypatch)
+
+    # -- what the provider declares about cancel and resume (none: unsupported) -------------
+
+    def test_cancel_outcomes_follow_the_declaration(self) -> None:
+        """Each reply the declaration maps (a status code, or a tool error code) gives its
+        outcome; a 2xx (or a tool result) is ``accepted``; an ambiguous code is settled by
+        fetching the run; an undeclared 4xx raises its ``APIError``; the request carries
+        the key, the declared method, body and message rules; an MCP tool's argument comes
+        from ``tools/list``, and a tool the server does not list is ``UnsupportedError``."""
+        self._io().control("cancel").outcomes()
+
+    def test_cancel_is_not_sent_twice_after_a_server_error(self) -> None:
+        """A cancel answered 500 raises ``ServerError`` after exactly one request, even with
+        retries allowed (the server may have acted); a 503 with ``Retry-After`` is sent
+        again (REST)."""
+        self._io().control("cancel").not_retried()
+
+    def test_resume_outcomes_follow_the_declaration(self) -> None:
+        """As for cancel, for ``resume``; a message is required, optional or refused as
+        declared (a ``ConfigError`` before anything is sent)."""
+        self._io().control("resume").outcomes()
+
+    def test_resume_is_not_sent_twice_after_a_server_error(self) -> None:
+        """As for cancel, for ``resume``."""
+        self._io().control("resume").not_retried()
+
+    # -- what the provider declares about artifacts (none: unsupported) -----------------------
+
+    def test_artifacts_are_listed_as_declared(self) -> None:
+        """``runnorm.artifacts`` gives the run's inline artifacts, then each listing's items
+        mapped through its ``ArtifactFields`` (id, link, name, kind, size, checksum, expiry),
+        the key and the declared query sent; a ``missing_ok`` reply gives none, with a
+        warning."""
+        self._io().artifact_checks().listed()
+
+    def test_artifact_downloads_check_their_bytes(self, tmp_path: Path) -> None:
+        """Each listed artifact downloads from its link without the key, the bytes checked
+        (a wrong checksum is an ``ArtifactError`` that leaves nothing behind); a refused
+        link is renewed as declared (remint, download path, listing again); inline artifacts
+        are written, an output's bytes fetched by the declared tool, its size checked."""
+        self._io().artifact_checks().downloads(tmp_path)
 
     # -- what the provider declares about webhooks (none: parse is unsupported) ---------------
 

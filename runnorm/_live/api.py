@@ -146,7 +146,9 @@ def get_many(
     return _client(provider).get_many(ids, concurrency=concurrency, **options)
 
 
-def cancel(provider: str | Provider, run_id: str, **options: Any) -> ControlResult:
+def cancel(
+    provider: str | Provider, run_id: str, *, message: str | None = None, **options: Any
+) -> ControlResult:
     """Cancel a run; a ``ControlResult`` whose ``outcome`` says what came of it.
 
     ``"accepted"`` (the provider is stopping it), ``"already_terminal"`` (it had finished),
@@ -155,14 +157,18 @@ def cancel(provider: str | Provider, run_id: str, **options: Any) -> ControlResu
     sent it back (Browserbase). The request is sent once unless the server proves it did not
     act on it (a connection that never opened, 429, 503 with ``Retry-After``): never again
     after a timeout or another 5xx. A provider without cancel raises ``UnsupportedError``.
+    *message* goes with the request where the provider's cancel takes one (none of the
+    first-party providers' does: a ``ConfigError`` there).
     """
-    return _client(provider).cancel(run_id, **options)
+    return _client(provider).cancel(run_id, message=message, **options)
 
 
-async def acancel(provider: str | Provider, run_id: str, **options: Any) -> ControlResult:
+async def acancel(
+    provider: str | Provider, run_id: str, *, message: str | None = None, **options: Any
+) -> ControlResult:
     """Async :func:`cancel`."""
     async with AsyncClient(provider) as client:
-        return await client.cancel(run_id, **options)
+        return await client.cancel(run_id, message=message, **options)
 
 
 def resume(

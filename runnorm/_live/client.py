@@ -240,9 +240,9 @@ class Client(_Base["httpx.Client", SyncSender]):
         )
         return drive_sync(flow, self._sender, self._gate)
 
-    def cancel(self, run_id: str, **options: Any) -> ControlResult:
+    def cancel(self, run_id: str, *, message: str | None = None, **options: Any) -> ControlResult:
         """Cancel a run; the ``ControlResult`` says what came of it (see :func:`runnorm.cancel`)."""
-        return drive_sync(self._control_flow("cancel", run_id, None, options), *self._io())
+        return drive_sync(self._control_flow("cancel", run_id, message, options), *self._io())
 
     def resume(self, run_id: str, *, message: str | None = None, **options: Any) -> ControlResult:
         """Resume a paused run, with *message* where the provider takes one (see
@@ -360,9 +360,11 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
         )
         return await drive_async(flow, self._sender, self._gate)
 
-    async def cancel(self, run_id: str, **options: Any) -> ControlResult:
+    async def cancel(
+        self, run_id: str, *, message: str | None = None, **options: Any
+    ) -> ControlResult:
         """Cancel a run (see :func:`runnorm.acancel`)."""
-        flow = self._control_flow("cancel", run_id, None, options)
+        flow = self._control_flow("cancel", run_id, message, options)
         return await drive_async(flow, self._sender, self._gate)
 
     async def resume(
