@@ -12,6 +12,14 @@ Tool ``get_run(run_id)``:
 * ``boom`` -> tool error ``sandbox_unavailable``; anything else -> tool error ``not_found``
   (``isError: true`` with a JSON ``{error, message, hint}`` text item).
 
+Tool ``cancel_run(run_id)``: an unknown id -> tool error ``not_found``; a run already finished
+-> tool error ``run_finished``; else the run becomes ``cancelled`` and is returned.
+
+Tool ``get_run_output(run_id, output_name, encoding="auto")``: one output of a run as the file
+bytes ``json.dumps(value, indent=2)`` (or the text itself for a string output):
+``{"content", "encoding", "size_bytes"}``, base64 when asked for it; an unknown run or output
+-> tool error ``not_found``.
+
 ``queue_statuses(run_id, payloads)`` makes successive ``get_run`` calls for ``run_id`` answer the
 payloads in order (the last one repeats). ``expire_sessions()`` makes the SDK forget every session,
 so a request that carries an old ``Mcp-Session-Id`` gets HTTP 404.
@@ -34,6 +42,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -270,6 +279,14 @@ class BridgeTownServer:
         def list_runs(project_name: str, limit: int = 10, status: str = "") -> dict[str, Any]:
             return self._list_runs(project_name, limit, status)
 
+        @mcp.tool(description="Cancel a pending or running Bridge Town run.")
+        def cancel_run(run_id: str) -> CallToolResult:
+            return self._cancel_run(run_id)
+
+        @mcp.tool(description="Read one output file of a run.")
+        def get_run_output(run_id: str, output_name: str, encoding: str = "auto") -> CallToolResult:
+            return self._get_run_output(run_id, output_name, encoding)
+
         return mcp
 
     def _resolve(self, run_id: str) -> str | list[str] | None:
@@ -318,6 +335,40 @@ class BridgeTownServer:
         if text_only:
             return CallToolResult(content=content)
         return CallToolResult(content=content, structured_content=payload)
+
+    def _cancel_run(self, run_id: str) -> CallToolResult:
+        resolved = self._resolve(run_id)
+        payload = None if not isinstance(resolved, str) else self.runs.get(resolved)
+        if payload is None or not isinstance(resolved, str):
+            return _tool_error("not_found", f"Run {run_id} not found", "Use list_runs.")
+        if payload.get("status") not in ("pending", "running"):
+            return _tool_error(
+                "run_finished", f"Run {run_id} is {payload.get('status')}", "Nothing to cancel."
+            )
+        cancelled = {**payload, "status": "cancelled"}
+        with self._lock:
+            self.runs[resolved] = cancelled
+        return CallToolResult(
+            content=[TextContent(type="text", text=_dump(cancelled))],
+            structured_content=cancelled,
+        )
+
+    def _get_run_output(self, run_id: str, output_name: str, encoding: str) -> CallToolResult:
+        resolved = self._resolve(run_id)
+        payload = None if not isinstance(resolved, str) else self.runs.get(resolved)
+        outputs = ((payload or {}).get("output") or {}).get("outputs") or {}
+        if output_name not in outputs:
+            return _tool_error("not_found", f"No output {output_name} in run {run_id}", "")
+        value = outputs[output_name]
+        data = (value if isinstance(value, str) else json.dumps(value, indent=2)).encode()
+        if encoding == "base64":
+            body = {"content": base64.b64encode(data).decode(), "encoding": "base64"}
+        else:
+            body = {"content": data.decode(), "encoding": "text"}
+        body["size_bytes"] = len(data)
+        return CallToolResult(
+            content=[TextContent(type="text", text=_dump(body))], structured_content=body
+        )
 
     def _list_runs(self, project_name: str, limit: int, status: str) -> dict[str, Any]:
         keys = ("run_id", "run_number", "status", "commit_sha", "started_at", "finished_at")

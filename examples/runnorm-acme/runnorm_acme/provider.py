@@ -1,5 +1,8 @@
 """Acme Runs (made up): ``GET /v2/runs/{run_id}`` with an ``X-Acme-Token`` header.
 
+Cancelled with ``POST /v2/runs/{run_id}/abort``: 202 with the run, 409 when it has finished
+already, 404 when there is no such run.
+
 A run looks like ``{"acmeRunId": "acme_run_01J...", "status": "DONE", "goal": ...,
 "output": ..., "failure": {"code", "message", "details"}, "createdMs": 1768909949276, ...}``:
 camelCase keys, ULID ids with an ``acme_run_`` prefix and epoch-millisecond timestamps.
@@ -21,6 +24,7 @@ from runnorm import (
     FieldReader,
     Fields,
     Provider,
+    RestControl,
     RestFetch,
     Run,
     RunError,
@@ -149,6 +153,11 @@ PROVIDER = Provider(
     base_url="https://api.acme-runs.example",
     base_url_env="ACME_BASE_URL",
     fetch=RestFetch(path="/v2/runs/{run_id}"),
+    cancel=RestControl(
+        path="/v2/runs/{run_id}/abort",
+        outcomes={202: "accepted", 404: "not_found", 409: "already_terminal"},
+        returns_run=True,
+    ),
     sensitive_keys=("callbackSecret",),
     samples=Path(__file__).parent / "samples",
     field_notes=FIELD_NOTES,

@@ -13,7 +13,7 @@ from runnorm_acme import PROVIDER
 
 import runnorm
 from runnorm import ArtifactKind, AuthError, PayloadError, RunStatus
-from runnorm.testing import FakeProviderServer, ProviderConformance
+from runnorm.testing import FakeProviderServer, ProviderConformance, Reply
 
 SAMPLES = Path(__file__).parent.parent / "runnorm_acme" / "samples"
 
@@ -156,3 +156,27 @@ def test_live_get_sends_the_acme_token() -> None:
     first = server.requests[0]
     assert (first.method, first.path) == ("GET", f"/v2/runs/{run_id}")
     assert first.headers["x-acme-token"] == "acme-test-key"
+
+
+def test_cancel_posts_abort_and_maps_the_answers() -> None:
+    working = sample("working")
+    run_id = working["acmeRunId"]
+    path = f"/v2/runs/{run_id}/abort"
+    options = {"api_key": "acme-test-key", "max_retries": 0}
+    with FakeProviderServer(auth=("X-Acme-Token", "acme-test-key")) as server:
+        server.script(
+            path,
+            Reply(202, {**working, "status": "ABORTED"}),
+            Reply(409, {"error": "run already finished"}),
+            Reply(404, {"error": "no such run"}),
+        )
+        accepted = runnorm.cancel("acme", run_id, base_url=server.url, **options)
+        finished = runnorm.cancel("acme", run_id, base_url=server.url, **options)
+        missing = runnorm.cancel("acme", run_id, base_url=server.url, **options)
+    assert accepted.outcome == "accepted" and accepted.run is not None
+    assert accepted.run.status is RunStatus.CANCELED
+    assert (finished.outcome, finished.detail) == ("already_terminal", "run already finished")
+    assert missing.outcome == "not_found"
+    sent = server.requests_to(path)
+    assert [r.method for r in sent] == ["POST"] * 3
+    assert all(r.headers["x-acme-token"] == "acme-test-key" for r in sent)
