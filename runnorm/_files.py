@@ -184,11 +184,15 @@ class PartialFile:
         self.size += len(data)
 
     def close(self) -> None:
-        """Flush and close the file (it stays where it is)."""
+        """Flush and close the file: it stays where it is, for a resume, unless it is empty
+        (nothing to resume: it goes)."""
         if self._stream is not None:
             stream, self._stream = self._stream, None
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
+            if self.size == 0:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
 
     def discard(self) -> None:
         """Close and delete the file."""
@@ -202,9 +206,12 @@ class PartialFile:
         if self._stream is None:
             self.open(resume=True)
         assert self._stream is not None
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
-        self.close()
+        stream, self._stream = self._stream, None
+        try:
+            stream.flush()
+            os.fsync(stream.fileno())
+        finally:
+            stream.close()
         if overwrite:
             target = self.directory / name
             os.replace(self.path, target)

@@ -30,7 +30,12 @@ from runnorm._live.api import artifacts, download
 from runnorm._model.encoding import artifact_document
 from runnorm._model.run import Artifact, ArtifactKind
 
-__all__ = ["artifacts_command"]
+__all__ = ["artifacts_command", "stderr_is_terminal"]
+
+
+def stderr_is_terminal() -> bool:
+    """True when stderr is a terminal (a progress line), False otherwise."""
+    return sys.stderr.isatty()
 
 
 def _size(value: int | None) -> str:
@@ -145,7 +150,7 @@ def artifacts_command(
                     _line(_document(artifact), mask)
             return
         code = 0
-        live = sys.stderr.isatty()
+        live = stderr_is_terminal()
         for artifact in found:
             shown = artifact.name or artifact.id or artifact.kind.value
             bar = _Bar(mask(shown)) if live else None
