@@ -106,7 +106,7 @@ def test_cancel_wait_exits_with_the_wait_codes(
     server.script("/v1/runs/tsk_1/cancel", Reply(200))
     server.script("/v1/runs/tsk_1", Reply(200, {"run_id": "tsk_1", "status": "running"}))
     server.routes["/v1/runs/tsk_1"] = {"run_id": "tsk_1", "status": status}
-    exit_code, out, _ = invoke("cancel", "skyvern", "tsk_1", "--wait", "--timeout", "30")
+    exit_code, out, _ = invoke("cancel", "skyvern", "tsk_1", "--wait", "--interval", "0.01")
     assert exit_code == code
     assert (
         json.loads(out)["status"]

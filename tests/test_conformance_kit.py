@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import inspect
 import json
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,16 +23,27 @@ import pytest
 
 import runnorm
 from runnorm import (
+    Artifact,
+    ArtifactFields,
+    ArtifactKind,
+    ArtifactListing,
+    Artifacts,
     Auth,
+    CursorPages,
     FieldNote,
     Fields,
+    McpControl,
     McpFetch,
+    PageNumbers,
     Provider,
+    Remint,
+    RestControl,
     RestFetch,
     Run,
     RunStatus,
     SignatureError,
     StatusMap,
+    ToolContent,
 )
 from runnorm._live.api import close_clients
 from runnorm._plugins.host import PluginHost, reset_host
@@ -178,6 +190,9 @@ def run_suite(cls: type[ProviderConformance]) -> dict[str, BaseException | None]
             elif "monkeypatch" in wants:
                 with pytest.MonkeyPatch.context() as monkeypatch:
                     method(monkeypatch=monkeypatch)
+            elif "tmp_path" in wants:
+                with tempfile.TemporaryDirectory() as directory:
+                    method(tmp_path=Path(directory))
             else:
                 method()
         except Exception as exc:
@@ -199,7 +214,102 @@ IO_TESTS = {
     "test_webhook_with_a_good_signature_parses_to_the_sample",
     "test_webhook_tampered_or_unsigned_is_a_signature_error",
     "test_webhook_with_a_stale_timestamp_is_a_signature_error",
+    "test_cancel_outcomes_follow_the_declaration",
+    "test_cancel_is_not_sent_twice_after_a_server_error",
+    "test_resume_outcomes_follow_the_declaration",
+    "test_resume_is_not_sent_twice_after_a_server_error",
+    "test_artifacts_are_listed_as_declared",
+    "test_artifact_downloads_check_their_bytes",
 }
+
+# The same widget with every control and artifact declaration shape.
+CONTROLLED_REST = attrs.evolve(
+    REST,
+    cancel=RestControl(
+        path="/v1/widgets/{run_id}/halt",
+        method="DELETE",
+        outcomes={409: "already_terminal", 404: "not_found"},
+        returns_run=True,
+    ),
+    resume=RestControl(
+        path="/v1/widgets/{run_id}/answer",
+        method="PUT",
+        body={"reply": {"text": "{message}"}, "source": "runnorm"},
+        message="required",
+        prefixes=("wdg_",),
+        ambiguous=(410,),
+    ),
+    artifacts=Artifacts(
+        listings=(
+            ArtifactListing(  # links renewed by a remint
+                "/v1/widgets/{run_id}/files",
+                ArtifactFields(
+                    id="fileId",
+                    url="link",
+                    name="fileName",
+                    type_key="type",
+                    kinds={"png": ArtifactKind.SCREENSHOT, "log": ArtifactKind.LOG},
+                    size="bytes",
+                    checksum="sha256",
+                    media_type="contentType",
+                    created_at="createdAt",
+                    expires_at="linkExpiresAt",
+                ),
+                items="files",
+                paging=CursorPages(next_field="cursor"),
+                remint=Remint("/v1/files/{artifact_id}/link", url_key="link"),
+                missing_ok=frozenset({404}),
+            ),
+            ArtifactListing(  # by a field of the run, renewed by listing again
+                "/v1/sessions/{id}/videos",
+                ArtifactFields(id="videoId", url="href", name_template="video-{videoId}.webm"),
+                key="goal",
+                items="videos",
+                kind=ArtifactKind.RECORDING,
+                media_type="video/webm",
+                relists=True,
+            ),
+            ArtifactListing(  # no links: the bytes from a download path, bare arrays, pages
+                "/v1/widgets/{run_id}/outputs",
+                ArtifactFields(id="id", name_path="path"),
+                query={"owner": "{run_id}"},
+                paging=PageNumbers(size=10),
+                kind=ArtifactKind.OUTPUT,
+                download="/v1/outputs/{artifact_id}/bytes",
+                accept="application/octet-stream",
+            ),
+        )
+    ),
+)
+CONTROLLED_MCP = attrs.evolve(
+    MCP,
+    cancel=McpControl(
+        tool="stop_widget", outcomes={"gone": "not_found", "done": "already_terminal"}
+    ),
+    resume=McpControl(tool="nudge_widget", message_argument="words", message="optional"),
+)
+
+
+def stdout_to_run(p: Mapping[str, Any]) -> Run:
+    """The widget's goal as an inline stdout, its colour as an inline output file."""
+    run = to_run(p)
+    found = []
+    if run.task:
+        found.append(Artifact(kind=ArtifactKind.STDOUT, name="stdout", content=run.task))
+    if p.get("colour"):
+        found.append(Artifact(kind=ArtifactKind.OUTPUT, name="colour.txt", content=p["colour"]))
+    return attrs.evolve(run, artifacts=tuple(found))
+
+
+INLINE_MCP = attrs.evolve(
+    CONTROLLED_MCP,
+    to_run=stdout_to_run,
+    artifacts=Artifacts(
+        inline=True,
+        content=ToolContent(tool="read_output", run_argument="widget", name_argument="file"),
+    ),
+)
+INLINE_REST = attrs.evolve(REST, to_run=stdout_to_run, artifacts=Artifacts(inline=True))
 
 
 @pytest.mark.parametrize(
@@ -212,6 +322,11 @@ IO_TESTS = {
         MCP,
         attrs.evolve(MCP, fetch=McpFetch(tool="fetch_widget", argument="widget_id")),
         attrs.evolve(MCP, auth=None, base_url_env=None),
+        CONTROLLED_REST,
+        attrs.evolve(CONTROLLED_REST, auth=None, base_url_env=None),
+        CONTROLLED_MCP,
+        INLINE_MCP,
+        INLINE_REST,
     ],
     ids=[
         "no-io",
@@ -221,6 +336,11 @@ IO_TESTS = {
         "mcp",
         "mcp-no-codes",
         "mcp-bare",
+        "rest-control-artifacts",
+        "rest-control-artifacts-no-auth",
+        "mcp-control",
+        "mcp-inline-artifacts",
+        "rest-inline-artifacts",
     ],
 )
 def test_every_test_passes_for_a_sound_declaration(

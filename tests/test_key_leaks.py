@@ -18,6 +18,7 @@ import threading
 import warnings
 from typing import Any
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -239,6 +240,58 @@ def test_cli_output_never_shows_the_key(key: str, monkeypatch: pytest.MonkeyPatc
     close_clients()
     assert any('"status": "failed"' in text for text in outputs)
     check(key, outputs, "CLI output")
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_control_and_artifact_channels_never_show_the_key(
+    key: str,
+    capture: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    # cancel, resume, the artifact listing and a download, each answered every echo; and the
+    # CLI commands that print them.
+    cancel, resume = f"{PATH}/cancel", "/v1/workflows/runs/wr_1/continue"
+    listing, content = f"{PATH}/artifacts", "/v1/artifacts/a_1/content"
+    artifact = runnorm.Artifact(kind=runnorm.ArtifactKind.DOWNLOAD, id="a_1", name="f.bin")
+    texts: list[str] = []
+    monkeypatch.setenv("SKYVERN_API_KEY", key)
+    close_clients()
+    with (
+        FakeProviderServer(auth=("x-api-key", key)) as server,
+        runnorm.Client("skyvern", api_key=key, base_url=server.url, max_retries=0) as client,
+    ):
+        monkeypatch.setenv("SKYVERN_BASE_URL", server.url)
+        calls = [
+            (cancel, lambda: client.cancel(RUN)),
+            (resume, lambda: client.resume("wr_1")),
+            (listing, lambda: client.artifacts(RUN)),
+            (content, lambda: client.download(artifact, tmp_path)),
+        ]
+        for path, call in calls:
+            for reply in rest_replies(key):
+                server.script(path, reply)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    try:
+                        outcome = call()
+                    except runnorm.RunnormError as exc:
+                        texts += exception_texts(exc)
+                    except Exception as exc:  # pragma: no cover - the assertion says why
+                        pytest.fail(f"not a RunnormError: {type(exc).__name__}: {exc}")
+                    else:
+                        if isinstance(outcome, runnorm.ControlResult):
+                            texts.append(repr(attrs.evolve(outcome, run=None)))
+                texts += [str(w.message) for w in caught]
+        for command in (("cancel", "skyvern", RUN), ("artifacts", "skyvern", RUN)):
+            for path in (cancel, listing):
+                for reply in rest_replies(key)[:6]:
+                    server.script(path, reply)
+                    texts.append(invoke(*command, "-O", "max_retries=0")[1])
+                    server.scripts.clear()
+    close_clients()
+    check(key, texts, "control and artifacts")
+    check(key, [r.getMessage() for r in capture.records], "log line")
 
 
 def test_masking_rules() -> None:

@@ -136,3 +136,42 @@ def test_batch_encoder_writes_exactly_to_dict(path: Path) -> None:
     spliced = encode_run(run, orjson.dumps(run.raw), newline=True)
     assert spliced.endswith(b"}\n")
     assert json.loads(spliced) == expected
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
+def test_artifact_documents_are_the_run_documents_artifacts(path: Path) -> None:
+    from datetime import datetime
+
+    from runnorm._model.encoding import artifact_document
+
+    run = quiet_normalize(path)
+    listed = [artifact_document(a, datetime.isoformat) for a in run.artifacts]
+    assert listed == run.to_dict()["artifacts"]
+
+
+def test_artifact_ids_and_expiry_round_trip_and_match_the_schema() -> None:
+    from datetime import UTC, datetime
+
+    from runnorm import Artifact, ArtifactKind
+
+    run = Run(
+        provider="skyvern",
+        id="wr_1",
+        status=RunStatus.SUCCEEDED,
+        native_status="completed",
+        artifacts=(
+            Artifact(
+                kind=ArtifactKind.RECORDING,
+                url="https://x/r.webm?X-Amz-Date=20260120T000000Z&X-Amz-Expires=60",
+                id="a_1",
+                expires_at=datetime(2026, 1, 20, 0, 1, tzinfo=UTC),
+            ),
+        ),
+        raw={"run_id": "wr_1"},
+    )
+    document = json.loads(json.dumps(run.to_dict()))
+    (artifact,) = document["artifacts"]
+    assert (artifact["id"], artifact["expires_at"]) == ("a_1", "2026-01-20T00:01:00+00:00")
+    assert Run.from_dict(document) == run
+    jsonschema.Draft202012Validator(runnorm.json_schema()).validate(document)
+    assert document["schema_version"] == runnorm.SCHEMA_VERSION == 2

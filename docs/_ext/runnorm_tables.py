@@ -6,6 +6,10 @@
   normalized.
 - ``{runnorm-status-table}``: the ``RunStatus`` x provider table of every first-party provider.
 - ``{runnorm-providers}``: an overview row per installed provider.
+- ``{runnorm-capabilities}``: the capability matrix, provider x capability, each cell what
+  the declaration says (or that it is declared for a later version, or absent).
+- ``{runnorm-control-table}``: cancel and resume per provider: the request, and which reply
+  gives which ``ControlResult.outcome``.
 
 Everything here is built from ``runnorm.Provider`` objects registered through the entry points
 (``.statuses``, ``.field_notes`` (``FieldNote`` data, rendered as they are), ``.auth``,
@@ -30,7 +34,11 @@ import runnorm
 from runnorm import McpFetch, Provider, RestFetch, Run, RunStatus
 
 __all__ = [
+    "CAPABILITIES",
     "FIRST_PARTY",
+    "capabilities_markdown",
+    "control_rows",
+    "control_table_markdown",
     "field_rows",
     "fact_rows",
     "markdown_table",
@@ -42,6 +50,8 @@ __all__ = [
 
 FIRST_PARTY = ("skyvern", "browserbase", "bridgetown")
 """The providers shipped in this distribution: each has a page under ``docs/providers/``."""
+CAPABILITIES = ("normalize", "fetch", "webhooks", "list", "cancel", "resume", "artifacts")
+"""The matrix's columns, in the order the guides introduce them."""
 
 
 def _provider(name: str) -> Provider:
@@ -154,6 +164,71 @@ def _declared_where(provider: Provider, name: str) -> str:
     return "declared"
 
 
+def _outcomes_text(declared: Any) -> str:
+    """Which reply gives which outcome, from a ``RestControl`` or ``McpControl``."""
+    if isinstance(declared, runnorm.RestControl):
+        parts = [f"{code} {outcome}" for code, outcome in sorted(declared.outcomes.items())]
+        if not any(200 <= code <= 299 for code in declared.outcomes):
+            parts.insert(0, "2xx accepted")
+        parts += [f"{code}: the run is fetched to tell" for code in declared.ambiguous]
+        parts.append("any other code its `APIError`")
+        return ", ".join(parts)
+    if isinstance(declared, runnorm.McpControl):
+        parts = ["a result accepted"]
+        parts += [f"tool error `{code}` {o}" for code, o in sorted(declared.outcomes.items())]
+        parts.append(f"any other tool error {declared.other_errors}")
+        return ", ".join(parts)
+    return ""
+
+
+def _message_text(declared: Any) -> str:
+    mode = getattr(declared, "message", "none")
+    if mode == "none":
+        return "no message"
+    if isinstance(declared, runnorm.RestControl):
+        return f"message {mode}, sent as `{json.dumps(declared.body)}`"
+    return f"message {mode}, as `{declared.message_argument}`"
+
+
+def _control_text(declared: Any) -> str:
+    where = _declared_where_of(declared)
+    if isinstance(declared, runnorm.McpControl):
+        argument = f"`{declared.argument}`" if declared.argument else "read from `tools/list`"
+        where += f" (its run id argument {argument})"
+    prefixes = getattr(declared, "prefixes", ())
+    only = f"; only ids starting {', '.join(_code(p) for p in prefixes)}" if prefixes else ""
+    return f"{where}{only}; {_message_text(declared)}: {_outcomes_text(declared)}"
+
+
+def _declared_where_of(declared: Any) -> str:
+    if isinstance(declared, runnorm.RestControl):
+        return f"`{declared.method} {declared.path}`"
+    if isinstance(declared, runnorm.McpControl):
+        return f"tool `{declared.tool}`"
+    return "declared"
+
+
+def _artifacts_text(declared: Any) -> str:
+    parts = []
+    if declared.inline:
+        inline = "the run's inline artifacts"
+        if declared.content is not None:
+            inline += f" (an output's exact bytes by tool `{declared.content.tool}`)"
+        parts.append(inline)
+    for listing in declared.listings:
+        how = []
+        if listing.download:
+            how.append(f"bytes at `{listing.download}` with the key")
+        if listing.remint:
+            how.append(f"links renewed by `{listing.remint.path}`")
+        elif listing.relists and not listing.download:
+            how.append("links renewed by listing again")
+        by = f", by the run's `{listing.key}`" if listing.key else ""
+        detail = f" ({'; '.join(how)})" if how else ""
+        parts.append(f"`GET {listing.path}`{by}{detail}")
+    return "; ".join(parts)
+
+
 def _later_text(provider: Provider) -> str | None:
     """The capabilities the plugin declares that this runnorm cannot use yet."""
     later = sorted(provider.declared_capabilities - provider.capabilities)
@@ -206,6 +281,12 @@ def fact_rows(provider: Provider) -> list[list[str]]:
             else "no verification declared",
         ]
     )
+    if provider.cancel is not None:
+        rows.append(["cancel", _control_text(provider.cancel)])
+    if provider.resume is not None:
+        rows.append(["resume", _control_text(provider.resume)])
+    if provider.artifacts is not None:
+        rows.append(["artifacts", _artifacts_text(provider.artifacts)])
     later = _later_text(provider)
     if later is not None:
         rows.append(["declared, not available yet", later])
@@ -320,6 +401,65 @@ def providers_markdown() -> str:
     return markdown_table(header, rows) + "\n"
 
 
+def _capability_cell(provider: Provider, name: str) -> str:
+    if name not in provider.declared_capabilities:
+        return "—"
+    if name not in provider.capabilities:
+        return f"declared, not available yet ({_declared_where(provider, name)})"
+    if name == "normalize":
+        return "yes"
+    if name == "fetch":
+        return _fetch_text(provider).split(":", 1)[-1].strip()
+    if name == "webhooks":
+        return "signature verified"
+    if name in ("cancel", "resume"):
+        return _declared_where_of(getattr(provider, name))
+    if name == "artifacts":
+        return _artifacts_text(provider.artifacts)
+    return _declared_where(provider, name)
+
+
+def capabilities_markdown() -> str:
+    """The capability matrix: one row per installed provider, one column per capability."""
+    rows = []
+    for info in runnorm.providers():
+        provider = info.provider
+        if provider is None:
+            continue
+        title = provider.title or provider.name
+        name = f"[{title}]({info.name}.md)" if info.name in FIRST_PARTY else title
+        rows.append([name, *(_capability_cell(provider, c) for c in CAPABILITIES)])
+    return markdown_table(["provider", *(_code(c) for c in CAPABILITIES)], rows) + "\n"
+
+
+def control_rows(names: Sequence[str] = FIRST_PARTY) -> list[list[str]]:
+    """Provider, verb, the request and its outcomes: from ``Provider.cancel`` / ``resume``."""
+    rows = []
+    for name in names:
+        provider = _provider(name)
+        for verb in ("cancel", "resume"):
+            declared = getattr(provider, verb)
+            if declared is None:
+                rows.append([provider.title or name, verb, "not supported: `UnsupportedError`", ""])
+                continue
+            prefixes = getattr(declared, "prefixes", ())
+            only = f" (ids starting {', '.join(_code(p) for p in prefixes)})" if prefixes else ""
+            rows.append(
+                [
+                    provider.title or name,
+                    verb,
+                    f"{_declared_where_of(declared)}{only}; {_message_text(declared)}",
+                    _outcomes_text(declared),
+                ]
+            )
+    return rows
+
+
+def control_table_markdown(names: Sequence[str] = FIRST_PARTY) -> str:
+    header = ["provider", "verb", "request", "reply -> outcome"]
+    return markdown_table(header, control_rows(names)) + "\n"
+
+
 # --- Sphinx glue -----------------------------------------------------------------------------
 
 
@@ -370,6 +510,16 @@ def setup(app: Any) -> dict[str, Any]:
         def markdown(self) -> str:
             return providers_markdown()
 
+    class CapabilitiesDirective(_MarkdownDirective):
+        def markdown(self) -> str:
+            return capabilities_markdown()
+
+    class ControlTableDirective(_MarkdownDirective):
+        def markdown(self) -> str:
+            return control_table_markdown()
+
+    app.add_directive("runnorm-capabilities", CapabilitiesDirective)
+    app.add_directive("runnorm-control-table", ControlTableDirective)
     app.add_directive("runnorm-provider", ProviderDirective)
     app.add_directive("runnorm-status-table", StatusTableDirective)
     app.add_directive("runnorm-providers", ProvidersDirective)

@@ -97,6 +97,13 @@ def _show(verb: str, result: ControlResult, as_json: bool, mask: Mask) -> None:
     show_default=True,
     help="Deadline of --wait (s).",
 )
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="First poll gap of --wait (s).",
+)
 @base_url_option
 @json_option
 @extra_option
@@ -105,6 +112,7 @@ def cancel_command(
     run_id: str,
     then_wait: bool,
     timeout: float,
+    interval: float,
     base_url: str | None,
     as_json: bool,
     options: tuple[str, ...],
@@ -128,7 +136,14 @@ def cancel_command(
                 mask(f"{result.provider} {result.run_id}: {_SAID[('cancel', result.outcome)]}")
             )
         try:
-            run = wait(provider, run_id, timeout=timeout, stop_on_paused=False, **settings)
+            run = wait(
+                provider,
+                run_id,
+                timeout=timeout,
+                interval=interval,
+                stop_on_paused=False,
+                **settings,
+            )
         except WaitTimeout as exc:
             click.echo(f"runnorm: {mask(str(exc))}", err=True)
             if exc.last_run is not None:
