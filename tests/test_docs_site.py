@@ -190,3 +190,34 @@ def test_generated_status_table_covers_every_word_of_every_provider() -> None:
         for word, status in get_host().get(name).statuses.items():
             assert f"`{word}`" in rows[f"`{status.value}`"], (name, word)
     assert set(rows) == {f"`{status.value}`" for status in runnorm.RunStatus}
+
+
+def test_the_capability_matrix_and_control_table_follow_the_declarations() -> None:
+    extension = load_extension()
+    matrix = extension.capabilities_markdown()
+    header, _, *rows = matrix.strip().splitlines()
+    columns = [cell.strip().strip("`") for cell in header.strip("|").split("|")][1:]
+    assert columns == list(extension.CAPABILITIES)
+    by_name = {}
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        by_name[cells[0]] = dict(zip(columns, cells[1:], strict=True))
+    for name in extension.FIRST_PARTY:
+        provider = get_host().get(name)
+        cells = next(v for k, v in by_name.items() if f"]({name}.md)" in k)
+        for capability in extension.CAPABILITIES:
+            cell = cells[capability]
+            if capability not in provider.declared_capabilities:
+                assert cell == "—", (name, capability)
+            elif capability not in provider.capabilities:
+                assert cell.startswith("declared, not available yet"), (name, capability)
+            else:
+                assert cell not in ("—", "") and not cell.startswith("declared"), (name, capability)
+    table = extension.control_table_markdown()
+    assert "`POST /v1/workflows/runs/{run_id}/continue` (ids starting `wr_`)" in table
+    assert "404: the run is fetched to tell" in table
+    assert "| Bridge Town | resume | not supported: `UnsupportedError` |" in table
+    assert "tool error `not_found` not_found, any other tool error conflict" in table
+    index = (DOCS / "providers" / "index.md").read_text(encoding="utf-8")
+    assert "```{runnorm-capabilities}\n```" in index
+    assert "```{runnorm-control-table}\n```" in (DOCS / "control.md").read_text(encoding="utf-8")

@@ -34,7 +34,7 @@ GENERIC_OPTIONS = frozenset(
 RESERVED_OPTIONS = GENERIC_OPTIONS | frozenset(
     {
         # parameters of the calls that pass provider options through (get, wait, get_many,
-        # and the calls issues 15/16 add: list_runs, watch, cancel, resume, download)
+        # cancel, resume, artifacts, download; and list_runs, watch of issues 14/15)
         "provider",
         "run_id",
         "ids",
