@@ -455,7 +455,11 @@ def _filled(template: Any, message: str | None) -> Any:
     if template == "{message}":
         return message
     if isinstance(template, Mapping):
-        return {k: _filled(v, message) for k, v in template.items()}
+        return {
+            k: _filled(v, message)
+            for k, v in template.items()
+            if message is not None or v != "{message}"
+        }
     if isinstance(template, list | tuple):
         return [_filled(v, message) for v in template]
     return template

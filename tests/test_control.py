@@ -404,3 +404,11 @@ def test_bad_run_ids_and_providers_without_the_verb_fail_before_sending(
         with pytest.raises(ConfigError):
             runnorm.cancel("skyvern", bad, **sky(skyvern))
     assert skyvern.requests == []
+
+
+def test_an_optional_message_left_out_leaves_its_key_out() -> None:
+    from runnorm._live.control import _filled
+
+    template = {"task": "{message}", "variables": {"a": 1}, "notes": ["{message}"]}
+    assert _filled(template, "hi") == {"task": "hi", "variables": {"a": 1}, "notes": ["hi"]}
+    assert _filled(template, None) == {"variables": {"a": 1}, "notes": [None]}

@@ -119,11 +119,16 @@ def _control(
 
 
 def _filled(template: Any, message: str | None) -> Any:
-    """The body template with every string value equal to ``"{message}"`` replaced."""
+    """The body template with every string value equal to ``"{message}"`` replaced; without
+    a message (an optional one not given), the keys holding it are left out."""
     if template == MESSAGE:
         return message
     if isinstance(template, Mapping):
-        return {key: _filled(value, message) for key, value in template.items()}
+        return {
+            key: _filled(value, message)
+            for key, value in template.items()
+            if message is not None or value != MESSAGE
+        }
     if isinstance(template, list | tuple):
         return [_filled(value, message) for value in template]
     return template
