@@ -587,3 +587,41 @@ def test_the_key_never_reaches_an_error(api: FakeProviderServer, tmp_path: Path)
         runnorm.download("skyvern", shot(None), tmp_path, **sky(api))
     assert KEY not in str(info.value) and KEY not in repr(info.value.body)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_declared_remint_gives_a_fresh_link(cdn: FakeProviderServer, tmp_path: Path) -> None:
+    # Skyvern's hidden GET /v1/artifacts/{id}/signed-url fits Remint: a provider declaring it
+    # renews an expired link there (Skyvern itself uses its content endpoint with the key).
+    import attrs
+
+    from runnorm import Remint
+    from runnorm._plugins.host import get_host
+
+    skyvern = get_host().get("skyvern")
+    assert skyvern.artifacts is not None
+    listing = attrs.evolve(
+        skyvern.artifacts.listings[0],
+        download=None,
+        ranges=False,
+        remint=Remint("/v1/artifacts/{artifact_id}/signed-url"),
+    )
+    minting = attrs.evolve(
+        skyvern,
+        name="skyvern-reminting",
+        aliases=(),
+        artifacts=attrs.evolve(skyvern.artifacts, listings=(listing,)),
+    )
+    cdn.routes["/fresh.png"] = DATA
+    with FakeProviderServer(auth=("x-api-key", KEY)) as api:
+        api.routes["/v1/artifacts/a_1/signed-url"] = {
+            "artifact_id": "a_1",
+            "signed_url": f"{cdn.url}/fresh.png?sig=s&expiry=1900000000&kid=k",
+            "expires_at": 1900000000,
+        }
+        expired = shot(f"{cdn.url}/stale.png", expires_at=link_expiry(f"{cdn.url}/x?expiry=1000"))
+        with runnorm.Client(minting, **sky(api)) as client:
+            path = client.download(expired, tmp_path)
+    assert path.read_bytes() == DATA
+    assert [r.path for r in api.requests] == ["/v1/artifacts/a_1/signed-url"]
+    assert [r.path for r in cdn.requests] == ["/fresh.png"]
+    assert "x-api-key" not in cdn.requests[0].headers
