@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from runnorm._model.run import Run
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "ConfigError",
     "DetectionError",
     "DumpError",
+    "ListLimitError",
     "NotFoundError",
     "PayloadError",
     "PluginLoadError",
@@ -132,6 +135,30 @@ class WaitTimeout(RunnormError, TimeoutError):
 
     def __init__(self, message: str, last_run: Run | None = None) -> None:
         self.last_run = last_run
+        super().__init__(message)
+
+
+class ListLimitError(RunnormError):
+    """A listing was cut short: a provider limit (a page cap, a capped tool call), a cursor
+    that never ends or pages that keep repeating left runs unreachable.
+
+    Raised by ``list_runs`` after the runs it could reach were yielded. ``.provider``;
+    ``.listed``: how many runs were yielded; ``.complete_after``: for a listing newest
+    first, the oldest creation time reached (every run created after it was listed), else
+    None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        listed: int = 0,
+        complete_after: datetime | None = None,
+    ) -> None:
+        self.provider = provider
+        self.listed = listed
+        self.complete_after = complete_after
         super().__init__(message)
 
 

@@ -283,8 +283,8 @@ PROVIDER = Provider(
     base_url="https://api.skyvern.com",
     base_url_env="SKYVERN_BASE_URL",
     fetch=RestFetch(path="/v1/runs/{run_id}"),
-    # Declared for issues 15 and 16 (not used yet): GET /v1/runs has no time filter, 100
-    # pages of at most 100 items, newest first.
+    # GET /v1/runs: no time filter, pages 1 to 100 of at most 100 items, newest first (so
+    # since= stops early; the 10,000 most recent runs are all it reaches).
     list=RestList(
         path="/v1/runs",
         paging=PageNumbers(size=100, page_param="page", size_param="page_size", max_page=100),

@@ -5,7 +5,7 @@
   by id prefix or by a kind call option (``fetch_target``, the one place that choice is made).
 - ``capabilities``: what a provider declares beyond one run, as data: listing (``RestList``,
   ``McpList`` and their paging styles), ``RestControl`` and ``McpControl`` for cancel and
-  resume, ``Artifacts``; declared now, used by the engines of issues 15 and 16.
+  resume, ``Artifacts``; listing is used by ``list_runs``, the others by later engines.
 - ``checks``: what registration checks about the fetch and capability declarations (path
   templates, routes, kinds, options, paging, outcomes), called by ``host``.
 - ``fields``: typed payload reads for mapping functions (``Fields``, and ``FieldReader``, which

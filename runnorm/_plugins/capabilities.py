@@ -1,10 +1,11 @@
 """What a provider can do beyond one run, declared as data: list, cancel, resume, artifacts.
 
-These are declarations only. The engines come later: issue 15 adds ``list_runs``, ``cancel``
-and ``resume``, issue 16 ``artifacts`` and ``download``. Until an engine ships, a declared verb
-is not in ``Provider.capabilities`` (which names only what this runnorm can do), only in
-``Provider.declared_capabilities``; registration checks every declaration all the same
-(:mod:`runnorm._plugins.checks`), so that a plugin written today keeps working.
+Listing has its engine (``list_runs``, :mod:`runnorm._live.listing`); cancel, resume and
+artifacts are declarations only until theirs ship (issue 16 adds ``artifacts`` and
+``download``). Until an engine ships, a declared verb is not in ``Provider.capabilities``
+(which names only what this runnorm can do), only in ``Provider.declared_capabilities``;
+registration checks every declaration all the same (:mod:`runnorm._plugins.checks`), so that
+a plugin written today keeps working.
 
 Listing (``Provider.list``), one of:
 
@@ -67,9 +68,9 @@ __all__ = [
     "TimeFilter",
 ]
 
-IMPLEMENTED = frozenset({"normalize", "fetch", "webhooks"})
-"""The capabilities this runnorm can use. Issue 15 adds ``list``, ``cancel`` and ``resume``
-(and ``watch``), issue 16 ``artifacts``: each joins this set with its engine."""
+IMPLEMENTED = frozenset({"normalize", "fetch", "webhooks", "list"})
+"""The capabilities this runnorm can use. ``cancel``, ``resume`` (and ``watch``) and
+``artifacts`` join this set with their engines."""
 
 Outcome: TypeAlias = Literal["accepted", "already_terminal", "not_found", "conflict"]
 """What a cancel or resume came to: ``ControlResult.outcome``."""
@@ -87,8 +88,9 @@ whole string value, never a part of one (no string formatting)."""
 class PageNumbers:
     """Numbered pages: ``page_param`` counts from ``first``, ``size_param`` asks for ``size``
     items. A page shorter than ``size`` is the last (no total is sent). ``max_page``: the
-    provider refuses pages past it (Skyvern: 100 pages of 100), so a listing that reaches it
-    with more to come is cut short (``ListLimitError``)."""
+    highest page number the provider serves (Skyvern: pages 1 to 100, of 100 runs each), so
+    a listing whose page ``max_page`` is full is cut short (``ListLimitError``) unless it
+    could stop earlier."""
 
     size: int
     page_param: str = "page"
@@ -155,11 +157,16 @@ Paging: TypeAlias = PageNumbers | OffsetPages | CursorPages | AfterPages | NextU
 class StatusFilter:
     """A server-side status filter: the native words of the wanted ``RunStatus`` (from the
     provider's ``StatusMap``) are sent as ``param``, several in one request when
-    ``repeatable`` (``?status=canceled&status=terminated``), else one word per listing or
-    the rest filtered on the client."""
+    ``repeatable`` (``?status=canceled&status=terminated``). Without ``repeatable``, a
+    status that has one such word is filtered on the server, one with several on the
+    client. ``words``: the spellings the server's filter takes, when it takes fewer than the
+    ``StatusMap`` lists (Browserbase: the uppercase ones; the lowercase spellings its
+    replies may hold are never sent); None: every word of the map. The engine checks every
+    listed run's status on the client too."""
 
     param: str = "status"
     repeatable: bool = False
+    words: tuple[str, ...] | None = None
 
 
 @attrs.frozen
@@ -191,9 +198,11 @@ class RestList:
     """``GET {base_url}{path}`` page after page (``paging``).
 
     ``items``: the reply key holding the list items (None: the reply is a bare array).
-    ``order`` and ``created_key`` (the item field with the creation time) let paging stop
-    once nothing newer (or older) can follow and let ``since``/``until`` filter on the
-    client when ``time`` declares no server-side bounds; ``status`` likewise.
+    ``order`` and ``created_key`` (the item field with the creation time, which the
+    mapping reads into ``timing.created_at``: the engine compares the ``Run``'s) let
+    paging stop once nothing newer (or older) can follow and let ``since``/``until``
+    filter on the client when ``time`` declares no server-side bounds; ``status``
+    likewise.
     ``params``: provider options of the listing. ``shared``: reply keys copied into each
     item (as ``read_dump`` does for wrappers). ``lacks``: the ``Run`` fields (``result``,
     ``timing.updated_at``, ...) list items do not carry, which ``full=True`` fetches and the

@@ -34,7 +34,7 @@ GENERIC_OPTIONS = frozenset(
 RESERVED_OPTIONS = GENERIC_OPTIONS | frozenset(
     {
         # parameters of the calls that pass provider options through (get, wait, get_many,
-        # and the calls issues 15/16 add: list_runs, watch, cancel, resume, download)
+        # list_runs, and the calls issues 14/16 add: watch, cancel, resume, download)
         "provider",
         "run_id",
         "ids",
@@ -49,6 +49,7 @@ RESERVED_OPTIONS = GENERIC_OPTIONS | frozenset(
         "status",
         "limit",
         "full",
+        "max_pages",
         "follow",
         "webhooks",
         "message",
