@@ -26,6 +26,7 @@ from runnorm._errors import (
     ConfigError,
     DetectionError,
     DumpError,
+    ListLimitError,
     NotFoundError,
     PayloadError,
     PluginLoadError,
@@ -74,7 +75,7 @@ from runnorm._version import __version__
 from runnorm.hookspecs import hookimpl
 
 if _typing.TYPE_CHECKING:
-    from runnorm._live.api import aget, await_run, get, get_many, wait
+    from runnorm._live.api import aget, alist_runs, await_run, get, get_many, list_runs, wait
     from runnorm._live.client import AsyncClient, Client
     from runnorm._model.serialization import json_schema
 
@@ -82,9 +83,11 @@ if _typing.TYPE_CHECKING:
 # use (PEP 562), so that ``import runnorm`` (and every batch worker and CLI start) stays quick.
 _LAZY = {
     "aget": "runnorm._live.api",
+    "alist_runs": "runnorm._live.api",
     "await_run": "runnorm._live.api",
     "get": "runnorm._live.api",
     "get_many": "runnorm._live.api",
+    "list_runs": "runnorm._live.api",
     "wait": "runnorm._live.api",
     "AsyncClient": "runnorm._live.client",
     "Client": "runnorm._live.client",
@@ -114,6 +117,7 @@ __all__ = [
     "__version__",
     "AfterPages",
     "aget",
+    "alist_runs",
     "APIError",
     "Artifact",
     "ArtifactFields",
@@ -137,6 +141,8 @@ __all__ = [
     "hookimpl",
     "JSON",
     "json_schema",
+    "list_runs",
+    "ListLimitError",
     "ListParam",
     "McpControl",
     "McpFetch",

@@ -1,4 +1,5 @@
-"""Module-level live API: ``get``, ``aget``, ``wait``, ``await_run``, ``get_many``.
+"""Module-level live API: ``get``, ``aget``, ``wait``, ``await_run``, ``get_many``,
+``list_runs``, ``alist_runs``.
 
 Sync functions reuse one lazily created :class:`~runnorm._live.client.Client` per provider, closed
 at interpreter exit. Async functions use a fresh :class:`~runnorm._live.client.AsyncClient` per
@@ -13,16 +14,27 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
-from runnorm._errors import RunnormError
+from runnorm._errors import RunnormError, UnsupportedError
 from runnorm._live.client import DEFAULT_CONCURRENCY, AsyncClient, Client
+from runnorm._live.listing import MAX_PAGES
 from runnorm._model.run import Run
+from runnorm._model.status import RunStatus
 from runnorm._plugins.normalize import resolve_provider
 from runnorm._plugins.provider import Provider
 
-__all__ = ["aget", "await_run", "close_clients", "get", "get_many", "wait"]
+__all__ = [
+    "aget",
+    "alist_runs",
+    "await_run",
+    "close_clients",
+    "get",
+    "get_many",
+    "list_runs",
+    "wait",
+]
 
 _sync_clients: dict[str, Client] = {}
 _sync_lock = threading.Lock()
@@ -123,3 +135,94 @@ def get_many(
 ) -> list[Run | RunnormError]:
     """Fetch many runs concurrently; in input order, each a ``Run`` or that id's error."""
     return _client(provider).get_many(ids, concurrency=concurrency, **options)
+
+
+def _lister(provider: str | Provider) -> Provider:
+    declared = resolve_provider(provider)
+    if declared.list is None:
+        raise UnsupportedError(
+            f"provider {declared.name!r} does not support listing runs (its plugin declares "
+            "no list)"
+        )
+    return declared
+
+
+def list_runs(
+    provider: str | Provider,
+    *,
+    since: Any = None,
+    until: Any = None,
+    status: RunStatus | str | None = None,
+    limit: int | None = None,
+    full: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_pages: int = MAX_PAGES,
+    **options: Any,
+) -> Iterator[Run]:
+    """Runs from *provider*'s list API, lazily, page after page, each run once.
+
+    *since* and *until* bound the creation time (``since`` inclusive, ``until`` exclusive):
+    an aware ``datetime``, a ``timedelta`` before now, ISO 8601 text or a span such as
+    ``"2h"``; sent to the server where the provider can filter, else checked on the client,
+    and paging stops once the provider's order proves nothing newer (or older) can follow.
+    *status* is a ``RunStatus`` (its value, such as ``"succeeded"``, too) or one of the
+    provider's native words. *limit* stops after that many runs. By default each ``Run``
+    is built from its list item alone (one request per page); ``full=True`` fetches each
+    run as ``get`` does, *concurrency* at a time. A listing that a provider limit (or
+    *max_pages*) cuts short raises ``ListLimitError`` after the runs it reached. Provider
+    options: the call options of ``get``, plus the listing's own (Bridge Town: ``project``).
+    Arguments are checked at once; the first request goes out with the first ``next()``.
+    """
+    _lister(provider)
+    return _client(provider).list_runs(
+        since=since,
+        until=until,
+        status=status,
+        limit=limit,
+        full=full,
+        concurrency=concurrency,
+        max_pages=max_pages,
+        **options,
+    )
+
+
+def alist_runs(
+    provider: str | Provider,
+    *,
+    since: Any = None,
+    until: Any = None,
+    status: RunStatus | str | None = None,
+    limit: int | None = None,
+    full: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_pages: int = MAX_PAGES,
+    **options: Any,
+) -> AsyncIterator[Run]:
+    """Async :func:`list_runs`: ``async for run in runnorm.alist_runs(...)``.
+
+    Uses a client of its own, closed when the iteration ends (or the iterator is closed);
+    arguments are checked at once. For many listings, hold an ``AsyncClient``.
+    """
+    client = AsyncClient(_lister(provider))
+    runs = client.list_runs(
+        since=since,
+        until=until,
+        status=status,
+        limit=limit,
+        full=full,
+        concurrency=concurrency,
+        max_pages=max_pages,
+        **options,
+    )
+    return _closing(client, runs)
+
+
+async def _closing(client: AsyncClient, runs: AsyncIterator[Run]) -> AsyncGenerator[Run, None]:
+    try:
+        async for run in runs:
+            yield run
+    finally:
+        close = getattr(runs, "aclose", None)
+        if close is not None:
+            await close()
+        await client.aclose()
