@@ -5,4 +5,6 @@
 - ``output``: exit codes, JSON and error output shared by the commands.
 - ``normalize``: ``runnorm normalize``; ``live``: ``get`` and ``wait``; ``info``:
   ``providers``; ``schema``: ``schema``.
+- ``listing``: ``runnorm list``, through the batch writers; ``checkpoint``: its
+  ``--checkpoint`` file (incremental sync).
 """

@@ -15,6 +15,7 @@ __all__ = ["COMMANDS", "main"]
 
 COMMANDS = {
     "get": "runnorm._cli.live:get_command",
+    "list": "runnorm._cli.listing:list_command",
     "normalize": "runnorm._cli.normalize:normalize_command",
     "providers": "runnorm._cli.info:providers_command",
     "schema": "runnorm._cli.schema:schema_command",
