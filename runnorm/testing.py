@@ -61,7 +61,7 @@ from runnorm._plugins.notes import dropped_keys
 from runnorm._plugins.provider import Provider
 
 if TYPE_CHECKING:
-    from runnorm._conformance import IoChecks
+    from runnorm._conformance import IoChecks, ListChecks
 
 __all__ = [
     "FakeMcpServer",
@@ -157,6 +157,18 @@ class ProviderConformance:
     """Call options the fetch tests pass to ``runnorm.get`` (``{"kind": "browser_use"}`` for a
     provider that routes by a kind option and has no default endpoint)."""
 
+    list_options: ClassVar[Mapping[str, Any] | None] = None
+    """Call options the listing tests pass to ``runnorm.list_runs``; default: a made-up
+    value for each required ``ListParam`` (``project="rnc-project"``)."""
+
+    @classmethod
+    def list_samples(cls) -> list[Mapping[str, Any]]:
+        """The payloads the listing tests serve as list items: the samples whose name
+        starts with ``list`` (as the provider's list API sends them), else every sample."""
+        samples = cls.sample_payloads()
+        listed = [payload for name, payload in samples if name.startswith("list")]
+        return listed or [payload for _, payload in samples]
+
     @classmethod
     def declared_provider(cls) -> Provider:
         """The installed ``Provider`` under test."""
@@ -200,6 +212,15 @@ class ProviderConformance:
             self.sign_webhook,
             dict(self.fetch_options),
         )
+
+    def _listing(self) -> ListChecks:
+        """The listing checks (loaded with the I/O checks, on first use)."""
+        provider = self.declared_provider()
+        options = self.list_options
+        if options is None:
+            params = provider.list.params if provider.list is not None else ()
+            options = {p.option: f"rnc-{p.option}" for p in params if p.required}
+        return self._io().listing(self.list_samples(), dict(options))
 
     @classmethod
     def sample_payloads(cls) -> list[tuple[str, Mapping[str, Any]]]:
@@ -352,6 +373,24 @@ class ProviderConformance:
     ) -> None:
         """No ``base_url``: ``Provider.base_url_env`` gives it, else ``Provider.base_url``."""
         self._io().get_reads_the_base_url_from_the_environment(monkeypatch)
+
+    # -- what the provider declares about listing (none: list_runs is unsupported) ----------
+
+    def test_list_runs_pages_through_the_declared_listing(self) -> None:
+        """Every served item, as normalizing it gives, in order, once; the declared paging
+        parameters (page numbers, offsets, cursors, ``after`` ids, next URLs) and the
+        credential on every request; an MCP tool called once with its arguments."""
+        self._listing().pages_through()
+
+    def test_list_runs_since_selects_by_creation_and_stops_early(self) -> None:
+        """``since`` gives the runs created since; an ordered listing stops after the page
+        that proves it, an unordered one pages on; a capped tool call reaching past
+        ``since`` is whole."""
+        self._listing().since_selects_by_creation()
+
+    def test_list_runs_cut_short_is_a_list_limit_error(self) -> None:
+        """A listing that cannot finish yields what it reached, then ``ListLimitError``."""
+        self._listing().cut_short()
 
     # -- what the provider declares about webhooks (none: parse is unsupported) ---------------
 

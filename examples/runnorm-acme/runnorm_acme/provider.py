@@ -1,4 +1,5 @@
-"""Acme Runs (made up): ``GET /v2/runs/{run_id}`` with an ``X-Acme-Token`` header.
+"""Acme Runs (made up): ``GET /v2/runs/{run_id}`` with an ``X-Acme-Token`` header, and
+``GET /v2/runs`` to list them (``{"runs": [...], "nextPageToken": ...}``, newest first).
 
 A run looks like ``{"acmeRunId": "acme_run_01J...", "status": "DONE", "goal": ...,
 "output": ..., "failure": {"code", "message", "details"}, "createdMs": 1768909949276, ...}``:
@@ -17,15 +18,19 @@ from runnorm import (
     Artifact,
     ArtifactKind,
     Auth,
+    CursorPages,
     FieldNote,
     FieldReader,
     Fields,
     Provider,
     RestFetch,
+    RestList,
     Run,
     RunError,
     RunStatus,
+    StatusFilter,
     StatusMap,
+    TimeFilter,
 )
 
 NAME = "acme"
@@ -149,6 +154,19 @@ PROVIDER = Provider(
     base_url="https://api.acme-runs.example",
     base_url_env="ACME_BASE_URL",
     fetch=RestFetch(path="/v2/runs/{run_id}"),
+    # GET /v2/runs?pageSize=100&status=DONE&createdAfterMs=...&pageToken=...: newest first,
+    # items are whole runs (so nothing is missing from a listed Run).
+    list=RestList(
+        path="/v2/runs",
+        paging=CursorPages(
+            next_field="nextPageToken", cursor_param="pageToken", size_param="pageSize", size=100
+        ),
+        items="runs",
+        order="newest_first",
+        created_key="createdMs",
+        status=StatusFilter(param="status"),
+        time=TimeFilter(since_param="createdAfterMs", format="epoch_millis"),
+    ),
     sensitive_keys=("callbackSecret",),
     samples=Path(__file__).parent / "samples",
     field_notes=FIELD_NOTES,

@@ -13,7 +13,7 @@ from runnorm_acme import PROVIDER
 
 import runnorm
 from runnorm import ArtifactKind, AuthError, PayloadError, RunStatus
-from runnorm.testing import FakeProviderServer, ProviderConformance
+from runnorm.testing import FakeProviderServer, ProviderConformance, Reply
 
 SAMPLES = Path(__file__).parent.parent / "runnorm_acme" / "samples"
 
@@ -156,3 +156,21 @@ def test_live_get_sends_the_acme_token() -> None:
     first = server.requests[0]
     assert (first.method, first.path) == ("GET", f"/v2/runs/{run_id}")
     assert first.headers["x-acme-token"] == "acme-test-key"
+
+
+def test_live_list_pages_through_page_tokens_and_filters_on_the_server() -> None:
+    newer, older = sample("broken"), sample("done")  # created 5 s apart
+    with FakeProviderServer(auth=("X-Acme-Token", "acme-test-key")) as server:
+        server.script(
+            "/v2/runs",
+            Reply(200, {"runs": [newer], "nextPageToken": "t2"}),
+            Reply(200, {"runs": [older], "nextPageToken": None}),
+        )
+        since = datetime(2026, 1, 1, tzinfo=UTC)
+        runs = list(
+            runnorm.list_runs("acme", since=since, base_url=server.url, api_key="acme-test-key")
+        )
+    assert [run.id for run in runs] == [newer["acmeRunId"], older["acmeRunId"]]
+    first, second = server.requests
+    assert "createdAfterMs=1767225600000" in first.query and "pageSize=100" in first.query
+    assert "pageToken=t2" in second.query
