@@ -12,6 +12,11 @@ Tool ``get_run(run_id)``:
 * ``boom`` -> tool error ``sandbox_unavailable``; anything else -> tool error ``not_found``
   (``isError: true`` with a JSON ``{error, message, hint}`` text item).
 
+Tool ``list_runs(project_name, limit=10, status="")``: the project's runs (those whose
+``project_name`` matches), newest first by ``created_at``, at most ``min(limit, 50)``, as list
+items (``run_id``, ``run_number``, ``status``, ``commit_sha``, ``started_at``, ``finished_at``,
+``created_at``) in ``{project_name, runs, total_returned}``.
+
 ``queue_statuses(run_id, payloads)`` makes successive ``get_run`` calls for ``run_id`` answer the
 payloads in order (the last one repeats). ``expire_sessions()`` makes the SDK forget every session,
 so a request that carries an old ``Mcp-Session-Id`` gets HTTP 404.
@@ -320,15 +325,22 @@ class BridgeTownServer:
         return CallToolResult(content=content, structured_content=payload)
 
     def _list_runs(self, project_name: str, limit: int, status: str) -> dict[str, Any]:
+        """Newest first (by ``created_at``; runs without one last), at most 50, as Bridge
+        Town's tool answers."""
         keys = ("run_id", "run_number", "status", "commit_sha", "started_at", "finished_at")
         with self._lock:
             candidates = list(self.runs.values())
-        runs = [
-            {key: run.get(key) for key in (*keys, "created_at")}
+        chosen = [
+            run
             for run in candidates
             if run.get("project_name") == project_name
             and (not status or run.get("status") == status)
-        ][: max(1, min(limit, 50))]
+        ]
+        chosen.sort(key=lambda run: run.get("created_at") or "", reverse=True)
+        runs = [
+            {key: run.get(key) for key in (*keys, "created_at")}
+            for run in chosen[: max(1, min(limit, 50))]
+        ]
         return {"project_name": project_name, "runs": runs, "total_returned": len(runs)}
 
     # -- test controls ------------------------------------------------------------------------

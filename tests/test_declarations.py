@@ -523,9 +523,10 @@ SKYVERN = {
 }
 
 # browserbase.md: GET /v1/agents/runs -> {data, limit, nextCursor}, limit up to 1000,
-# startAt/endAt inclusive on createdAt, status (one word: the uppercase spelling); stop 202/409/404; resume {"task": ...}
-# 202/409/404; recordings (links minted afresh per GET) and per-file downloads (offset paging,
-# SHA-256, bytes at /v1/downloads/{id} with Accept: application/octet-stream).
+# startAt/endAt inclusive on createdAt, status (one word: the uppercase spelling); stop
+# 202/409/404; resume {"task": ...} 202/409/404; recordings (links minted afresh per GET)
+# and per-file downloads (offset paging, SHA-256, bytes at /v1/downloads/{id} with
+# Accept: application/octet-stream).
 BROWSERBASE = {
     "list": RestList(
         path="/v1/agents/runs",
@@ -772,18 +773,20 @@ BAD_CAPABILITIES: list[tuple[dict[str, Any], str]] = [
     ({"list": McpList(tool="list_runs", max_items=0)}, "McpList.max_items must be"),
     (
         {"list": RestList(path="/r", paging=CursorPages(next_field="next"))},
-        "RestList.items is None (the reply is a bare array), which holds no "
-        "CursorPages.next_field",
+        "RestList.items is None (the reply is a bare array), which holds no CursorPages.next_field",
     ),
     (
-        {"list": RestList(path="/r", paging=OffsetPages(size=10), items="data", status=StatusFilter(words=()))},  # noqa: E501
+        {
+            "list": RestList(
+                path="/r", paging=OffsetPages(size=10), items="data", status=StatusFilter(words=())
+            )
+        },
         "status.words is empty",
     ),
     (
         {"list": RestList(path="/r", paging=PAGES, status=StatusFilter(words=("DONE",)))},
         "status.words are not in Provider.statuses: DONE",
     ),
-
     (
         {"cancel": RestControl(path="/v1/runs/cancel")},
         "Provider.cancel: RestControl.path must hold",

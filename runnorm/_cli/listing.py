@@ -31,7 +31,13 @@ from runnorm._batch.outfile import Output, open_output, same_target
 from runnorm._batch.writers import FORMATS, OutputDocument, Writer, format_for
 from runnorm._cli.checkpoint import Checkpoint, CheckpointError, read_checkpoint, run_state
 from runnorm._cli.live import _base_url_option, _extra_option, _live_options, _Mask
-from runnorm._cli.output import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, fail
+from runnorm._cli.output import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    fail,
+    stdout_is_terminal,
+)
 from runnorm._errors import (
     ConfigError,
     ListLimitError,
@@ -49,6 +55,11 @@ from runnorm._plugins.provider import Provider
 __all__ = ["list_command"]
 
 
+def stderr_is_terminal() -> bool:
+    """True when stderr is a terminal (the progress line)."""
+    return sys.stderr.isatty()
+
+
 class _Progress:
     """``N runs`` on stderr, at most 5 times a second (a terminal only)."""
 
@@ -59,7 +70,8 @@ class _Progress:
         now = time.monotonic()
         if now - self.shown >= 0.2:
             self.shown = now
-            click.echo(f"\r{written:,} runs\033[K", err=True, nl=False)
+            runs = "run" if written == 1 else "runs"
+            click.echo(f"\r{written:,} {runs} written\033[K", err=True, nl=False)
 
     def finish(self) -> None:
         click.echo("\r\033[K", err=True, nl=False)
@@ -215,7 +227,7 @@ def list_command(
             )
         if output and output != "-" and same_target(output, checkpoint_path):
             raise click.UsageError("--checkpoint needs a file of its own, not the output")
-    table = output is None and fmt is None and sys.stdout.isatty()
+    table = output is None and fmt is None and stdout_is_terminal()
     fmt = format_for(fmt, output)
     if fmt == "parquet" and output in (None, "-"):
         raise click.UsageError("Parquet output needs a file: -o runs.parquet")
@@ -277,7 +289,7 @@ def _run(
         except OSError as exc:
             fail(f"cannot write {output}: {exc.strerror or exc}")
     sink = _Sink(provider, mask, fmt, opened, redact)
-    progress = _Progress() if sys.stderr.isatty() and opened is not None else None
+    progress = _Progress() if stderr_is_terminal() and opened is not None else None
     sync = _Sync(checkpoint, client, settings)
     try:
         failure, cut = sync.run(pairs, sink, progress)

@@ -248,7 +248,9 @@ class Listing:
         self._boundary = False
         self._limited = query.limit == 0
         self._done = self._limited
-        self._cut: ListLimitError | None = None
+        self._after: RunnormError | None = None
+        """Raised by the call after the last page: a ListLimitError, or the error of reading
+        where the listing goes next (after the page's runs were returned)."""
         if isinstance(declared, RestList):
             self.size = self._page_size(declared)
             self._next: Page | None = first_page(declared.paging, self.size)
@@ -361,9 +363,9 @@ class Listing:
 
     def _page(self) -> Flow[list[Run] | None]:
         if self._done:
-            cut, self._cut = self._cut, None
-            if cut is not None:
-                raise cut
+            after, self._after = self._after, None
+            if after is not None:
+                raise after
             return None
         if isinstance(self.declared, McpList):
             return (yield from self._tool_call(self.declared))
@@ -383,9 +385,19 @@ class Listing:
         runs = self._accept(items, reply)
         if self._finished():
             return runs
-        following = next_page(
-            self.options, declared.paging, page, reply=reply, items=items, size=self.size, url=url
-        )
+        try:
+            following = next_page(
+                self.options,
+                declared.paging,
+                page,
+                reply=reply,
+                items=items,
+                size=self.size,
+                url=url,
+            )
+        except PayloadError as exc:  # this page's runs first, then the error
+            self._done, self._after = True, exc
+            return runs
         if following is None:
             self._done = True
         elif past_cap(declared.paging, page):
@@ -542,7 +554,7 @@ class Listing:
         reached = ""
         if complete_after is not None:
             reached = f"; complete for runs created after {complete_after.isoformat()}"
-        self._cut = ListLimitError(
+        self._after = ListLimitError(
             f"{self.options.provider.name}: listing cut short after {self.listed} runs: "
             f"{why}{reached}",
             provider=self.options.provider.name,
