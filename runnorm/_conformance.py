@@ -510,7 +510,14 @@ def _rest_pages(
             elif isinstance(paging, OffsetPages) and paging.total_field is not None:
                 reply[paging.total_field] = 10 * len(items) if endless else len(items)
         replies.append(reply)
+    if not endless and _ends_on_empty(paging):
+        replies.append(_list_page(declared, [], shared))
     return replies
+
+
+def _ends_on_empty(paging: Any) -> bool:
+    """An ``after`` listing without a ``more_field`` ends on an empty page only."""
+    return isinstance(paging, AfterPages) and paging.more_field is None
 
 
 def _per_page(declared: RestList) -> int:
@@ -649,8 +656,9 @@ class ListChecks:
                 assert calls[0].get(declared.limit_argument) == declared.max_items, calls[0]
             return None
         queries = served.queries()
-        assert len(queries) == 2, f"{provider.name}: {len(queries)} requests for 2 pages"
-        self._page_parameters(declared, queries, served.items)
+        pages = 2 + _ends_on_empty(declared.paging)
+        assert len(queries) == pages, f"{provider.name}: {len(queries)} requests for {pages} pages"
+        self._page_parameters(declared, queries[:2], served.items)
         return None
 
     def _page_parameters(

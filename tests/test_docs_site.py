@@ -80,7 +80,7 @@ def isolated_page() -> Iterator[None]:
 
 def test_the_marker_convention_is_in_use() -> None:
     # Every guide has something that runs, and a marker never sits before a non-python fence.
-    for name in ("index", "quickstart", "concepts", "live", "webhooks", "batch"):
+    for name in ("index", "quickstart", "concepts", "live", "listing", "webhooks", "batch"):
         assert runnable_blocks((DOCS / f"{name}.md").read_text(encoding="utf-8")), name
     for page in pages():
         text = page.read_text(encoding="utf-8")
@@ -111,6 +111,27 @@ def test_quickstart_snippets_print_what_their_comments_say() -> None:
     assert "failed Login failed" in printed
     assert "True {'total': 3}" in printed
     assert "17 records, 0 failed" in printed
+
+
+def test_listing_snippets_print_what_their_comments_say() -> None:
+    # Each print(...) on the listing page ends in a comment that starts with what it prints.
+    page = DOCS / "listing.md"
+    blocks = runnable_blocks(page.read_text(encoding="utf-8"))
+    expected = [
+        line.split("  # ", 1)[1]
+        for _, code in blocks
+        for line in code.splitlines()
+        if line.lstrip().startswith("print(") and "  # " in line
+    ]
+    output = io.StringIO()
+    with isolated_page(), contextlib.redirect_stdout(output):
+        namespace: dict[str, object] = {}
+        for line, code in blocks:
+            exec(compile("\n" * line + code, str(page), "exec"), namespace)
+    printed = output.getvalue().splitlines()
+    assert len(printed) == len(expected) > 8
+    for shown, comment in zip(printed, expected, strict=True):
+        assert comment.startswith(shown), (shown, comment)
 
 
 def test_plugin_guide_keeps_the_parts_other_tests_read() -> None:
