@@ -381,6 +381,25 @@ def test_a_cursor_handed_back_twice_ends_in_list_limit_error(browserbase: Browse
     assert len(reached) == 3 and len(browserbase.server.requests) == 3
 
 
+def test_a_cursor_that_is_not_text_ends_the_listing_after_its_page(
+    browserbase: BrowserbaseApi,
+) -> None:
+    fill_browserbase(browserbase, 2)
+    browserbase.server.handlers.pop("/v1/agents/runs")
+    first, second = browserbase.runs.values()
+    browserbase.server.script(
+        "/v1/agents/runs", Reply(200, {"data": [first, second], "nextCursor": {"page": 2}})
+    )
+    reached: list[runnorm.Run] = []
+    with pytest.raises(PayloadError, match="not a cursor"):
+        reached.extend(
+            runnorm.list_runs(
+                "browserbase", base_url=browserbase.server.url, api_key=BROWSERBASE_KEY
+            )
+        )
+    assert len(reached) == 2
+
+
 def test_browserbase_page_without_data_is_a_payload_error(browserbase: BrowserbaseApi) -> None:
     browserbase.server.handlers.pop("/v1/agents/runs")
     browserbase.server.script("/v1/agents/runs", Reply(200, {"items": [], "nextCursor": None}))
@@ -609,6 +628,8 @@ def test_after_ids_and_offsets_page_as_declared() -> None:
         ({"since": datetime(2026, 1, 1)}, "naive datetime"),
         ({"since": "2026-02-01", "until": "2026-01-01"}, "is before since"),
         ({"since": "last tuesday"}, "span such as '2h'"),
+        ({"since": timedelta(days=10**8)}, "out of range"),
+        ({"until": "99999999999w"}, "out of range"),
         ({"status": "done"}, "status= must be a RunStatus"),
         ({"limit": -1}, "limit must be a whole number"),
         ({"full": "yes"}, "full must be True or False"),
@@ -625,6 +646,12 @@ def test_bad_arguments_fail_at_the_call_before_any_request(
     with pytest.raises(ConfigError, match=problem):
         runnorm.alist_runs("skyvern", base_url=skyvern.server.url, api_key=SKYVERN_KEY, **options)
     assert skyvern.server.requests == []
+
+
+def test_a_listing_option_that_cannot_be_sent_is_a_config_error() -> None:
+    for project in ("", "\ud800", True, ["a"]):
+        with pytest.raises(ConfigError, match="project= must be non-empty text"):
+            runnorm.list_runs("bridgetown", project=project, api_key="btk_x")
 
 
 def test_a_provider_without_a_list_is_unsupported() -> None:

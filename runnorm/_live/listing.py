@@ -91,6 +91,15 @@ def parse_when(name: str, value: Any, *, now: datetime | None = None) -> datetim
     before *now*; text, either ISO 8601 (without an offset: UTC, as payloads are read) or a
     span before now (``"90s"``, ``"30m"``, ``"2h"``, ``"7d"``, ``"1w"``, ``"1d12h"``).
     A naive ``datetime`` is a ``ConfigError``: it is usually local time."""
+    try:
+        return _when(name, value, now)
+    except (OverflowError, ValueError) as exc:  # a span or timedelta past datetime's range
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{name} {shorten(value)} is out of range") from None
+
+
+def _when(name: str, value: Any, now: datetime | None) -> datetime | None:
     if value is None:
         return None
     current = now or datetime.now(UTC)
@@ -194,11 +203,14 @@ def _stamp(value: datetime, fmt: str, *, up: bool) -> str:
 
 
 def _param_value(provider: Provider, option: str, value: Any) -> str:
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value and _encodes(value):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise ConfigError(f"{provider.name}: {option}= must be non-empty text, not {shorten(value)}")
+    raise ConfigError(
+        f"{provider.name}: {option}= must be non-empty text (valid Unicode) or a whole number, "
+        f"not {shorten(value)}"
+    )
 
 
 def _with_shared(item: Mapping[str, Any], shared: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -206,6 +218,14 @@ def _with_shared(item: Mapping[str, Any], shared: Mapping[str, Any]) -> Mapping[
     ``read_dump`` copies a wrapper's fields into its items)."""
     missing = {k: v for k, v in shared.items() if k not in item} if shared else None
     return {**item, **missing} if missing else item
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
 
 
 # -- one listing ----------------------------------------------------------------------------
