@@ -18,23 +18,27 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import IO, Any, Protocol
 
-from runnorm._json import Embedded, dumps
-from runnorm._model.run import ArtifactKind
+from runnorm._json import dumps
+from runnorm._model.run import ArtifactKind, Run
 
 __all__ = [
     "COLUMNS",
     "FORMATS",
     "OutputDocument",
+    "ROW_FORMATS",
     "Writer",
     "flat_row",
     "flatten",
     "format_for",
     "make_writer",
     "parquet_schema",
+    "run_row",
     "text_row",
 ]
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
+ROW_FORMATS = frozenset({"csv", "parquet"})
+"""The formats whose writers take :func:`run_row` rows rather than documents."""
 WRITE_BUFFER = 1 << 20
 """Output buffer size: records are small and many, and each flush is a system call."""
 _SUFFIXES = {
@@ -92,61 +96,63 @@ _STAMP_COLUMNS = tuple(range(_FIRST_STAMP, _FIRST_STAMP + len(_TIMESTAMPS)))
 _DICTIONARY_COLUMNS = ["provider", "status", "native_status", "kind", "error.code"]
 
 
-def _json_bytes(value: Any) -> bytes | None:
-    """*value* as JSON text (UTF-8 bytes): an embedded payload as its own bytes."""
-    if value is None:
-        return None
-    if type(value) is Embedded:
-        return value.data
-    return dumps(value)
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds()
 
 
-def flat_row(document: Mapping[str, Any]) -> tuple[Any, ...]:
-    """One ``to_dict()`` document as a row of :data:`COLUMNS` values, in order: timestamps as
-    the document holds them (datetimes, from the batch), the JSON values as JSON bytes. The
-    one flattening of CSV and Parquet."""
-    error = document.get("error")
-    timing = document.get("timing") or {}
-    artifacts = document.get("artifacts")
+def run_row(run: Run, raw_json: bytes | None = None) -> tuple[Any, ...]:
+    """*run* as a row of :data:`COLUMNS` values, in order, straight from the ``Run`` (no
+    document in between): timestamps as datetimes, durations in seconds, the JSON values as
+    JSON bytes; *raw_json*, when given, is the payload's own text (else ``run.raw`` is
+    encoded). The one flattening of CSV and Parquet."""
+    error, timing, artifacts = run.error, run.timing, run.artifacts
     counts: Any = _NO_ARTIFACTS
     if artifacts:
         counts = [0] * len(_KINDS)
         for artifact in artifacts:
-            index = _KIND_INDEX.get(artifact["kind"])
-            if index is not None:
-                counts[index] += 1
-    get = timing.get
+            counts[_KIND_INDEX[artifact.kind.value]] += 1
+    created, queued, started, finished = (
+        timing.created_at,
+        timing.queued_at,
+        timing.started_at,
+        timing.finished_at,
+    )
     return (
-        document["provider"],
-        document["id"],
-        document["status"],
-        document["native_status"],
-        document.get("kind"),
-        document.get("task"),
-        document.get("web_url"),
-        document.get("session_id"),
-        document.get("step_count"),
-        error.get("code") if error else None,
-        error.get("message") if error else None,
-        _json_bytes(error.get("details")) if error else None,
-        get("created_at"),
-        get("queued_at"),
-        get("started_at"),
-        get("finished_at"),
-        get("updated_at"),
-        get("queue_time"),
-        get("run_time"),
-        get("total_time"),
+        run.provider,
+        run.id,
+        run.status.value,
+        run.native_status,
+        run.kind,
+        run.task,
+        run.web_url,
+        run.session_id,
+        run.step_count,
+        None if error is None else error.code,
+        None if error is None else error.message,
+        None if error is None else dumps(list(error.details)),
+        created,
+        queued,
+        started,
+        finished,
+        timing.updated_at,
+        _seconds(queued or created, started),
+        _seconds(started, finished),
+        _seconds(created, finished),
         *counts,
-        _json_bytes(document.get("result")),
-        _json_bytes(document.get("extra")),
-        _json_bytes(document.get("raw")),
+        None if run.result is None else dumps(run.result),
+        dumps(run.extra),
+        dumps(run.raw) if raw_json is None else raw_json,
     )
 
 
-def text_row(document: Mapping[str, Any]) -> list[Any]:
-    """:func:`flat_row` with text where CSV wants it: timestamps in ISO 8601, JSON as str."""
-    row = list(flat_row(document))
+def flat_row(document: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A ``to_dict()`` document (the Dask engine's, a test's) as the row of its ``Run``."""
+    return run_row(Run.from_dict(document))
+
+
+def text_row(values: tuple[Any, ...]) -> list[Any]:
+    """A :func:`run_row` with text where CSV wants it: timestamps in ISO 8601, JSON as str."""
+    row = list(values)
     for index in _STAMP_COLUMNS:
         value = row[index]
         if isinstance(value, datetime):
@@ -160,21 +166,26 @@ def text_row(document: Mapping[str, Any]) -> list[Any]:
 
 def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
     """One ``to_dict()`` document as a flat row of :data:`COLUMNS`, as CSV writes it."""
-    return dict(zip(COLUMNS, text_row(document), strict=True))
+    return dict(zip(COLUMNS, text_row(flat_row(document)), strict=True))
 
 
 class Writer(Protocol):
     """Writes documents to a binary stream; ``close`` finishes the format (not the stream)."""
 
     count: int
+    rows: bool
+    """True when :meth:`write` takes :func:`run_row` rows (CSV, Parquet), False when it takes
+    documents (JSON Lines, JSON)."""
 
-    def write(self, document: Mapping[str, Any]) -> None: ...
+    def write(self, item: Any) -> None: ...
 
     def close(self) -> None: ...
 
 
 class JsonlWriter:
     """One compact JSON object per line."""
+
+    rows = False
 
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
@@ -192,6 +203,8 @@ class JsonWriter:
     """Elements of a JSON array, one per line, without the brackets (:class:`OutputDocument`
     frames them)."""
 
+    rows = False
+
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.count = 0
@@ -208,14 +221,16 @@ class CsvWriter:
     """Flattened rows with dotted column names, without the header line (:class:`OutputDocument`
     writes it)."""
 
+    rows = True
+
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=True)
         self.writer = csv.writer(self.text)
         self.count = 0
 
-    def write(self, document: Mapping[str, Any]) -> None:
-        self.writer.writerow(text_row(document))
+    def write(self, row: tuple[Any, ...]) -> None:
+        self.writer.writerow(text_row(row))
         self.count += 1
 
     def close(self) -> None:
@@ -247,10 +262,12 @@ def parquet_schema() -> Any:
 
 
 class ParquetWriter:
-    """Typed Parquet built column by column: rows are flat tuples (:func:`flat_row`), turned
+    """Typed Parquet built column by column: rows are flat tuples (:func:`run_row`), turned
     into Arrow arrays every :attr:`BATCH` rows (compact, no Python objects kept), written as
     one row group every :attr:`ROW_GROUP` rows, so memory stays flat whatever the input's
     size. A shard's Parquet is a complete file: the parent appends its row groups."""
+
+    rows = True
 
     BATCH = 2_000
     ROW_GROUP = 20_000
@@ -267,37 +284,27 @@ class ParquetWriter:
             # Dictionaries pay only for columns of few values; ids and JSON text are unique.
             use_dictionary=_DICTIONARY_COLUMNS,
         )
-        self.rows: list[tuple[Any, ...]] = []
+        self.pending: list[tuple[Any, ...]] = []
         self.batches: list[Any] = []
         self._batched = 0
         self.count = 0
 
-    def write(self, document: Mapping[str, Any]) -> None:
-        self.rows.append(flat_row(document))
+    def write(self, row: tuple[Any, ...]) -> None:
+        self.pending.append(row)
         self.count += 1
-        if len(self.rows) >= self.BATCH:
+        if len(self.pending) >= self.BATCH:
             self._batch()
 
     def _batch(self) -> None:
-        if not self.rows:
+        if not self.pending:
             return
         pa = self._pa
         arrays = []
-        for index, (column, kind) in enumerate(
-            zip(zip(*self.rows, strict=True), self._types, strict=True)
-        ):
-            try:
-                arrays.append(pa.array(column, type=kind))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                if index not in _STAMP_COLUMNS:
-                    raise
-                # documents from to_dict() hold ISO 8601 text: the rare path
-                parse = datetime.fromisoformat
-                stamps = [parse(v) if isinstance(v, str) else v for v in column]
-                arrays.append(pa.array(stamps, type=kind))
+        for column, kind in zip(zip(*self.pending, strict=True), self._types, strict=True):
+            arrays.append(pa.array(column, type=kind))
         self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
-        self._batched += len(self.rows)
-        self.rows = []
+        self._batched += len(self.pending)
+        self.pending = []
         if self._batched >= self.ROW_GROUP:
             self._flush()
 
