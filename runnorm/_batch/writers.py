@@ -14,7 +14,7 @@ import csv
 import io
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import IO, Any, Protocol
 
@@ -172,7 +172,10 @@ def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
 class Writer(Protocol):
     """Writes documents to a binary stream; ``close`` finishes the format (not the stream)."""
 
-    count: int
+    @property
+    def count(self) -> int:
+        """Records written."""
+
     rows: bool
     """True when :meth:`write` takes :func:`run_row` rows (CSV, Parquet), False when it takes
     documents (JSON Lines, JSON)."""
@@ -247,6 +250,15 @@ def _require_pyarrow() -> Any:
     return pyarrow
 
 
+def _memory_pool(pa: Any) -> Any:
+    """jemalloc where pyarrow has it: it hands freed memory back, where the default
+    (mimalloc) keeps a batch's worth per size class, about 60 MB more peak RSS here."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except (NotImplementedError, pa.ArrowNotImplementedError):  # built without it
+        return pa.default_memory_pool()
+
+
 def parquet_schema() -> Any:
     """The typed Arrow schema of Parquet output (needs ``runnorm[parquet]``)."""
     pa = _require_pyarrow()
@@ -261,70 +273,129 @@ def parquet_schema() -> Any:
     return pa.schema([(column, types[column]) for column in COLUMNS])
 
 
+class _Batches:
+    """Flat rows (:func:`run_row`) into Arrow record batches of the Parquet schema, column
+    by column, every :attr:`SIZE` rows: compact buffers, no Python objects kept."""
+
+    SIZE = 2_000
+
+    def __init__(self, take: Callable[[Any], None]) -> None:
+        self._pa = _require_pyarrow()
+        self.pool = _memory_pool(self._pa)
+        self.schema = parquet_schema()
+        self._types = [field.type for field in self.schema]
+        self._take = take
+        self.pending: list[tuple[Any, ...]] = []
+        self.count = 0
+
+    def write(self, row: tuple[Any, ...]) -> None:
+        self.pending.append(row)
+        self.count += 1
+        if len(self.pending) >= self.SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        pa = self._pa
+        columns = zip(*self.pending, strict=True)
+        pool = self.pool
+        arrays = [
+            pa.array(c, type=t, memory_pool=pool) for c, t in zip(columns, self._types, strict=True)
+        ]
+        self.pending = []
+        self._take(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+
+
 class ParquetWriter:
-    """Typed Parquet built column by column: rows are flat tuples (:func:`run_row`), turned
-    into Arrow arrays every :attr:`BATCH` rows (compact, no Python objects kept), written as
-    one row group every :attr:`ROW_GROUP` rows, so memory stays flat whatever the input's
-    size. A shard's Parquet is a complete file: the parent appends its row groups."""
+    """Typed Parquet built column by column (:class:`_Batches`), one row group every
+    :attr:`ROW_GROUP` rows, so memory stays flat whatever the input's size. Batches built
+    elsewhere (a worker's :class:`ArrowFragmentWriter`) are :meth:`add`-ed as they are."""
 
     rows = True
-
-    BATCH = 2_000
     ROW_GROUP = 20_000
 
     def __init__(self, stream: IO[bytes]) -> None:
-        pa = _require_pyarrow()
+        self._batches = _Batches(self.add)
+        pa = self._batches._pa
         self._pa = pa
-        self.schema = parquet_schema()
-        self._types = [field.type for field in self.schema]
+        self.schema = self._batches.schema
         self.writer = pa.parquet.ParquetWriter(
             stream,
             self.schema,
             compression="zstd",
             # Dictionaries pay only for columns of few values; ids and JSON text are unique.
             use_dictionary=_DICTIONARY_COLUMNS,
+            memory_pool=self._batches.pool,
         )
-        self.pending: list[tuple[Any, ...]] = []
-        self.batches: list[Any] = []
-        self._batched = 0
-        self.count = 0
+        self.group: list[Any] = []
+        self._grouped = 0
+
+    @property
+    def count(self) -> int:
+        """Rows written through :meth:`write`."""
+        return self._batches.count
 
     def write(self, row: tuple[Any, ...]) -> None:
-        self.pending.append(row)
-        self.count += 1
-        if len(self.pending) >= self.BATCH:
-            self._batch()
+        self._batches.write(row)
 
-    def _batch(self) -> None:
-        if not self.pending:
-            return
-        pa = self._pa
-        arrays = []
-        for column, kind in zip(zip(*self.pending, strict=True), self._types, strict=True):
-            arrays.append(pa.array(column, type=kind))
-        self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
-        self._batched += len(self.pending)
-        self.pending = []
-        if self._batched >= self.ROW_GROUP:
-            self._flush()
+    def add(self, batch: Any) -> None:
+        """Add a record batch of the schema; a row group is written when it is full."""
+        self.group.append(batch)
+        self._grouped += batch.num_rows
+        if self._grouped >= self.ROW_GROUP:
+            self._write_group()
 
-    def _flush(self) -> None:
-        if self.batches:
-            table = self._pa.Table.from_batches(self.batches, schema=self.schema)
-            self.writer.write_table(table, row_group_size=max(self._batched, 1))
-            self.batches = []
-            self._batched = 0
+    def _write_group(self) -> None:
+        if self.group:
+            table = self._pa.Table.from_batches(self.group, schema=self.schema)
+            self.writer.write_table(table, row_group_size=max(self._grouped, 1))
+            self.group = []
+            self._grouped = 0
 
     def close(self) -> None:
-        self._batch()
-        self._flush()
+        self._batches.flush()
+        self._write_group()
         self.writer.close()
 
 
-def make_writer(fmt: str, stream: IO[bytes]) -> Writer:
+class ArrowFragmentWriter:
+    """A worker's share of a Parquet output: the same record batches, as an Arrow IPC file
+    (LZ4-compressed), which the parent adds to the one :class:`ParquetWriter` as they are,
+    so that rows are encoded to Parquet once, never decoded and encoded again."""
+
+    rows = True
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._batches = _Batches(self._take)
+        pa = self._batches._pa
+        codec = "lz4" if pa.Codec.is_available("lz4") else None
+        options = pa.ipc.IpcWriteOptions(compression=codec)
+        self._ipc = pa.ipc.new_file(stream, self._batches.schema, options=options)
+
+    @property
+    def count(self) -> int:
+        """Rows written."""
+        return self._batches.count
+
+    def write(self, row: tuple[Any, ...]) -> None:
+        self._batches.write(row)
+
+    def _take(self, batch: Any) -> None:
+        self._ipc.write_batch(batch)
+
+    def close(self) -> None:
+        self._batches.flush()
+        self._ipc.close()
+
+
+def make_writer(fmt: str, stream: IO[bytes], *, fragment: bool = False) -> Writer:
     """A writer of *fmt* on *stream*. JSON and CSV writers write *fragments* (no brackets,
     no header) that an :class:`OutputDocument` frames, so that the outputs of shards can be
-    concatenated; a Parquet writer writes a whole file."""
+    concatenated; a Parquet writer writes a whole file, or with ``fragment=True`` (a
+    worker's shard) the Arrow batches the parent's Parquet writer adds."""
+    if fmt == "parquet" and fragment:
+        return ArrowFragmentWriter(stream)
     if fmt == "jsonl":
         return JsonlWriter(stream)
     if fmt == "json":
@@ -365,7 +436,8 @@ class OutputDocument:
         if self.fmt == "parquet":
             if self._parquet is None:
                 self._parquet = ParquetWriter(self.output)
-            _append_parquet(self._parquet, path)
+            if size:
+                _add_batches(self._parquet, path)
             return
         if self.fmt == "json" and self._appended and size:
             self.output.write(b",")
@@ -413,9 +485,10 @@ def _append_file(output: IO[bytes], path: str) -> None:
         shutil.copyfileobj(fragment, output, 1 << 20)
 
 
-def _append_parquet(writer: ParquetWriter, path: str) -> None:
-    if os.path.getsize(path) == 0:
-        return
-    source = _require_pyarrow().parquet.ParquetFile(path)
-    for group in range(source.num_row_groups):
-        writer.writer.write_table(source.read_row_group(group))
+def _add_batches(writer: ParquetWriter, path: str) -> None:
+    """Add the record batches of a worker's Arrow IPC file to *writer*, as they are."""
+    pa = writer._pa
+    with pa.memory_map(path) as source:
+        reader = pa.ipc.open_file(source, memory_pool=writer._batches.pool)
+        for index in range(reader.num_record_batches):
+            writer.add(reader.get_batch(index))
