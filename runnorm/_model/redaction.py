@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -35,6 +35,7 @@ HEADER_CREDENTIALS: tuple[str, ...] = (
 )
 
 
+_UNSEEN: Any = object()
 _BLANKS = rb"[ \t\r\n]*+"
 _NOT_EMPTY = rb'(?!null|""|\{' + _BLANKS + rb"\}|\[" + _BLANKS + rb"\])"
 
@@ -44,10 +45,30 @@ def _is_empty(value: Any) -> bool:
     return value is None or (type(value) in (str, dict, list) and not value)
 
 
+def _hiding_escapes(stems: bytes, *, empty_stem: bool) -> Any:
+    """A search for the JSON escapes that could spell a character of a key's stem, so that
+    the literal search would miss that key: ``\\uXXXX`` of exactly those characters (any
+    ``\\u`` when a pattern starts with a wildcard and so has no stem), and ``\\/``,
+    ``\\"`` or ``\\\\`` when a stem holds that character. Escapes of other characters
+    (``\\u00e9`` in text written with ``ensure_ascii``) cannot hide a sensitive key."""
+    chars = set(stems.decode("utf-8", "replace"))
+    if empty_stem or any(ord(char) > 0xFFFF for char in chars):  # astral: surrogate pairs
+        return re.compile(rb"\\u").search
+    codes = []
+    for char in sorted(chars):
+        digits = f"{ord(char):04x}"
+        codes.append("".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in digits))
+    alternatives = [rb"\\u(?:" + "|".join(codes).encode() + rb")"] if codes else []
+    alternatives += [re.escape(b"\\" + char) for char in (b"/", b'"', b"\\") if char in stems]
+    if not alternatives:
+        return lambda text: None
+    return re.compile(b"|".join(alternatives)).search
+
+
 class Redactor:
     """Replaces the values of sensitive keys, at any depth, in copies of JSON documents."""
 
-    __slots__ = ("_cache", "_escapes", "_holds_value", "_literals", "_matcher")
+    __slots__ = ("_cache", "_escapes", "_hidden", "_holds_value", "_literals", "_matcher")
 
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         every = list(dict.fromkeys(patterns))
@@ -66,10 +87,8 @@ class Redactor:
             literals.append(b'"' + stem + (b'"' if exact else b""))
             keys.append(re.escape(stem) + (b'"' if exact else rb'(?:[^"\\]|\\.)*"'))
         self._literals = tuple(dict.fromkeys(literals))
-        # Escapes that could spell a stem's characters so that the literal search misses
-        # them: always \u; \/, \" and \\ only when a stem holds that character.
-        hidden = [b"\\" + char for char in (b"/", b'"', b"\\") if char in stems]
-        self._escapes = (b"\\u", *hidden)
+        self._escapes = _hiding_escapes(stems, empty_stem=any(lit == b'"' for lit in literals))
+        self._hidden = any(char in stems for char in (b"/", b'"', b"\\"))
         self._holds_value = (
             re.compile(
                 b'"(?:' + b"|".join(keys) + rb")" + _BLANKS + b":" + _BLANKS + _NOT_EMPTY
@@ -102,9 +121,9 @@ class Redactor:
                 if holds_value(json_text, start) is not None:
                     return True
                 start = json_text.find(literal, start + 1)
-        if json_text.find(b"\\") < 0:  # find: memchr, the fastest test
-            return False
-        return any(escape in json_text for escape in self._escapes)
+        if json_text.find(b"\\") < 0 or (json_text.find(b"\\u") < 0 and not self._hidden):
+            return False  # find: memchr, the fastest test
+        return self._escapes(json_text) is not None
 
     def renamed_secrets(self, run: Run) -> bool:
         """True when ``run.extra`` holds a sensitive key, with a value, that ``raw`` does not
@@ -118,26 +137,44 @@ class Redactor:
                 return True
         return False
 
-    def redact(self, value: Any) -> Any:
-        """*value* with secrets replaced; parts without secrets are shared, not copied."""
+    def redact(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
+        """*value* with secrets replaced; parts without secrets are shared, not copied.
+
+        *memo* (container id -> result) lets several calls over values that share parts
+        (a run's ``extra`` holds ``raw``'s own values) walk each part once."""
         if self._matcher is None:
             return value
-        if isinstance(value, Mapping):
-            changed = False
-            out: dict[str, Any] = {}
-            for key, item in value.items():
-                if isinstance(key, str) and not _is_empty(item) and self.is_sensitive(key):
-                    new: Any = REDACTED
-                else:
-                    new = self.redact(item)
-                changed = changed or new is not item
-                out[key] = new
-            return out if changed else value
-        if isinstance(value, list):
-            items = [self.redact(item) for item in value]
-            if any(new is not old for new, old in zip(items, value, strict=True)):
-                return items
+        kind = type(value)
+        walk: Callable[[Any, dict[int, Any] | None], Any]
+        if kind is dict or (kind is not list and isinstance(value, Mapping)):
+            walk = self._redact_mapping
+        elif kind is list or isinstance(value, list):
+            walk = self._redact_list
+        else:
             return value
+        if memo is None:
+            return walk(value, None)
+        done = memo.get(id(value), _UNSEEN)
+        if done is _UNSEEN:
+            done = memo[id(value)] = walk(value, memo)
+        return done
+
+    def _redact_mapping(self, value: Mapping[Any, Any], memo: dict[int, Any] | None) -> Any:
+        changed = False
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and not _is_empty(item) and self.is_sensitive(key):
+                new: Any = REDACTED
+            else:
+                new = self.redact(item, memo)
+            changed = changed or new is not item
+            out[key] = new
+        return out if changed else value
+
+    def _redact_list(self, value: list[Any], memo: dict[int, Any] | None) -> Any:
+        items = [self.redact(item, memo) for item in value]
+        if any(new is not old for new, old in zip(items, value, strict=True)):
+            return items
         return value
 
     def redact_run(self, run: Run) -> Run:
@@ -147,18 +184,19 @@ class Redactor:
         if self._matcher is None:
             return run
         changes: dict[str, Any] = {}
+        memo: dict[int, Any] = {}  # the values extra and result share with raw: walked once
         for name, value in (("raw", run.raw), ("extra", run.extra), ("result", run.result)):
-            new = self.redact(value)
+            new = self.redact(value, memo)
             if new is not value:
                 changes[name] = new
         error = run.error
         if error is not None and error.details:
-            details = tuple(self.redact(detail) for detail in error.details)
+            details = tuple(self.redact(detail, memo) for detail in error.details)
             if any(new is not old for new, old in zip(details, error.details, strict=True)):
                 changes["error"] = attrs.evolve(error, details=details)
         artifacts = []
         for artifact in run.artifacts:
-            content = self.redact(artifact.content)
+            content = self.redact(artifact.content, memo)
             artifacts.append(
                 artifact if content is artifact.content else attrs.evolve(artifact, content=content)
             )
