@@ -175,12 +175,22 @@ def test_a_table_on_a_terminal_and_a_progress_line(
     assert code == 0 and "\r1 run written" in err  # then at most 5 times a second
 
 
-def test_the_key_never_reaches_the_output(skyvern: SkyvernApi, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_the_key_never_reaches_the_output(skyvern: SkyvernApi, tmp_path: Path, fmt: str) -> None:
+    import pyarrow.parquet as pq
+
     item = skyvern.put(1, 1)
     item["title"] = f"echo {SKYVERN_KEY}"
-    out_file = tmp_path / "out.jsonl"
+    item["task_run_type"] = f"type-{SKYVERN_KEY}"  # a column of its own: kind
+    out_file = tmp_path / f"out.{fmt}"
     code, out, err = invoke("list", "skyvern", "-o", str(out_file))
-    assert code == 0 and SKYVERN_KEY not in out_file.read_text() + out + err
+    assert code == 0, err
+    if fmt == "parquet":
+        written = json.dumps(pq.read_table(out_file).to_pylist(), default=str)
+    else:
+        written = out_file.read_text()
+    assert "echo ***" in written and "type-***" in written
+    assert SKYVERN_KEY not in written + out + err
     skyvern.server.script("/v1/runs", Reply(401, {"detail": f"bad key {SKYVERN_KEY}"}))
     code, out, err = invoke("list", "skyvern")
     assert code == 5 and SKYVERN_KEY not in out + err and "HTTP 401" in err

@@ -93,8 +93,27 @@ class _Table:
         click.echo(self.mask(f"{when:<19}  {status:<24}  {run.id}  {task}".rstrip()))
 
 
+def _masked(mask: _Mask, item: Any) -> Any:
+    """An output item (a document, or a CSV/Parquet row whose JSON values are bytes) with the
+    caller's key masked wherever a provider's payload echoed it."""
+    if not isinstance(item, tuple):
+        return mask.value(item)
+    return tuple(_masked_cell(mask, value) for value in item)
+
+
+def _masked_cell(mask: _Mask, value: Any) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, bytes):  # JSON text: result, extra, raw, error details
+        text = value.decode("utf-8", "surrogateescape")
+        masked = mask(text)
+        return value if masked == text else masked.encode("utf-8", "surrogateescape")
+    return value
+
+
 class _Sink:
-    """Where runs go: the table, or documents through the batch writers into an output."""
+    """Where runs go: the table, or what the format's writer takes (``Normalizer.output``:
+    documents, or rows for CSV and Parquet) through the batch writers into an output."""
 
     def __init__(
         self, provider: Provider, mask: _Mask, fmt: str, output: Output | None, redact: bool
@@ -110,7 +129,7 @@ class _Sink:
 
     def write(self, run: Run) -> None:
         if self.writer is not None:
-            self.writer.write(self.mask.value(self.normalizer.document(run, None)))
+            self.writer.write(_masked(self.mask, self.normalizer.output(run, None)))
         elif self.table is not None:
             self.table.write(run)
         self.count += 1
