@@ -3,7 +3,10 @@
 Every writer takes ``Run.to_dict()`` documents (already redacted when the caller wants it).
 CSV and Parquet use the same flat columns: dotted names (``timing.started_at``,
 ``error.code``), artifact counts by kind (``artifacts.screenshot``), and the JSON values
-(``result``, ``extra``, ``raw``, ``error.details``) as JSON text. JSON and CSV writers write
+(``result``, ``extra``, ``raw``, ``error.details``) as JSON text. The attempts of a run
+retried under one id come last (``attempt``, ``retry_pending``, ``timing.next_attempt_at``,
+``attempts``): ``attempts`` is JSON text in CSV and a list of structs in Parquet. JSON and
+CSV writers write
 *fragments* (no brackets, no header); :class:`OutputDocument` frames them, for one process
 and for shards concatenated alike.
 """
@@ -67,6 +70,11 @@ COLUMNS: tuple[str, ...] = (
     "result",
     "extra",
     "raw",
+    # runs over time (schema_version 2)
+    "attempt",
+    "retry_pending",
+    "timing.next_attempt_at",
+    "attempts",
 )
 
 
@@ -88,7 +96,10 @@ _KIND_INDEX = {kind: index for index, kind in enumerate(_KINDS)}
 _NO_ARTIFACTS = (0,) * len(_KINDS)
 _FIRST_STAMP = COLUMNS.index("timing.created_at")
 _JSON_COLUMNS = tuple(COLUMNS.index(name) for name in ("error.details", "result", "extra", "raw"))
-_STAMP_COLUMNS = tuple(range(_FIRST_STAMP, _FIRST_STAMP + len(_TIMESTAMPS)))
+_NEXT_ATTEMPT = COLUMNS.index("timing.next_attempt_at")
+_STAMP_COLUMNS = (*range(_FIRST_STAMP, _FIRST_STAMP + len(_TIMESTAMPS)), _NEXT_ATTEMPT)
+_RETRY_PENDING = COLUMNS.index("retry_pending")
+_ATTEMPTS = COLUMNS.index("attempts")
 _DICTIONARY_COLUMNS = ["provider", "status", "native_status", "kind", "error.code"]
 
 
@@ -103,8 +114,9 @@ def _json_bytes(value: Any) -> bytes | None:
 
 def flat_row(document: Mapping[str, Any]) -> tuple[Any, ...]:
     """One ``to_dict()`` document as a row of :data:`COLUMNS` values, in order: timestamps as
-    the document holds them (datetimes, from the batch), the JSON values as JSON bytes. The
-    one flattening of CSV and Parquet."""
+    the document holds them (datetimes, from the batch), the JSON values as JSON bytes,
+    ``attempts`` as the document's list (:func:`text_row` writes it as JSON text, Parquet as
+    structs). The one flattening of CSV and Parquet."""
     error = document.get("error")
     timing = document.get("timing") or {}
     artifacts = document.get("artifacts")
@@ -141,12 +153,19 @@ def flat_row(document: Mapping[str, Any]) -> tuple[Any, ...]:
         _json_bytes(document.get("result")),
         _json_bytes(document.get("extra")),
         _json_bytes(document.get("raw")),
+        document.get("attempt"),
+        document.get("retry_pending", False),
+        get("next_attempt_at"),
+        document.get("attempts") or [],
     )
 
 
 def text_row(document: Mapping[str, Any]) -> list[Any]:
-    """:func:`flat_row` with text where CSV wants it: timestamps in ISO 8601, JSON as str."""
+    """:func:`flat_row` with text where CSV wants it: timestamps in ISO 8601, JSON as str,
+    ``retry_pending`` as ``true`` / ``false``."""
     row = list(flat_row(document))
+    row[_RETRY_PENDING] = "true" if row[_RETRY_PENDING] else "false"
+    row[_ATTEMPTS] = dumps(row[_ATTEMPTS]).decode()
     for index in _STAMP_COLUMNS:
         value = row[index]
         if isinstance(value, datetime):
@@ -243,7 +262,59 @@ def parquet_schema() -> Any:
         types[f"timing.{name}"] = pa.float64()
     for kind in _KINDS:
         types[f"artifacts.{kind}"] = pa.int32()
+    types["attempt"] = pa.int64()
+    types["retry_pending"] = pa.bool_()
+    types["timing.next_attempt_at"] = pa.timestamp("us", tz="UTC")
+    types["attempts"] = pa.list_(_attempt_struct(pa))
     return pa.schema([(column, types[column]) for column in COLUMNS])
+
+
+def _attempt_struct(pa: Any) -> Any:
+    """An attempt in Parquet: its document, with ``error.details`` and ``extra`` as JSON text."""
+    stamp = pa.timestamp("us", tz="UTC")
+    error = pa.struct([("code", pa.string()), ("message", pa.string()), ("details", pa.string())])
+    return pa.struct(
+        [
+            ("number", pa.int64()),
+            ("status", pa.string()),
+            ("native_status", pa.string()),
+            ("started_at", stamp),
+            ("finished_at", stamp),
+            ("error", error),
+            ("extra", pa.string()),
+        ]
+    )
+
+
+def _stamp_value(value: Any) -> Any:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _attempt_structs(attempts: Any) -> Any:
+    """A document's ``attempts`` as :func:`_attempt_struct` values."""
+    if not attempts:
+        return attempts
+    out = []
+    for attempt in attempts:
+        error = attempt.get("error")
+        out.append(
+            {
+                "number": attempt.get("number"),
+                "status": attempt.get("status"),
+                "native_status": attempt.get("native_status"),
+                "started_at": _stamp_value(attempt.get("started_at")),
+                "finished_at": _stamp_value(attempt.get("finished_at")),
+                "error": None
+                if error is None
+                else {
+                    "code": error.get("code"),
+                    "message": error.get("message"),
+                    "details": dumps(error.get("details") or []).decode(),
+                },
+                "extra": dumps(attempt.get("extra") or {}).decode(),
+            }
+        )
+    return out
 
 
 class ParquetWriter:
@@ -283,9 +354,10 @@ class ParquetWriter:
             return
         pa = self._pa
         arrays = []
-        for index, (column, kind) in enumerate(
+        for index, (values, kind) in enumerate(
             zip(zip(*self.rows, strict=True), self._types, strict=True)
         ):
+            column = [_attempt_structs(v) for v in values] if index == _ATTEMPTS else values
             try:
                 arrays.append(pa.array(column, type=kind))
             except (pa.ArrowInvalid, pa.ArrowTypeError):
