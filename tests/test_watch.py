@@ -571,3 +571,65 @@ def test_a_webhooks_item_that_is_not_a_run_is_a_config_error(server: FakeProvide
 
     with pytest.raises(ConfigError, match=r"runnorm\.Run"):
         asyncio.run(main())
+
+
+# -- the docs' Starlette receiver feeding a running awatch -------------------------------------
+
+
+def test_the_docs_starlette_receiver_feeds_awatch(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+    import hmac
+    import importlib.util
+    import json
+    import sys
+
+    import httpx
+    from support import ROOT
+
+    monkeypatch.setenv("SKYVERN_API_KEY", KEY)
+    path = ROOT / "docs" / "examples" / "watch_starlette.py"
+    spec = importlib.util.spec_from_file_location("runnorm_docs_watch_starlette", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, example)
+    spec.loader.exec_module(example)
+
+    server.routes["/v1/runs/wr_x"] = payload("wr_x", ("running", 1, False))  # polls see no end
+    play = [("running", None, False), ("completed", None, False)]
+    server.script("/v1/runs/wr_y", Reply(200, payload("wr_y", play[0])))
+    server.routes["/v1/runs/wr_y"] = payload("wr_y", play[1])
+
+    def signed(step: Step) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(payload("wr_x", step), separators=(",", ":")).encode()
+        signature = hmac.new(KEY.encode(), body, hashlib.sha256).hexdigest()
+        return body, {
+            "x-skyvern-signature": signature,
+            "x-skyvern-timestamp": str(int(time.time())),
+        }
+
+    async def main() -> tuple[dict[str, RunStatus], list[int]]:
+        watching_task = asyncio.create_task(
+            example.supervise(["wr_x", "wr_y"], interval=0.02, timeout=20, **options(server))
+        )
+        transport = httpx.ASGITransport(app=example.app)
+        codes = []
+        async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+            await asyncio.sleep(0.1)  # the watch has polled both runs
+            for step in [("failed", 1, True), ("failed", 1, True), ("completed", 2, False)]:
+                body, headers = signed(step)
+                reply = await client.post("/webhooks/skyvern", content=body, headers=headers)
+                codes.append(reply.status_code)
+            body, headers = signed(("failed", 2, False))
+            forged = await client.post("/webhooks/skyvern", content=body + b" ", headers=headers)
+            codes.append(forged.status_code)
+        return await watching_task, codes
+
+    outcome, codes = asyncio.run(main())
+    assert codes == [200, 200, 200, 401]
+    assert outcome == {"wr_x": RunStatus.SUCCEEDED, "wr_y": RunStatus.SUCCEEDED}
+    printed = capsys.readouterr().out.splitlines()
+    assert "wr_x: attempt 1 failed, retry pending (webhook)" in printed
+    assert "wr_x: succeeded (webhook)" in printed
+    assert printed.count("wr_x: attempt 1 failed, retry pending (webhook)") == 1  # a repeat

@@ -148,6 +148,7 @@ def watch(
     timeout: float | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     webhooks: object = None,
+    request_timeout: float | None = None,
     **options: Any,
 ) -> Iterator[RunEvent]:
     """Watch many runs: yield a ``RunEvent`` when a run is first seen and each time its
@@ -160,7 +161,8 @@ def watch(
     reply is not a run, leaves the watch; transport errors, 429 and 5xx are polled again).
     *interval* ``None`` is the adaptive schedule (quick at first, slower while queued,
     quicker while running); a number fixes the first gap. Past *timeout* (the overall
-    deadline, seconds) it raises ``WaitTimeout``, whose ``last_runs`` maps each unfinished
+    deadline, seconds; as in :func:`wait`, *request_timeout* is the HTTP one) it raises
+    ``WaitTimeout``, whose ``last_runs`` maps each unfinished
     run id to its last ``Run``. *since* (a datetime) also picks up runs created after it,
     through the provider's list capability, and *follow* keeps discovering until *timeout*,
     then ends normally: this version raises ``UnsupportedError`` for *since*. Arguments are
@@ -175,6 +177,7 @@ def watch(
         timeout=timeout,
         concurrency=concurrency,
         webhooks=webhooks,
+        request_timeout=request_timeout,
         **options,
     )
 
@@ -189,6 +192,7 @@ def awatch(
     timeout: float | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     webhooks: AsyncIterable[Run] | None = None,
+    request_timeout: float | None = None,
     **options: Any,
 ) -> AsyncIterator[RunEvent]:
     """Async :func:`watch`: ``async for event in runnorm.awatch(...)``, on a client of its
@@ -209,6 +213,7 @@ def awatch(
         timeout=timeout,
         concurrency=concurrency,
         webhooks=webhooks,
+        request_timeout=request_timeout,
         **options,
     )
     return _closing(client, events)

@@ -183,6 +183,7 @@ class _Base(Generic[H, S]):
         interval: float | None,
         timeout: float | None,
         concurrency: int,
+        request_timeout: float | None,
         overrides: Mapping[str, Any],
     ) -> WatchFlow:
         """The watch flow, every argument checked and the key looked up before any request
@@ -195,6 +196,8 @@ class _Base(Generic[H, S]):
             timeout=timeout,
             concurrency=concurrency,
         )
+        if request_timeout is not None:
+            overrides = {**overrides, "timeout": request_timeout}
         options = self._options(overrides)
         options.auth_headers()
         discover = None
@@ -297,13 +300,15 @@ class Client(_Base["httpx.Client", SyncSender]):
         timeout: float | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         webhooks: object = None,
+        request_timeout: float | None = None,
         **options: Any,
     ) -> Iterator[RunEvent]:
         """Poll many runs concurrently and yield a ``RunEvent`` when one is first seen and
         each time it changes, until every one is terminal (see :func:`runnorm.watch`).
 
-        Arguments are checked now; the polls start when iteration does. ``webhooks`` works
-        with :meth:`AsyncClient.watch` only (a ``ConfigError`` here)."""
+        Arguments are checked now; the polls start when iteration does. As in :meth:`wait`,
+        *timeout* is the overall deadline and *request_timeout* the HTTP one. ``webhooks``
+        works with :meth:`AsyncClient.watch` only (a ``ConfigError`` here)."""
         if webhooks is not None:
             raise ConfigError(
                 "webhooks= merges an async iterable of deliveries into awatch() and "
@@ -316,6 +321,7 @@ class Client(_Base["httpx.Client", SyncSender]):
             interval=interval,
             timeout=timeout,
             concurrency=concurrency,
+            request_timeout=request_timeout,
             overrides=options,
         )
         return drive_watch_sync(flow, self._sender, self._gate, concurrency)
@@ -403,6 +409,7 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
         timeout: float | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         webhooks: AsyncIterable[Run] | None = None,
+        request_timeout: float | None = None,
         **options: Any,
     ) -> AsyncIterator[RunEvent]:
         """The async twin of :meth:`Client.watch` (``async for event in client.watch(...)``);
@@ -422,6 +429,7 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
             interval=interval,
             timeout=timeout,
             concurrency=concurrency,
+            request_timeout=request_timeout,
             overrides=options,
         )
         return drive_watch_async(flow, self._sender, self._gate, deliveries)
