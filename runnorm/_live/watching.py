@@ -314,13 +314,14 @@ class _Watch:
 
     def over(self) -> bool:
         """True when the watch is done; ``WaitTimeout`` past the deadline (unless following)."""
+        busy = self.polling or self.listing or self.more_listings()
+        if not busy and all(w.finished for w in self.watched.values()):
+            return True
         if self.deadline is not None and time.monotonic() >= self.deadline:
             if self.follow:
                 return True
             raise self.expired()
-        if self.polling or self.listing or self.more_listings():
-            return False
-        return all(w.finished for w in self.watched.values())
+        return False
 
     def start_due(self) -> WatchFlow:
         """Spawn the polls that are due, soonest first, up to the concurrency; the listing."""
