@@ -133,3 +133,17 @@ def test_runnorm_wait_exits_by_the_final_attempt(
     exit_code, out, _ = invoke("wait", "skyvern", RUN_ID, "--interval", "0.01", "--json")
     assert exit_code == code
     assert '"attempt": 2' in out and '"retry_pending": false' in out
+
+
+def test_runnorm_get_shows_the_attempt_on_a_terminal(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runnorm._cli import live as cli_live
+
+    monkeypatch.setattr(cli_live, "stdout_is_terminal", lambda: True)
+    due = "2026-09-21T08:05:41"
+    server.routes[PATH] = state("failed", 1, pending=True, due=due)
+    code, out, _ = invoke("get", "skyvern", RUN_ID)
+    assert code == 0  # get: any fetched run
+    assert "attempt  1, retry pending" in out
+    assert "next try  2026-09-21 08:05:41+00:00" in out
