@@ -45,10 +45,17 @@ def docs(session: nox.Session) -> None:
     session.run("sphinx-build", *args, *session.posargs)
 
 
+# The peers bench/batch.py times runnorm against (bench/peers/): installed in the bench
+# session's environment only, never dependencies of runnorm.
+PEERS = ("duckdb", "polars", "msgspec", "pydantic>=2")
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: ratios against baselines measured in the same run (not part of CI)."""
-    session.install(".")
+    """Benchmarks: ratios against baselines measured in the same run (not part of CI).
+
+    ``nox -s bench -- --quick`` passes its arguments to bench/batch.py (20,000 records)."""
+    session.install(".[parquet]", *PEERS)
     session.run("python", "bench/live.py")
     session.run("python", "bench/reader_cost.py")
     session.run("python", "bench/batch.py", *session.posargs)

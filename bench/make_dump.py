@@ -1,10 +1,16 @@
-"""Generate a mixed-provider JSON Lines dump for the batch benchmarks.
+"""Generate a JSON Lines dump for the batch benchmarks: mixed-provider, or one provider's.
 
 Records are the repository's real sample payloads of all three providers (the ones under
 1.9 KB compact, so the average lands near 600 bytes), with fresh ids and shifted timestamps so
-no two records are alike. Deterministic for a given seed.
+no two records are alike. ``--provider skyvern`` draws from that provider's samples only (the
+dump the peers in ``bench/peers/`` normalize). ``--dirty 0.01`` then breaks that share of the
+lines the ways real dumps break: a line cut short (a writer killed mid-record), a JSON value
+that is not an object, or garbage bytes (a binary blob, invalid UTF-8). The dirty dump is the
+clean dump of the same seed with those lines replaced, line for line. Deterministic for a given
+seed.
 
     python bench/make_dump.py bench/data/dump.jsonl --records 200000
+    python bench/make_dump.py bench/data/skyvern.jsonl --provider skyvern --dirty 0.01
 """
 
 from __future__ import annotations
@@ -32,11 +38,17 @@ STAMP_KEYS = {
 }
 
 
-def templates() -> list[dict[str, Any]]:
+PROVIDERS = ("skyvern", "browserbase", "bridgetown")
+NOT_OBJECTS = (b"null", b"[]", b'"ok"', b"42", b"true", b"[1,2,3]")
+
+
+def templates(
+    providers: tuple[str, ...] = PROVIDERS, *, unseen: bool = False
+) -> list[dict[str, Any]]:
     out = []
-    for provider in ("skyvern", "browserbase", "bridgetown"):
+    for provider in providers:
         for path in sorted((ROOT / "plugins" / f"runnorm_{provider}" / "samples").glob("*.json")):
-            if path.name.startswith("unseen-"):
+            if path.name.startswith("unseen-") and not unseen:
                 continue  # unknown statuses warn; the benchmark measures the plain path
             payload = json.loads(path.read_text())
             if len(json.dumps(payload, separators=(",", ":"))) <= MAX_TEMPLATE:
@@ -77,22 +89,55 @@ def record(template: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return out
 
 
+def broken(line: bytes, rng: random.Random) -> bytes:
+    """*line* (one record, no newline) broken in one of the ways real dumps break."""
+    kind = rng.randrange(3)
+    if kind == 0:  # truncated: the writer stopped mid-record
+        return line[: rng.randrange(1, len(line) - 1)]
+    if kind == 1:  # valid JSON, but not an object
+        return rng.choice(NOT_OBJECTS)
+    # garbage: a binary fragment (a gzip member's start, then random bytes, invalid UTF-8)
+    blob = bytes(rng.randrange(256) for _ in range(rng.randrange(8, 200)))
+    return b"\x1f\x8b\x08\x00" + blob.replace(b"\n", b" ").replace(b"\r", b" ")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path)
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--provider", choices=PROVIDERS, help="one provider's samples only (default: all three)"
+    )
+    parser.add_argument(
+        "--dirty", type=float, default=0.0, help="share of lines to break (0.01: 1%%)"
+    )
+    parser.add_argument(
+        "--unseen",
+        action="store_true",
+        help="also the unseen-* samples (unknown statuses and run types; for checks, not speed)",
+    )
     args = parser.parse_args()
+    if not 0 <= args.dirty <= 1:
+        parser.error("--dirty is a share between 0 and 1")
     rng = random.Random(args.seed)
-    pool = templates()
+    # A stream of its own, so the clean records are those of the clean dump, line for line.
+    dirt = random.Random(f"{args.seed}-dirty")
+    pool = templates((args.provider,) if args.provider else PROVIDERS, unseen=args.unseen)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    size = 0
-    with args.output.open("w") as out:
+    size = bad = 0
+    with args.output.open("wb") as out:
         for _ in range(args.records):
-            line = json.dumps(record(rng.choice(pool), rng), separators=(",", ":"))
+            line = json.dumps(record(rng.choice(pool), rng), separators=(",", ":")).encode()
+            if args.dirty and dirt.random() < args.dirty:
+                line = broken(line, dirt)
+                bad += 1
             size += len(line) + 1
-            out.write(line + "\n")
-    print(f"{args.output}: {args.records} records, {size / args.records:.0f} bytes a record")
+            out.write(line + b"\n")
+    print(
+        f"{args.output}: {args.records} records ({bad} broken), "
+        f"{size / args.records:.0f} bytes a record"
+    )
 
 
 if __name__ == "__main__":

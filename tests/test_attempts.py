@@ -224,11 +224,11 @@ def test_parquet_has_attempts_as_a_list_of_structs(tmp_path: Path) -> None:
 
 def test_parquet_from_to_dict_documents_parses_attempt_timestamps(tmp_path: Path) -> None:
     pa = pytest.importorskip("pyarrow")
-    from runnorm._batch.writers import ParquetWriter
+    from runnorm._batch.writers import ParquetWriter, flat_row
 
     with (tmp_path / "one.parquet").open("wb") as stream:
         writer = ParquetWriter(stream)
-        writer.write(skyvern("get-run-workflow-run-completed-second-attempt").to_dict())
+        writer.write(flat_row(skyvern("get-run-workflow-run-completed-second-attempt").to_dict()))
         writer.close()
     row = pa.parquet.read_table(tmp_path / "one.parquet").to_pylist()[0]
     assert row["attempts"][0]["started_at"] == datetime(2026, 9, 21, 8, 0, 4, 402119, tzinfo=UTC)

@@ -69,7 +69,7 @@ def test_documents_without_secrets_are_returned_as_is() -> None:
         ({"run_request": {"extra_http_headers": {"A": "b"}}}, True),
         ({"note": '"extra_http_headers": "inside a string"'}, False),
         ({"x": "totp_"}, False),
-        ({"Ångström": 1}, True),  # escaped text is not scanned: treated as possible
+        ({"Ångström": 1}, False),  # \u00c5 cannot spell a character of a key stem
     ],
 )
 def test_byte_scan_agrees_with_the_walk(payload: dict[str, object], expected: bool) -> None:
@@ -131,3 +131,26 @@ def test_redact_run_replaces_secrets_in_raw_extra_and_result() -> None:
     clean = attrs.evolve(run, result=None, extra={}, raw={"id": "1"})
     assert redactor.redact_run(clean) is clean
     assert Redactor().redact_run(run) is run
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (rb'{"tot\u0070_url": "x"}', True),  # an escaped 'p' hides the key from the literal
+        (rb'{"TOT\u0050_URL": "x"}', False),  # P is in no stem (matching keeps case)
+        (rb'{"extra_http_header\u0073": {"A": "b"}}', True),
+        (rb'{"note": "caf\u00e9", "smart": "\u2019"}', False),  # cannot spell a stem
+        (rb'{"note": "a\/b", "q": "\"x\""}', False),  # stems hold no / nor "
+    ],
+)
+def test_byte_scan_sees_escapes_that_could_spell_a_key(text: bytes, expected: bool) -> None:
+    redactor = Redactor(["totp_*", "extra_http_headers"])
+    assert redactor.may_hold_secrets(text) is expected
+    if not expected:
+        payload = json.loads(text)
+        assert redactor.redact(payload) is payload
+
+
+def test_a_pattern_without_a_stem_treats_every_unicode_escape_as_possible() -> None:
+    redactor = Redactor(["*token*"])
+    assert redactor.may_hold_secrets(rb'{"n": null, "m": "caf\u00e9"}')

@@ -44,10 +44,30 @@ def _is_empty(value: Any) -> bool:
     return value is None or (type(value) in (str, dict, list) and not value)
 
 
+def _hiding_escapes(stems: bytes, *, empty_stem: bool) -> Any:
+    """A search for the JSON escapes that could spell a character of a key's stem, so that
+    the literal search would miss that key: ``\\uXXXX`` of exactly those characters (any
+    ``\\u`` when a pattern starts with a wildcard and so has no stem), and ``\\/``,
+    ``\\"`` or ``\\\\`` when a stem holds that character. Escapes of other characters
+    (``\\u00e9`` in text written with ``ensure_ascii``) cannot hide a sensitive key."""
+    chars = set(stems.decode("utf-8", "replace"))
+    if empty_stem or any(ord(char) > 0xFFFF for char in chars):  # astral: surrogate pairs
+        return re.compile(rb"\\u").search
+    codes = []
+    for char in sorted(chars):
+        digits = f"{ord(char):04x}"
+        codes.append("".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in digits))
+    alternatives = [rb"\\u(?:" + "|".join(codes).encode() + rb")"] if codes else []
+    alternatives += [re.escape(b"\\" + char) for char in (b"/", b'"', b"\\") if char in stems]
+    if not alternatives:
+        return lambda text: None
+    return re.compile(b"|".join(alternatives)).search
+
+
 class Redactor:
     """Replaces the values of sensitive keys, at any depth, in copies of JSON documents."""
 
-    __slots__ = ("_cache", "_escapes", "_holds_value", "_literals", "_matcher")
+    __slots__ = ("_cache", "_escapes", "_hidden", "_holds_value", "_literals", "_matcher")
 
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         every = list(dict.fromkeys(patterns))
@@ -66,10 +86,8 @@ class Redactor:
             literals.append(b'"' + stem + (b'"' if exact else b""))
             keys.append(re.escape(stem) + (b'"' if exact else rb'(?:[^"\\]|\\.)*"'))
         self._literals = tuple(dict.fromkeys(literals))
-        # Escapes that could spell a stem's characters so that the literal search misses
-        # them: always \u; \/, \" and \\ only when a stem holds that character.
-        hidden = [b"\\" + char for char in (b"/", b'"', b"\\") if char in stems]
-        self._escapes = (b"\\u", *hidden)
+        self._escapes = _hiding_escapes(stems, empty_stem=any(lit == b'"' for lit in literals))
+        self._hidden = any(char in stems for char in (b"/", b'"', b"\\"))
         self._holds_value = (
             re.compile(
                 b'"(?:' + b"|".join(keys) + rb")" + _BLANKS + b":" + _BLANKS + _NOT_EMPTY
@@ -102,9 +120,9 @@ class Redactor:
                 if holds_value(json_text, start) is not None:
                     return True
                 start = json_text.find(literal, start + 1)
-        if json_text.find(b"\\") < 0:  # find: memchr, the fastest test
-            return False
-        return any(escape in json_text for escape in self._escapes)
+        if json_text.find(b"\\") < 0 or (json_text.find(b"\\u") < 0 and not self._hidden):
+            return False  # find: memchr, the fastest test
+        return self._escapes(json_text) is not None
 
     def renamed_secrets(self, run: Run) -> bool:
         """True when ``run.extra`` holds a sensitive key, with a value, that ``raw`` does not
