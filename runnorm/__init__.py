@@ -43,7 +43,7 @@ from runnorm._errors import (
     WaitTimeout,
 )
 from runnorm._model.encoding import SCHEMA_VERSION
-from runnorm._model.run import JSON, Artifact, ArtifactKind, Run, RunError, Timing
+from runnorm._model.run import JSON, Artifact, ArtifactKind, Attempt, Run, RunError, Timing
 from runnorm._model.status import RunStatus, StatusMap
 from runnorm._plugins.capabilities import (
     AfterPages,
@@ -74,8 +74,9 @@ from runnorm._version import __version__
 from runnorm.hookspecs import hookimpl
 
 if _typing.TYPE_CHECKING:
-    from runnorm._live.api import aget, await_run, get, get_many, wait
+    from runnorm._live.api import aget, await_run, awatch, get, get_many, wait, watch
     from runnorm._live.client import AsyncClient, Client
+    from runnorm._live.watching import RunEvent
     from runnorm._model.serialization import json_schema
 
 # The live-fetching API pulls in httpx and asyncio, the JSON Schema cattrs: loaded on first
@@ -83,9 +84,12 @@ if _typing.TYPE_CHECKING:
 _LAZY = {
     "aget": "runnorm._live.api",
     "await_run": "runnorm._live.api",
+    "awatch": "runnorm._live.api",
     "get": "runnorm._live.api",
     "get_many": "runnorm._live.api",
     "wait": "runnorm._live.api",
+    "watch": "runnorm._live.api",
+    "RunEvent": "runnorm._live.watching",
     "AsyncClient": "runnorm._live.client",
     "Client": "runnorm._live.client",
     "json_schema": "runnorm._model.serialization",
@@ -121,9 +125,11 @@ __all__ = [
     "ArtifactListing",
     "Artifacts",
     "AsyncClient",
+    "Attempt",
     "Auth",
     "AuthError",
     "await_run",
+    "awatch",
     "Client",
     "ConfigError",
     "CursorPages",
@@ -161,6 +167,7 @@ __all__ = [
     "RestList",
     "Run",
     "RunError",
+    "RunEvent",
     "RunnormError",
     "RunnormWarning",
     "RunStatus",
@@ -181,5 +188,6 @@ __all__ = [
     "UnsupportedError",
     "wait",
     "WaitTimeout",
+    "watch",
     "webhooks",
 ]

@@ -19,9 +19,11 @@ PUBLIC = [
     "ArtifactListing",
     "Artifacts",
     "AsyncClient",
+    "Attempt",
     "Auth",
     "AuthError",
     "await_run",
+    "awatch",
     "Client",
     "ConfigError",
     "CursorPages",
@@ -59,6 +61,7 @@ PUBLIC = [
     "RestList",
     "Run",
     "RunError",
+    "RunEvent",
     "RunnormError",
     "RunnormWarning",
     "RunStatus",
@@ -79,6 +82,7 @@ PUBLIC = [
     "UnsupportedError",
     "wait",
     "WaitTimeout",
+    "watch",
     "webhooks",
 ]
 PUBLIC_SUBMODULES = {"webhooks", "testing", "dask", "hookspecs"}

@@ -9,7 +9,8 @@ two *drivers* (sync, async) perform them. In dependency order:
   exceptions, the key masked.
 - ``rest``, ``mcp``: fetching one run over REST, or over MCP (JSON-RPC on Streamable HTTP);
   ``sse``: the incremental ``text/event-stream`` parser MCP replies are read with.
-- ``flows``: ``get`` and ``wait`` as flows, whatever the transport.
+- ``flows``: ``get`` and ``wait`` as flows, whatever the transport; ``watching``: ``watch``
+  (many runs, one flow that spawns their polls) and ``RunEvent``.
 - ``decoding``: response bodies decoded (gzip, deflate, stacked) under the size cap.
 - ``http``: the only module that imports httpx; ``drivers``: sync and async I/O.
 - ``client``: ``Client`` and ``AsyncClient``; ``api``: the module-level functions.
