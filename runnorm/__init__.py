@@ -44,7 +44,7 @@ from runnorm._errors import (
     WaitTimeout,
 )
 from runnorm._model.encoding import SCHEMA_VERSION
-from runnorm._model.run import JSON, Artifact, ArtifactKind, Run, RunError, Timing
+from runnorm._model.run import JSON, Artifact, ArtifactKind, Attempt, Run, RunError, Timing
 from runnorm._model.status import RunStatus, StatusMap
 from runnorm._plugins.capabilities import (
     AfterPages,
@@ -75,8 +75,19 @@ from runnorm._version import __version__
 from runnorm.hookspecs import hookimpl
 
 if _typing.TYPE_CHECKING:
-    from runnorm._live.api import aget, alist_runs, await_run, get, get_many, list_runs, wait
+    from runnorm._live.api import (
+        aget,
+        alist_runs,
+        await_run,
+        awatch,
+        get,
+        get_many,
+        list_runs,
+        wait,
+        watch,
+    )
     from runnorm._live.client import AsyncClient, Client
+    from runnorm._live.watching import RunEvent
     from runnorm._model.serialization import json_schema
 
 # The live-fetching API pulls in httpx and asyncio, the JSON Schema cattrs: loaded on first
@@ -85,10 +96,13 @@ _LAZY = {
     "aget": "runnorm._live.api",
     "alist_runs": "runnorm._live.api",
     "await_run": "runnorm._live.api",
+    "awatch": "runnorm._live.api",
     "get": "runnorm._live.api",
     "get_many": "runnorm._live.api",
     "list_runs": "runnorm._live.api",
     "wait": "runnorm._live.api",
+    "watch": "runnorm._live.api",
+    "RunEvent": "runnorm._live.watching",
     "AsyncClient": "runnorm._live.client",
     "Client": "runnorm._live.client",
     "json_schema": "runnorm._model.serialization",
@@ -125,9 +139,11 @@ __all__ = [
     "ArtifactListing",
     "Artifacts",
     "AsyncClient",
+    "Attempt",
     "Auth",
     "AuthError",
     "await_run",
+    "awatch",
     "Client",
     "ConfigError",
     "CursorPages",
@@ -167,6 +183,7 @@ __all__ = [
     "RestList",
     "Run",
     "RunError",
+    "RunEvent",
     "RunnormError",
     "RunnormWarning",
     "RunStatus",
@@ -187,5 +204,6 @@ __all__ = [
     "UnsupportedError",
     "wait",
     "WaitTimeout",
+    "watch",
     "webhooks",
 ]

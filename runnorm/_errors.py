@@ -7,7 +7,7 @@ status codes and shortened values, never from request headers.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -131,10 +131,18 @@ class SignatureError(RunnormError):
 
 
 class WaitTimeout(RunnormError, TimeoutError):
-    """``wait`` passed its overall deadline; ``.last_run`` is the last ``Run`` seen."""
+    """``wait`` or ``watch`` passed its overall deadline. ``.last_run`` is the last ``Run``
+    seen (``wait``); ``.last_runs`` maps each unfinished run id to its last ``Run`` (None for
+    a run never fetched), for ``watch``, and for ``wait`` its one run."""
 
-    def __init__(self, message: str, last_run: Run | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        last_run: Run | None = None,
+        last_runs: Mapping[str, Run | None] | None = None,
+    ) -> None:
         self.last_run = last_run
+        self.last_runs: Mapping[str, Run | None] = dict(last_runs) if last_runs else {}
         super().__init__(message)
 
 

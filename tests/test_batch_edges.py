@@ -242,7 +242,7 @@ def test_an_input_named_as_the_output_is_read_whole_then_replaced(tmp_path: Path
     code, _, err = invoke("normalize", str(dump), "-o", str(dump))
     assert code == 0 and "records in: 17, normalized: 17" in err
     assert [json.loads(line)["schema_version"] for line in dump.read_bytes().splitlines()] == [
-        1
+        runnorm.SCHEMA_VERSION
     ] * 17
     dump.write_bytes(source)  # the same through stdin
     with dump.open("rb") as stdin:

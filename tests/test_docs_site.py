@@ -211,3 +211,55 @@ def test_generated_status_table_covers_every_word_of_every_provider() -> None:
         for word, status in get_host().get(name).statuses.items():
             assert f"`{word}`" in rows[f"`{status.value}`"], (name, word)
     assert set(rows) == {f"`{status.value}`" for status in runnorm.RunStatus}
+
+
+def test_live_page_snippets_print_what_their_comments_say() -> None:
+    page = DOCS / "live.md"
+    output = io.StringIO()
+    with isolated_page(), contextlib.redirect_stdout(output):
+        namespace: dict[str, object] = {}
+        for line, code in runnable_blocks(page.read_text(encoding="utf-8")):
+            exec(compile("\n" * line + code, str(page), "exec"), namespace)
+    printed = output.getvalue().splitlines()
+    retried = printed.index("  now running 1 False False")
+    assert printed[retried : retried + 5] == [
+        "  now running 1 False False",
+        "  now failed 1 True False",
+        "  now running 2 False False",
+        "  now succeeded 2 False True",
+        "True 2",
+    ]
+    watched = printed[retried + 5 : retried + 10]
+    assert sorted(watched) == sorted(
+        [
+            "tsk_7 None -> failed (poll)",
+            "tsk_gone error: NotFoundError",
+            "tsk_50 None -> queued (poll)",
+            "tsk_50 queued -> running (poll)",
+            "tsk_50 running -> succeeded (poll)",
+        ]
+    )
+    assert [line for line in watched if line.startswith("tsk_50")] == [
+        "tsk_50 None -> queued (poll)",
+        "tsk_50 queued -> running (poll)",
+        "tsk_50 running -> succeeded (poll)",
+    ]
+    assert sorted(printed[retried + 10 : retried + 12]) == ["tsk_42 succeeded", "tsk_7 failed"]
+
+
+def test_live_page_schedule_table_is_the_schedule() -> None:
+    from runnorm._live import watching
+
+    text = (DOCS / "live.md").read_text(encoding="utf-8")
+    table = text.split("<!-- schedule -->\n", 1)[1].split("<!-- /schedule -->", 1)[0]
+    rows = [line.split("|")[1:-1] for line in table.strip().splitlines()[2:]]
+    cells = {row[0].strip(): [cell.strip() for cell in row[1:]] for row in rows}
+
+    def shown(pace: watching.Pace) -> list[str]:
+        return [f"{pace.first:g} s", f"{pace.factor:g}", f"{pace.cap:g} s"]
+
+    for status, pace in watching.SCHEDULE.items():
+        assert cells.pop(f"`{status.value}`") == shown(pace), status
+    assert cells.pop("retry pending, no `next_attempt_at`") == shown(watching.RETRY_PACE)
+    assert cells.pop("after a failed fetch") == shown(watching.ERROR_PACE)
+    assert cells == {}

@@ -20,9 +20,11 @@ PUBLIC = [
     "ArtifactListing",
     "Artifacts",
     "AsyncClient",
+    "Attempt",
     "Auth",
     "AuthError",
     "await_run",
+    "awatch",
     "Client",
     "ConfigError",
     "CursorPages",
@@ -62,6 +64,7 @@ PUBLIC = [
     "RestList",
     "Run",
     "RunError",
+    "RunEvent",
     "RunnormError",
     "RunnormWarning",
     "RunStatus",
@@ -82,6 +85,7 @@ PUBLIC = [
     "UnsupportedError",
     "wait",
     "WaitTimeout",
+    "watch",
     "webhooks",
 ]
 PUBLIC_SUBMODULES = {"webhooks", "testing", "dask", "hookspecs"}

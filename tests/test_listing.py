@@ -38,7 +38,7 @@ from runnorm import (
 )
 from runnorm._live.drivers import Gate, drive_sync
 from runnorm._live.http import SyncSender
-from runnorm._live.listing import Mark, discover_flow, parse_when
+from runnorm._live.listing import Discovery, Mark, discover_flow, parse_when
 from runnorm._live.options import resolve_options
 from runnorm._plugins.host import get_host
 from runnorm.testing import FakeProviderServer, Reply
@@ -698,3 +698,67 @@ def test_discovery_finds_each_new_run_once_across_rounds(skyvern: SkyvernApi) ->
         sender.close()
     assert len(skyvern.server.requests) == 3  # each round: one page, stopped by the order
     assert at(1) > BASE
+
+
+def test_watch_since_discovers_new_runs_through_the_listing(skyvern: SkyvernApi) -> None:
+    fill_skyvern(skyvern, 120)
+    for number in range(100, 120):  # the listing says running; polls find them finished
+        route = skyvern.server.routes[f"/v1/runs/tsk_{number:05d}"]
+        route["status"] = "completed"
+    events = list(
+        runnorm.watch(
+            "skyvern", since=at(100), interval=0.01, base_url=skyvern.server.url,
+            api_key=SKYVERN_KEY,
+        )
+    )  # fmt: skip
+    first = {e.run_id: e for e in reversed(events)}
+    assert set(first) == {f"tsk_{n:05d}" for n in range(100, 120)}
+    assert all(event.source == "list" and event.previous is None for event in first.values())
+    final = {e.run_id: e.run.native_status for e in events if e.run is not None}
+    assert set(final.values()) == {"completed"}
+    # One page listed (it held an older run), then a poll of each run still running.
+    assert len(skyvern.server.requests_to("/v1/runs")) == 1
+
+
+def test_watch_since_over_mcp_takes_the_listing_options_and_reports_a_cut(
+    bridgetown: BridgeTownServer,
+) -> None:
+    for run in bridgetown.runs.values():
+        run["status"] = "success"  # listed terminal: no polls needed
+    events = list(
+        runnorm.watch(
+            "bridgetown", since=at(10), base_url=bridgetown.url, api_key=bridgetown.token,
+            project="forecasts",
+        )
+    )  # fmt: skip
+    listed = [event for event in events if event.run is not None]
+    (cut,) = [event for event in events if event.error is not None]
+    assert len(listed) == 50 and all(event.source == "list" for event in listed)
+    assert isinstance(cut.error, ListLimitError) and cut.run_id is None and cut.source == "list"
+    assert events[-1] is cut  # after the runs it reached
+    calls = tool_calls(bridgetown)
+    assert [c["name"] for c in calls] == ["list_runs"]
+    assert calls[0]["arguments"] == {"project_name": "forecasts", "limit": 50}
+
+
+def test_watch_discovery_lists_from_where_it_got_to(skyvern: SkyvernApi) -> None:
+    fill_skyvern(skyvern, 150)
+    listing = resolve_options(
+        get_host().get("skyvern"), {"base_url": skyvern.server.url, "api_key": SKYVERN_KEY},
+        listing=True,
+    )  # fmt: skip
+    discover = Discovery(listing)
+    sender, gate = SyncSender(), Gate()
+    since = at(140)
+    try:
+        first = drive_sync(discover(listing, since), sender, gate)
+        skyvern.put(150, 150)
+        second = drive_sync(discover(listing, since), sender, gate)
+        third = drive_sync(discover(listing, since), sender, gate)
+    finally:
+        sender.close()
+    assert [run.id for run in first] == [f"tsk_{n:05d}" for n in range(149, 139, -1)]  # type: ignore[union-attr]
+    assert [run.id for run in second] == ["tsk_00150"]  # type: ignore[union-attr]
+    assert third == []
+    with pytest.raises(ConfigError, match="needs project="):
+        Discovery(resolve_options(get_host().get("bridgetown"), {"api_key": "k"}, listing=True))

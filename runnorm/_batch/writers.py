@@ -3,9 +3,11 @@
 Every writer takes ``Run.to_dict()`` documents (already redacted when the caller wants it).
 CSV and Parquet use the same flat columns: dotted names (``timing.started_at``,
 ``error.code``), artifact counts by kind (``artifacts.screenshot``), and the JSON values
-(``result``, ``extra``, ``raw``, ``error.details``) as JSON text. JSON and CSV writers write
-*fragments* (no brackets, no header); :class:`OutputDocument` frames them, for one process
-and for shards concatenated alike.
+(``result``, ``extra``, ``raw``, ``error.details``) as JSON text. The attempts of a run
+retried under one id come last (``attempt``, ``retry_pending``, ``timing.next_attempt_at``,
+``attempts``): ``attempts`` is JSON text in CSV and a list of structs in Parquet. JSON and
+CSV writers write *fragments* (no brackets, no header); :class:`OutputDocument` frames them,
+for one process and for shards concatenated alike.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from datetime import datetime
 from typing import IO, Any, Protocol
 
 from runnorm._json import dumps
-from runnorm._model.run import ArtifactKind, Run
+from runnorm._model.encoding import attempt_document
+from runnorm._model.run import ArtifactKind, Attempt, Run
 
 __all__ = [
     "COLUMNS",
@@ -71,6 +74,11 @@ COLUMNS: tuple[str, ...] = (
     "result",
     "extra",
     "raw",
+    # runs over time (schema_version 2)
+    "attempt",
+    "retry_pending",
+    "timing.next_attempt_at",
+    "attempts",
 )
 
 
@@ -92,7 +100,10 @@ _KIND_INDEX = {kind: index for index, kind in enumerate(_KINDS)}
 _NO_ARTIFACTS = (0,) * len(_KINDS)
 _FIRST_STAMP = COLUMNS.index("timing.created_at")
 _JSON_COLUMNS = tuple(COLUMNS.index(name) for name in ("error.details", "result", "extra", "raw"))
-_STAMP_COLUMNS = tuple(range(_FIRST_STAMP, _FIRST_STAMP + len(_TIMESTAMPS)))
+_NEXT_ATTEMPT = COLUMNS.index("timing.next_attempt_at")
+_STAMP_COLUMNS = (*range(_FIRST_STAMP, _FIRST_STAMP + len(_TIMESTAMPS)), _NEXT_ATTEMPT)
+_RETRY_PENDING = COLUMNS.index("retry_pending")
+_ATTEMPTS = COLUMNS.index("attempts")
 _DICTIONARY_COLUMNS = ["provider", "status", "native_status", "kind", "error.code"]
 
 
@@ -103,8 +114,9 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 def run_row(run: Run, raw_json: bytes | None = None) -> tuple[Any, ...]:
     """*run* as a row of :data:`COLUMNS` values, in order, straight from the ``Run`` (no
     document in between): timestamps as datetimes, durations in seconds, the JSON values as
-    JSON bytes; *raw_json*, when given, is the payload's own text (else ``run.raw`` is
-    encoded). The one flattening of CSV and Parquet."""
+    JSON bytes, ``attempts`` as the run's tuple of ``Attempt`` (:func:`text_row` writes JSON
+    text, Parquet structs); *raw_json*, when given, is the payload's own text (else
+    ``run.raw`` is encoded). The one flattening of CSV and Parquet."""
     error, timing, artifacts = run.error, run.timing, run.artifacts
     counts: Any = _NO_ARTIFACTS
     if artifacts:
@@ -142,6 +154,10 @@ def run_row(run: Run, raw_json: bytes | None = None) -> tuple[Any, ...]:
         None if run.result is None else dumps(run.result),
         dumps(run.extra),
         dumps(run.raw) if raw_json is None else raw_json,
+        run.attempt,
+        run.retry_pending,
+        timing.next_attempt_at,
+        run.attempts,
     )
 
 
@@ -151,8 +167,11 @@ def flat_row(document: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def text_row(values: tuple[Any, ...]) -> list[Any]:
-    """A :func:`run_row` with text where CSV wants it: timestamps in ISO 8601, JSON as str."""
+    """A :func:`run_row` with text where CSV wants it: timestamps in ISO 8601, JSON as str,
+    ``retry_pending`` as ``true`` / ``false``, ``attempts`` as the JSON text of ``to_dict``'s."""
     row = list(values)
+    row[_RETRY_PENDING] = "true" if row[_RETRY_PENDING] else "false"
+    row[_ATTEMPTS] = dumps([attempt_document(a) for a in row[_ATTEMPTS]]).decode()
     for index in _STAMP_COLUMNS:
         value = row[index]
         if isinstance(value, datetime):
@@ -270,7 +289,53 @@ def parquet_schema() -> Any:
         types[f"timing.{name}"] = pa.float64()
     for kind in _KINDS:
         types[f"artifacts.{kind}"] = pa.int32()
+    types["attempt"] = pa.int64()
+    types["retry_pending"] = pa.bool_()
+    types["timing.next_attempt_at"] = pa.timestamp("us", tz="UTC")
+    types["attempts"] = pa.list_(_attempt_struct(pa))
     return pa.schema([(column, types[column]) for column in COLUMNS])
+
+
+def _attempt_struct(pa: Any) -> Any:
+    """An attempt in Parquet: its fields, with ``error.details`` and ``extra`` as JSON text."""
+    stamp = pa.timestamp("us", tz="UTC")
+    error = pa.struct([("code", pa.string()), ("message", pa.string()), ("details", pa.string())])
+    return pa.struct(
+        [
+            ("number", pa.int64()),
+            ("status", pa.string()),
+            ("native_status", pa.string()),
+            ("started_at", stamp),
+            ("finished_at", stamp),
+            ("error", error),
+            ("extra", pa.string()),
+        ]
+    )
+
+
+def _attempt_structs(attempts: tuple[Attempt, ...]) -> list[dict[str, Any]]:
+    """A run's attempts as :func:`_attempt_struct` values."""
+    out = []
+    for attempt in attempts:
+        error = attempt.error
+        out.append(
+            {
+                "number": attempt.number,
+                "status": attempt.status.value,
+                "native_status": attempt.native_status,
+                "started_at": attempt.started_at,
+                "finished_at": attempt.finished_at,
+                "error": None
+                if error is None
+                else {
+                    "code": error.code,
+                    "message": error.message,
+                    "details": dumps(list(error.details)).decode(),
+                },
+                "extra": dumps(attempt.extra).decode(),
+            }
+        )
+    return out
 
 
 class _Batches:
@@ -298,7 +363,8 @@ class _Batches:
         if not self.pending:
             return
         pa = self._pa
-        columns = zip(*self.pending, strict=True)
+        columns = list(zip(*self.pending, strict=True))
+        columns[_ATTEMPTS] = tuple(_attempt_structs(a) if a else [] for a in columns[_ATTEMPTS])
         pool = self.pool
         arrays = [
             pa.array(c, type=t, memory_pool=pool) for c, t in zip(columns, self._types, strict=True)

@@ -3,8 +3,8 @@
 - ``app``: the ``runnorm`` group, which imports each command's module when it is used (so
   ``runnorm normalize`` never loads httpx).
 - ``output``: exit codes, JSON and error output shared by the commands.
-- ``normalize``: ``runnorm normalize``; ``live``: ``get`` and ``wait``; ``info``:
-  ``providers``; ``schema``: ``schema``.
+- ``normalize``: ``runnorm normalize``; ``live``: ``get`` and ``wait``; ``watch``:
+  ``watch``; ``info``: ``providers``; ``schema``: ``schema``.
 - ``listing``: ``runnorm list``, through the batch writers; ``checkpoint``: its
   ``--checkpoint`` file (incremental sync).
 """

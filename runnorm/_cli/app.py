@@ -20,6 +20,7 @@ COMMANDS = {
     "providers": "runnorm._cli.info:providers_command",
     "schema": "runnorm._cli.schema:schema_command",
     "wait": "runnorm._cli.live:wait_command",
+    "watch": "runnorm._cli.watch:watch_command",
 }
 """Each command and where it lives (``module:attribute``), imported when it is used or
 listed: a batch never pays for the live-fetching imports (httpx), nor ``providers`` for

@@ -9,10 +9,12 @@ two *drivers* (sync, async) perform them. In dependency order:
   exceptions, the key masked.
 - ``rest``, ``mcp``: fetching one run over REST, or over MCP (JSON-RPC on Streamable HTTP);
   ``sse``: the incremental ``text/event-stream`` parser MCP replies are read with.
-- ``flows``: ``get`` and ``wait`` as flows, whatever the transport.
+- ``flows``: ``get`` and ``wait`` as flows, whatever the transport; ``watching``: ``watch``
+  (many runs, one flow that spawns their polls) and ``RunEvent``.
 - ``listing``: ``list_runs`` as a flow per page over any declared listing (filters, order,
-  early stop, limits), and incremental discovery (``Mark``, ``discover_flow``);
-  ``paging``: how each paging style asks for the next page.
+  early stop, limits), and incremental discovery (``Mark``, ``discover_flow``, the
+  ``discovery`` of ``watch(since=...)``); ``paging``: how each paging style asks for the
+  next page.
 - ``decoding``: response bodies decoded (gzip, deflate, stacked) under the size cap.
 - ``http``: the only module that imports httpx; ``drivers``: sync and async I/O.
 - ``client``: ``Client`` and ``AsyncClient``; ``api``: the module-level functions.

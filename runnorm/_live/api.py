@@ -1,5 +1,5 @@
-"""Module-level live API: ``get``, ``aget``, ``wait``, ``await_run``, ``get_many``,
-``list_runs``, ``alist_runs``.
+"""Module-level live API: ``get``, ``aget``, ``wait``, ``await_run``, ``get_many``, ``watch``,
+``awatch``, ``list_runs``, ``alist_runs``.
 
 Sync functions reuse one lazily created :class:`~runnorm._live.client.Client` per provider, closed
 at interpreter exit. Async functions use a fresh :class:`~runnorm._live.client.AsyncClient` per
@@ -14,28 +14,41 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from datetime import datetime
+from typing import Any, TypeVar
 
 from runnorm._errors import RunnormError, UnsupportedError
 from runnorm._live.client import DEFAULT_CONCURRENCY, AsyncClient, Client
 from runnorm._live.listing import MAX_PAGES
+from runnorm._live.watching import RunEvent
 from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
 from runnorm._plugins.normalize import resolve_provider
 from runnorm._plugins.provider import Provider
 
 __all__ = [
+    "RunEvent",
     "aget",
     "alist_runs",
     "await_run",
+    "awatch",
     "close_clients",
     "get",
     "get_many",
     "list_runs",
     "wait",
+    "watch",
 ]
 
+T = TypeVar("T")
 _sync_clients: dict[str, Client] = {}
 _sync_lock = threading.Lock()
 
@@ -137,6 +150,54 @@ def get_many(
     return _client(provider).get_many(ids, concurrency=concurrency, **options)
 
 
+def watch(
+    provider: str | Provider,
+    run_ids: Iterable[str] | None = None,
+    *,
+    since: datetime | None = None,
+    follow: bool = False,
+    interval: float | None = None,
+    timeout: float | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    webhooks: object = None,
+    request_timeout: float | None = None,
+    **options: Any,
+) -> Iterator[RunEvent]:
+    """Watch many runs: yield a ``RunEvent`` when a run is first seen and each time its
+    status, native status, attempt or ``retry_pending`` changes; end when every run is
+    terminal.
+
+    Polls run concurrently (*concurrency* at a time) over one client, whose rate-limit gate
+    they share: a 429 slows the whole watch. A terminal run is never polled again. A failed
+    fetch is an event with ``error`` set and the watch goes on (a run that is gone, or whose
+    reply is not a run, leaves the watch; transport errors, 429 and 5xx are polled again).
+    *interval* ``None`` is the adaptive schedule (quick at first, slower while queued,
+    quicker while running); a number fixes the first gap. Past *timeout* (the overall
+    deadline, seconds; as in :func:`wait`, *request_timeout* is the HTTP one) it raises
+    ``WaitTimeout``, whose ``last_runs`` maps each unfinished
+    run id to its last ``Run``. *since* (a datetime) also picks up runs created after it,
+    through the provider's listing (their first events come from the list, ``source="list"``;
+    a listing a limit cut short is an error event after the runs it reached; a provider
+    without ``list`` raises ``UnsupportedError``), and *follow* keeps discovering (every
+    ``DISCOVERY_GAP`` seconds, each listing stopping at the runs already found) until
+    *timeout*, then ends normally. The listing's own options (Bridge Town's ``project``)
+    go to the listing. Arguments are
+    checked at the call (``ConfigError``; no ids and no *since* is one); the polls start when
+    iteration does. *webhooks* works with :func:`awatch` only.
+    """
+    return _client(provider).watch(
+        run_ids,
+        since=since,
+        follow=follow,
+        interval=interval,
+        timeout=timeout,
+        concurrency=concurrency,
+        webhooks=webhooks,
+        request_timeout=request_timeout,
+        **options,
+    )
+
+
 def _lister(provider: str | Provider) -> Provider:
     declared = resolve_provider(provider)
     if declared.list is None:
@@ -186,6 +247,43 @@ def list_runs(
     )
 
 
+def awatch(
+    provider: str | Provider,
+    run_ids: Iterable[str] | None = None,
+    *,
+    since: datetime | None = None,
+    follow: bool = False,
+    interval: float | None = None,
+    timeout: float | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    webhooks: AsyncIterable[Run] | None = None,
+    request_timeout: float | None = None,
+    **options: Any,
+) -> AsyncIterator[RunEvent]:
+    """Async :func:`watch`: ``async for event in runnorm.awatch(...)``, on a client of its
+    own, closed when the iteration ends.
+
+    *webhooks* takes an async iterable of verified ``Run`` values (for example from an
+    ``asyncio.Queue`` the app's webhook receiver fills): each is merged into the events as
+    ``source="webhook"``, a delivery whose ``dedupe_key`` was seen already is dropped, a
+    terminal one stops the polling of its run, and one for a run not watched is ignored
+    (unless *since* discovers runs).
+    """
+    client = AsyncClient(provider)
+    events = client.watch(
+        run_ids,
+        since=since,
+        follow=follow,
+        interval=interval,
+        timeout=timeout,
+        concurrency=concurrency,
+        webhooks=webhooks,
+        request_timeout=request_timeout,
+        **options,
+    )
+    return _closing(client, events)
+
+
 def alist_runs(
     provider: str | Provider,
     *,
@@ -217,12 +315,13 @@ def alist_runs(
     return _closing(client, runs)
 
 
-async def _closing(client: AsyncClient, runs: AsyncIterator[Run]) -> AsyncGenerator[Run, None]:
+async def _closing(client: AsyncClient, items: AsyncIterator[T]) -> AsyncGenerator[T, None]:
+    """*items*, then the client closed (when the iteration ends or the iterator is closed)."""
     try:
-        async for run in runs:
-            yield run
+        async for item in items:
+            yield item
     finally:
-        close = getattr(runs, "aclose", None)
+        close = getattr(items, "aclose", None)
         if close is not None:
             await close()
         await client.aclose()

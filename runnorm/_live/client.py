@@ -1,10 +1,10 @@
-"""``Client`` and ``AsyncClient``: pooled connections, ``get``, ``wait``, ``get_many`` and
-``list_runs``.
+"""``Client`` and ``AsyncClient``: pooled connections, ``get``, ``wait``, ``get_many``,
+``list_runs`` and ``watch``.
 
-Both run the same flows (:mod:`runnorm._live.flows`) through the drivers of
-:mod:`runnorm._live.drivers`, which only send requests and sleep. A 429 answered to any
-request of a client holds back every request of that client (the shared gate), so
-``get_many`` slows the whole pool down rather than one request.
+Both run the same flows (:mod:`runnorm._live.flows`, :mod:`runnorm._live.watching`) through
+the drivers of :mod:`runnorm._live.drivers`, which only send requests and sleep. A 429
+answered to any request of a client holds back every request of that client (the shared
+gate), so ``get_many`` and ``watch`` slow the whole pool down rather than one request.
 """
 
 from __future__ import annotations
@@ -14,15 +14,31 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from runnorm._errors import ConfigError, RunnormError, UnsupportedError
-from runnorm._live.drivers import Gate, drive_async, drive_sync, run_coroutine
+from runnorm._errors import ConfigError, RunnormError, UnsupportedError, shorten
+from runnorm._live.drivers import (
+    Gate,
+    drive_async,
+    drive_sync,
+    drive_watch_async,
+    drive_watch_sync,
+    run_coroutine,
+)
 from runnorm._live.flows import check_run_id, get_run_flow, wait_flow
 from runnorm._live.http import AsyncSender, SyncSender
-from runnorm._live.listing import MAX_PAGES, Listing, list_query
+from runnorm._live.listing import MAX_PAGES, Discovery, Listing, list_query
 from runnorm._live.mcp import McpState, mcp_close
 from runnorm._live.options import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -31,7 +47,8 @@ from runnorm._live.options import (
     CallOptions,
     resolve_options,
 )
-from runnorm._live.wire import Flow
+from runnorm._live.watching import RunEvent, check_watch, watch_flow
+from runnorm._live.wire import Flow, WatchFlow
 from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
 from runnorm._plugins.normalize import resolve_provider
@@ -199,6 +216,50 @@ class _Base(Generic[H, S]):
             mcp_state=self._mcp_state(options),
         )
 
+    def _watch_flow(
+        self,
+        run_ids: Iterable[str] | None,
+        *,
+        since: datetime | None,
+        follow: bool,
+        interval: float | None,
+        timeout: float | None,
+        concurrency: int,
+        request_timeout: float | None,
+        overrides: Mapping[str, Any],
+    ) -> WatchFlow:
+        """The watch flow, every argument checked and the key looked up before any request
+        (a missing key is an ``AuthError`` now, not one error event per run)."""
+        ids, since = check_watch(
+            run_ids,
+            since=since,
+            follow=follow,
+            interval=interval,
+            timeout=timeout,
+            concurrency=concurrency,
+        )
+        if request_timeout is not None:
+            overrides = {**overrides, "timeout": request_timeout}
+        discover = None
+        if since is not None:  # discovery lists runs: the listing's own options go there
+            listing = self._options(overrides, listing=True)
+            discover = Discovery(listing, self._mcp_state(listing))
+            own = self.provider.list_options
+            overrides = {k: v for k, v in overrides.items() if k not in own}
+        options = self._options(overrides)
+        options.auth_headers()
+        return watch_flow(
+            options,
+            ids,
+            since=since,
+            follow=follow,
+            interval=interval,
+            timeout=timeout,
+            concurrency=concurrency,
+            discover=discover,
+            mcp_state=self._mcp_state(options),
+        )
+
 
 class Client(_Base["httpx.Client", SyncSender]):
     """A pooled, reusable client for one provider (a context manager).
@@ -336,6 +397,42 @@ class Client(_Base["httpx.Client", SyncSender]):
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="runnorm") as pool:
             return list(pool.map(one, ids))
 
+    def watch(
+        self,
+        run_ids: Iterable[str] | None = None,
+        *,
+        since: datetime | None = None,
+        follow: bool = False,
+        interval: float | None = None,
+        timeout: float | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        webhooks: object = None,
+        request_timeout: float | None = None,
+        **options: Any,
+    ) -> Iterator[RunEvent]:
+        """Poll many runs concurrently and yield a ``RunEvent`` when one is first seen and
+        each time it changes, until every one is terminal (see :func:`runnorm.watch`).
+
+        Arguments are checked now; the polls start when iteration does. As in :meth:`wait`,
+        *timeout* is the overall deadline and *request_timeout* the HTTP one. ``webhooks``
+        works with :meth:`AsyncClient.watch` only (a ``ConfigError`` here)."""
+        if webhooks is not None:
+            raise ConfigError(
+                "webhooks= merges an async iterable of deliveries into awatch() and "
+                "AsyncClient.watch(); the sync watch() takes none"
+            )
+        flow = self._watch_flow(
+            run_ids,
+            since=since,
+            follow=follow,
+            interval=interval,
+            timeout=timeout,
+            concurrency=concurrency,
+            request_timeout=request_timeout,
+            overrides=options,
+        )
+        return drive_watch_sync(flow, self._sender, self._gate, concurrency)
+
     def close(self) -> None:
         """End MCP sessions, then close the pool (unless it came as ``http_client``)."""
         for flow in self._close_flows():
@@ -450,6 +547,41 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
                 if isinstance(result, RunnormError):
                     raise result
                 yield result
+
+    def watch(
+        self,
+        run_ids: Iterable[str] | None = None,
+        *,
+        since: datetime | None = None,
+        follow: bool = False,
+        interval: float | None = None,
+        timeout: float | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        webhooks: AsyncIterable[Run] | None = None,
+        request_timeout: float | None = None,
+        **options: Any,
+    ) -> AsyncIterator[RunEvent]:
+        """The async twin of :meth:`Client.watch` (``async for event in client.watch(...)``);
+        ``webhooks``, an async iterable of verified ``Run`` values, is merged into the
+        events as ``source="webhook"`` (see :func:`runnorm.awatch`)."""
+        deliveries = None
+        if webhooks is not None:
+            if not isinstance(webhooks, AsyncIterable):
+                raise ConfigError(
+                    f"webhooks must be an async iterable of runnorm.Run, not {shorten(webhooks)}"
+                )
+            deliveries = aiter(webhooks)
+        flow = self._watch_flow(
+            run_ids,
+            since=since,
+            follow=follow,
+            interval=interval,
+            timeout=timeout,
+            concurrency=concurrency,
+            request_timeout=request_timeout,
+            overrides=options,
+        )
+        return drive_watch_async(flow, self._sender, self._gate, deliveries)
 
     async def aclose(self) -> None:
         """End MCP sessions, then close the pools (unless one came as ``http_client``)."""

@@ -23,7 +23,8 @@ once the listing is over; the sync and async clients drive the same flows. What 
 
 :class:`Mark` and :func:`discover_flow` are incremental discovery on top of it ("the runs
 created since the last look"): ``runnorm list --checkpoint`` keeps a mark between calls, and
-``watch(..., since=...)`` discovers new runs with it.
+``watch(..., since=...)`` discovers new runs through a :class:`Discovery`, which keeps one
+between listings.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ __all__ = [
     "MAX_PAGES",
     "REPEATED_PAGES",
     "Discovered",
+    "Discovery",
     "ListQuery",
     "Listing",
     "Mark",
@@ -650,3 +652,37 @@ def discover_flow(
     except ListLimitError as exc:
         cut = exc
     return Discovered(tuple(found), mark if cut is not None else mark.after(found), cut)
+
+
+class Discovery:
+    """How ``watch(..., since=...)`` discovers runs: each call is a flow listing the runs
+    created since the last look (the first: since *since*), newest first where the provider
+    lists that way, through ``discover_flow`` over a :class:`Mark` kept between calls (so a
+    run is found once, and later listings stop at the first page of runs already seen).
+
+    *options* are the listing's (resolved with ``listing=True``); the deadline of the options
+    each call is given (the watch's) bounds its requests. A listing that a limit cuts short
+    gives the runs it reached, then its ``ListLimitError`` as the last item (the watch makes
+    it an error event), and the mark moves past the runs reached: the next look lists what
+    is newer. Other errors are raised (the watch makes them error events too).
+    """
+
+    def __init__(self, options: CallOptions, mcp_state: McpState | None = None) -> None:
+        if options.provider.list is None:
+            raise UnsupportedError(
+                f"provider {options.provider.name!r} does not support listing runs, which "
+                "watch(since=...) discovers new runs with: watch run ids"
+            )
+        Listing(options, ListQuery(), mcp_state)  # the listing's options fail here, at once
+        self.options, self.mcp_state = options, mcp_state
+        self.mark: Mark | None = None
+
+    def __call__(self, options: CallOptions, since: datetime) -> Flow[list[Run | RunnormError]]:
+        mark = self.mark if self.mark is not None else Mark(since)
+        bounded = attrs.evolve(self.options, deadline=options.deadline)
+        found = yield from discover_flow(bounded, mark, mcp_state=self.mcp_state)
+        self.mark = found.mark if found.cut is None else mark.after(found.runs)
+        out: list[Run | RunnormError] = list(found.runs)
+        if found.cut is not None:
+            out.append(found.cut)
+        return out

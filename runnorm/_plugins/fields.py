@@ -379,8 +379,10 @@ class FieldReader:
         started: str | None = None,
         finished: str | None = None,
         updated: str | None = None,
+        next_attempt: str | None = None,
     ) -> Timing:
-        """A ``Timing`` from the named timestamp keys (each may be absent)."""
+        """A ``Timing`` from the named timestamp keys (each may be absent); *next_attempt*
+        names the key of ``next_attempt_at`` (a provider that retries runs under one id)."""
         pop, get = self.unread.pop, self.payload.get
         # Unrolled on purpose: this runs once per record in every batch. A key popped already
         # (read before) or absent gives None from pop: then the payload says which.
@@ -399,7 +401,12 @@ class FieldReader:
             f = get(finished)
         if u is None and updated:
             u = get(updated)
-        if c is None and q is None and s is None and f is None and u is None:
+        n = None
+        if next_attempt:
+            n = pop(next_attempt, None)
+            if n is None:
+                n = get(next_attempt)
+        if c is None and q is None and s is None and f is None and u is None and n is None:
             return _EMPTY_TIMING
         fields, prefix = self.fields, self.prefix
         return Timing(
@@ -408,6 +415,7 @@ class FieldReader:
             None if s is None else _stamp(s, fields, started or "", prefix),
             None if f is None else _stamp(f, fields, finished or "", prefix),
             None if u is None else _stamp(u, fields, updated or "", prefix),
+            None if n is None else _stamp(n, fields, next_attempt or "", prefix),
         )
 
     def rest(

@@ -1,0 +1,190 @@
+"""``runnorm watch``: many runs polled until they finish, one line per event."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+
+from runnorm._cli.live import _WAIT_EXIT as WAIT_EXIT
+from runnorm._cli.live import _base_url_option as base_url_option
+from runnorm._cli.live import _extra_option as extra_option
+from runnorm._cli.live import _fail as fail_with
+from runnorm._cli.live import _json_option as json_option
+from runnorm._cli.live import _live_options as live_options
+from runnorm._cli.live import _Mask as Mask
+from runnorm._cli.live import _masking as masking
+from runnorm._cli.output import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_TIMED_OUT,
+    redacted_document,
+    stdout_is_terminal,
+)
+from runnorm._errors import RunnormError, WaitTimeout
+from runnorm._json import dumps
+from runnorm._live.api import watch
+from runnorm._live.watching import RunEvent
+
+__all__ = ["exit_code", "parse_when", "watch_command"]
+
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_when(text: str, now: datetime | None = None) -> datetime:
+    """``WHEN``: ISO 8601 (naive means UTC) or a span back from now (``90s``, ``30m``, ``2h``,
+    ``7d``, ``1w``, or several: ``1h30m``); ``ValueError`` otherwise."""
+    value = text.strip()
+    if value and _SPAN.sub("", value).strip() == "":
+        seconds = sum(float(n) * _UNITS[unit] for n, unit in _SPAN.findall(value))
+        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+    moment = datetime.fromisoformat(value)  # ValueError when it is not ISO 8601
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def exit_code(order: Iterable[str], last: dict[str, RunEvent]) -> int:
+    """0 when every run succeeded, else the ``wait`` code of the first (in *order*) that did
+    not: 1 failed, 3 canceled, 4 timed out (or still unfinished), 5 a fetch error."""
+    for run_id in order:
+        event = last.get(run_id)
+        if event is None:
+            return EXIT_TIMED_OUT
+        if event.error is not None:
+            return EXIT_ERROR
+        run = event.run
+        if run is None or not run.is_terminal:
+            return EXIT_TIMED_OUT
+        code = WAIT_EXIT.get(run.status, EXIT_FAILED)
+        if code:
+            return code
+    return 0
+
+
+def _row(event: RunEvent, mask: Mask) -> str:
+    """A table row: time, id, state (or the error), and where the event came from."""
+    when = event.at.astimezone(UTC).strftime("%H:%M:%S")
+    run = event.run
+    if event.error is not None:
+        state = f"error: {event.error}"
+    elif run is not None:
+        state = f"{run.status.value} ({run.native_status})"
+        if run.attempt is not None:
+            state += f" attempt {run.attempt}"
+        if run.retry_pending:
+            state += ", retry pending"
+    else:  # pragma: no cover - an event has a run or an error
+        state = "-"
+    source = "" if event.source == "poll" else f"  [{event.source}]"
+    return mask(f"{when}  {event.run_id or '-'}  {state}{source}")
+
+
+def _state(run: Any) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "status": run.status.value,
+        "native_status": run.native_status,
+        "attempt": run.attempt,
+        "retry_pending": run.retry_pending,
+    }
+
+
+def _line(event: RunEvent, mask: Mask) -> bytes:
+    """One JSON Lines record: the event, the run's redacted document, the key masked."""
+    error = event.error
+    record = {
+        "at": event.at.isoformat(),
+        "source": event.source,
+        "run_id": event.run_id,
+        **(_state(event.run) or dict.fromkeys(("status", "native_status", "attempt"))),
+        "previous": _state(event.previous),
+        "error": None if error is None else {"type": type(error).__name__, "message": str(error)},
+        "run": None if event.run is None else redacted_document(event.run),
+    }
+    text = dumps(mask.value(record), newline=True)
+    return mask(text.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
+@click.command("watch")
+@click.argument("provider")
+@click.argument("run_ids", nargs=-1)
+@click.option("--since", "since_text", metavar="WHEN", help="Also watch runs created since WHEN.")
+@click.option("--follow", is_flag=True, help="Keep discovering new runs until --timeout.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Deadline (s).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="First poll gap (s); default: the adaptive schedule.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Polls at once.",
+)
+@base_url_option
+@json_option
+@extra_option
+def watch_command(
+    provider: str,
+    run_ids: tuple[str, ...],
+    since_text: str | None,
+    follow: bool,
+    timeout: float | None,
+    interval: float | None,
+    concurrency: int,
+    base_url: str | None,
+    as_json: bool,
+    options: tuple[str, ...],
+) -> None:
+    """Watch runs until they finish, one line per change (a table row on a terminal, JSON
+    Lines when piped); exit 0 when every run succeeded, else the wait code of the first run
+    that did not (1 failed, 3 canceled, 4 timed out, 5 error), 4 when the deadline passed."""
+    since = None
+    if since_text is not None:
+        try:
+            since = parse_when(since_text)
+        except ValueError:
+            raise click.BadParameter(
+                f"{since_text!r} is neither ISO 8601 nor a span like 2h or 7d",
+                param_hint="--since",
+            ) from None
+    settings = live_options(base_url, options)
+    as_lines = as_json or not stdout_is_terminal()
+    order = list(dict.fromkeys(run_ids))
+    last: dict[str, RunEvent] = {}
+    with masking(provider, settings) as mask:
+        try:
+            events = watch(
+                provider,
+                order,
+                since=since,
+                follow=follow,
+                interval=interval,
+                timeout=timeout,
+                concurrency=concurrency,
+                **settings,
+            )
+            for event in events:
+                if event.run_id is not None:
+                    if event.run_id not in last and event.run_id not in order:
+                        order.append(event.run_id)  # discovered: after the arguments
+                    last[event.run_id] = event
+                if as_lines:
+                    sys.stdout.buffer.write(_line(event, mask))
+                    sys.stdout.buffer.flush()
+                else:
+                    click.echo(_row(event, mask))
+        except WaitTimeout as exc:
+            click.echo(f"runnorm: {mask(str(exc))}", err=True)
+            raise SystemExit(EXIT_TIMED_OUT) from None
+        except RunnormError as exc:
+            fail_with(mask, exc)
+    raise SystemExit(exit_code(order, last))
