@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
+import runnorm
 from runnorm._cli import app as cli
 from runnorm._cli import watch as cli_watch
+from runnorm._errors import ConfigError
+from runnorm._live.when import parse_when
 from runnorm.testing import FakeProviderServer, Reply
 
 KEY = "sk-test-cli-watch-0123456789"
@@ -164,12 +167,20 @@ def test_the_key_never_reaches_the_output(server: FakeProviderServer) -> None:
     assert KEY not in out and KEY not in err and "***" in out
 
 
-def test_when_parses_iso_and_spans() -> None:
+def test_when_parses_iso_and_spans_as_list_does() -> None:
+    # One reading of WHEN for watch and list (runnorm._live.when), naive ISO text as UTC.
     now = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)
-    assert cli_watch.parse_when("2h", now) == now - timedelta(hours=2)
-    assert cli_watch.parse_when("1h30m", now) == now - timedelta(minutes=90)
-    assert cli_watch.parse_when("7d", now) == now - timedelta(days=7)
-    assert cli_watch.parse_when("2026-09-01T00:00:00") == datetime(2026, 9, 1, tzinfo=UTC)
-    assert cli_watch.parse_when("2026-09-01T02:00:00+02:00") == datetime(2026, 9, 1, tzinfo=UTC)
-    with pytest.raises(ValueError, match="soon"):
-        cli_watch.parse_when("soon")
+    assert parse_when("--since", "2h", now=now) == now - timedelta(hours=2)
+    assert parse_when("--since", "1h30m", now=now) == now - timedelta(minutes=90)
+    assert parse_when("--since", "7d", now=now) == now - timedelta(days=7)
+    assert parse_when("--since", "2026-09-01T00:00:00") == datetime(2026, 9, 1, tzinfo=UTC)
+    assert parse_when("--since", "2026-09-01T02:00:00+02:00") == datetime(2026, 9, 1, tzinfo=UTC)
+    with pytest.raises(ConfigError, match="soon"):
+        parse_when("--since", "soon")
+
+
+def test_watch_reads_since_as_list_runs_does() -> None:
+    with pytest.raises(ConfigError, match="naive datetime"):
+        runnorm.watch("skyvern", since=datetime(2026, 1, 1), api_key="k")
+    with pytest.raises(ConfigError, match="span"):
+        runnorm.watch("skyvern", since="yesterday-ish", api_key="k")

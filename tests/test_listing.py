@@ -38,8 +38,9 @@ from runnorm import (
 )
 from runnorm._live.drivers import Gate, drive_sync
 from runnorm._live.http import SyncSender
-from runnorm._live.listing import Discovery, Mark, discover_flow, parse_when
+from runnorm._live.listing import Discovery, Mark, discover_flow
 from runnorm._live.options import resolve_options
+from runnorm._live.when import parse_when
 from runnorm._plugins.host import get_host
 from runnorm.testing import FakeProviderServer, Reply
 

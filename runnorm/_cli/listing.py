@@ -46,8 +46,9 @@ from runnorm._errors import (
     UnsupportedError,
 )
 from runnorm._live.client import Client
-from runnorm._live.listing import Mark, parse_when
+from runnorm._live.listing import Mark
 from runnorm._live.options import resolve_options
+from runnorm._live.when import parse_when
 from runnorm._model.run import Run
 from runnorm._plugins.normalize import resolve_provider
 from runnorm._plugins.provider import Provider

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any
 
 import click
@@ -25,26 +24,13 @@ from runnorm._cli.output import (
     redacted_document,
     stdout_is_terminal,
 )
-from runnorm._errors import RunnormError, WaitTimeout
+from runnorm._errors import ConfigError, RunnormError, WaitTimeout
 from runnorm._json import dumps
 from runnorm._live.api import watch
 from runnorm._live.watching import RunEvent
+from runnorm._live.when import parse_when
 
-__all__ = ["exit_code", "parse_when", "watch_command"]
-
-_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_when(text: str, now: datetime | None = None) -> datetime:
-    """``WHEN``: ISO 8601 (naive means UTC) or a span back from now (``90s``, ``30m``, ``2h``,
-    ``7d``, ``1w``, or several: ``1h30m``); ``ValueError`` otherwise."""
-    value = text.strip()
-    if value and _SPAN.sub("", value).strip() == "":
-        seconds = sum(float(n) * _UNITS[unit] for n, unit in _SPAN.findall(value))
-        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-    moment = datetime.fromisoformat(value)  # ValueError when it is not ISO 8601
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+__all__ = ["exit_code", "watch_command"]
 
 
 def exit_code(order: Iterable[str], last: dict[str, RunEvent]) -> int:
@@ -150,12 +136,9 @@ def watch_command(
     since = None
     if since_text is not None:
         try:
-            since = parse_when(since_text)
-        except ValueError:
-            raise click.BadParameter(
-                f"{since_text!r} is neither ISO 8601 nor a span like 2h or 7d",
-                param_hint="--since",
-            ) from None
+            since = parse_when("--since", since_text)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
     settings = live_options(base_url, options)
     as_lines = as_json or not stdout_is_terminal()
     order = list(dict.fromkeys(run_ids))

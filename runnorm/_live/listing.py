@@ -29,7 +29,6 @@ between listings.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -52,10 +51,10 @@ from runnorm._live.options import CallOptions, check_count
 from runnorm._live.paging import Page, first_page, next_page, past_cap
 from runnorm._live.replies import decode_json, error_for, scrubbed
 from runnorm._live.rest import rest_get_url
+from runnorm._live.when import parse_when
 from runnorm._live.wire import Flow
 from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
-from runnorm._model.timestamps import parse_timestamp
 from runnorm._plugins.capabilities import McpList, PageNumbers, RestList, TimeFilter
 from runnorm._plugins.normalize import apply
 from runnorm._plugins.provider import Provider
@@ -70,7 +69,6 @@ __all__ = [
     "Mark",
     "discover_flow",
     "list_query",
-    "parse_when",
     "status_choice",
 ]
 
@@ -80,55 +78,9 @@ REPEATED_PAGES = 3
 """Pages in a row holding only runs already listed, after which a listing stops (the
 provider ignores the page it is asked for)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SPAN = re.compile(r"(?:\s*\d+(?:\.\d+)?\s*[smhdw])+\s*")
-_SPAN_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 # -- the call's arguments -------------------------------------------------------------------
-
-
-def parse_when(name: str, value: Any, *, now: datetime | None = None) -> datetime | None:
-    """A time bound as an aware UTC ``datetime``: an aware ``datetime``; a ``timedelta``
-    before *now*; text, either ISO 8601 (without an offset: UTC, as payloads are read) or a
-    span before now (``"90s"``, ``"30m"``, ``"2h"``, ``"7d"``, ``"1w"``, ``"1d12h"``).
-    A naive ``datetime`` is a ``ConfigError``: it is usually local time."""
-    try:
-        return _when(name, value, now)
-    except (OverflowError, ValueError) as exc:  # a span or timedelta past datetime's range
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"{name} {shorten(value)} is out of range") from None
-
-
-def _when(name: str, value: Any, now: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    current = now or datetime.now(UTC)
-    if isinstance(value, datetime):
-        if value.utcoffset() is None:
-            raise ConfigError(
-                f"{name} is a naive datetime: give it a time zone "
-                "(datetime.now(timezone.utc), or .replace(tzinfo=...))"
-            )
-        return value.astimezone(UTC)
-    if isinstance(value, timedelta):
-        return current - value
-    if isinstance(value, str) and value.strip():
-        text = value.strip()
-        if _SPAN.fullmatch(text):
-            seconds = sum(float(n) * _UNITS[u] for n, u in _SPAN_PART.findall(text))
-            return current - timedelta(seconds=seconds)
-        try:
-            parsed = parse_timestamp(text, path=name)
-        except (PayloadError, OverflowError, ValueError):
-            parsed = None
-        if parsed is not None:
-            return parsed
-    raise ConfigError(
-        f"{name} must be an aware datetime, a timedelta, ISO 8601 text or a span such as "
-        f"'2h' or '7d', not {shorten(value)}"
-    )
 
 
 def status_choice(provider: Provider, status: Any) -> tuple[RunStatus | None, str | None]:

@@ -45,6 +45,7 @@ from runnorm._live.flows import check_run_id, describe_state, get_run_flow, run_
 from runnorm._live.mcp import McpState
 from runnorm._live.options import CallOptions, check_seconds
 from runnorm._live.retry import DeadlinePassed
+from runnorm._live.when import parse_when
 from runnorm._live.wire import DELIVERY, Collect, Done, Emit, Flow, Spawn, WatchFlow
 from runnorm._model.run import Run, dedupe_key
 from runnorm._model.status import RunStatus
@@ -188,11 +189,7 @@ def check_watch(
             message = f"run_ids must be a list of run ids, not {shorten(run_ids)}"
             raise ConfigError(message) from None
     ids = list(dict.fromkeys(check_run_id(run_id) for run_id in ids))
-    if since is not None:
-        if not isinstance(since, datetime):
-            raise ConfigError(f"since must be a datetime, not {shorten(since)}")
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
+    since = parse_when("since", since)
     if not isinstance(follow, bool):
         raise ConfigError(f"follow must be True or False, not {shorten(follow)}")
     if follow and since is None:
