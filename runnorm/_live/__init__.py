@@ -14,7 +14,7 @@ two *drivers* (sync, async) perform them. In dependency order:
 - ``listing``: ``list_runs`` as a flow per page over any declared listing (filters, order,
   early stop, limits), and incremental discovery (``Mark``, ``discover_flow``, the
   ``discovery`` of ``watch(since=...)``); ``paging``: how each paging style asks for the
-  next page.
+  next page; ``when``: time bounds given by callers (``since``, ``until``), one reading.
 - ``decoding``: response bodies decoded (gzip, deflate, stacked) under the size cap.
 - ``http``: the only module that imports httpx; ``drivers``: sync and async I/O.
 - ``client``: ``Client`` and ``AsyncClient``; ``api``: the module-level functions.
