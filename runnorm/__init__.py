@@ -27,6 +27,7 @@ from runnorm._errors import (
     ConfigError,
     DetectionError,
     DumpError,
+    ListLimitError,
     NotFoundError,
     PayloadError,
     PluginLoadError,
@@ -45,7 +46,7 @@ from runnorm._errors import (
 )
 from runnorm._model.control import ControlResult
 from runnorm._model.encoding import SCHEMA_VERSION
-from runnorm._model.run import JSON, Artifact, ArtifactKind, Run, RunError, Timing
+from runnorm._model.run import JSON, Artifact, ArtifactKind, Attempt, Run, RunError, Timing
 from runnorm._model.status import RunStatus, StatusMap
 from runnorm._plugins.capabilities import (
     AfterPages,
@@ -82,17 +83,22 @@ if _typing.TYPE_CHECKING:
         acancel,
         adownload,
         aget,
+        alist_runs,
         aresume,
         artifacts,
         await_run,
+        awatch,
         cancel,
         download,
         get,
         get_many,
+        list_runs,
         resume,
         wait,
+        watch,
     )
     from runnorm._live.client import AsyncClient, Client
+    from runnorm._live.watching import RunEvent
     from runnorm._model.serialization import json_schema
 
 # The live-fetching API pulls in httpx and asyncio, the JSON Schema cattrs: loaded on first
@@ -107,10 +113,15 @@ _LAZY = {
     "download": "runnorm._live.api",
     "resume": "runnorm._live.api",
     "aget": "runnorm._live.api",
+    "alist_runs": "runnorm._live.api",
     "await_run": "runnorm._live.api",
+    "awatch": "runnorm._live.api",
     "get": "runnorm._live.api",
     "get_many": "runnorm._live.api",
+    "list_runs": "runnorm._live.api",
     "wait": "runnorm._live.api",
+    "watch": "runnorm._live.api",
+    "RunEvent": "runnorm._live.watching",
     "AsyncClient": "runnorm._live.client",
     "Client": "runnorm._live.client",
     "json_schema": "runnorm._model.serialization",
@@ -142,6 +153,7 @@ __all__ = [
     "adownload",
     "AfterPages",
     "aget",
+    "alist_runs",
     "APIError",
     "aresume",
     "Artifact",
@@ -152,9 +164,11 @@ __all__ = [
     "artifacts",
     "Artifacts",
     "AsyncClient",
+    "Attempt",
     "Auth",
     "AuthError",
     "await_run",
+    "awatch",
     "cancel",
     "Client",
     "ConfigError",
@@ -171,6 +185,8 @@ __all__ = [
     "hookimpl",
     "JSON",
     "json_schema",
+    "list_runs",
+    "ListLimitError",
     "ListParam",
     "McpControl",
     "McpFetch",
@@ -196,6 +212,7 @@ __all__ = [
     "resume",
     "Run",
     "RunError",
+    "RunEvent",
     "RunnormError",
     "RunnormWarning",
     "RunStatus",
@@ -217,5 +234,6 @@ __all__ = [
     "UnsupportedError",
     "wait",
     "WaitTimeout",
+    "watch",
     "webhooks",
 ]

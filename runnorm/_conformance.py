@@ -1,5 +1,5 @@
 """The I/O half of the conformance suite: what a provider declares for fetching, webhooks,
-cancel, resume and artifacts, checked for real against loopback servers.
+listing, cancel, resume and artifacts, checked for real against loopback servers.
 
 ``runnorm.testing.ProviderConformance`` calls these checks from its tests and imports this
 module on the first such test only: it loads the live layer (and so httpx), which pytest's
@@ -20,14 +20,15 @@ import contextlib
 import functools
 import hashlib
 import json
+import re
 import string
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 import attrs
 
@@ -36,6 +37,7 @@ from runnorm._errors import (
     ArtifactError,
     AuthError,
     ConfigError,
+    ListLimitError,
     NotFoundError,
     RunnormError,
     RunnormWarning,
@@ -47,7 +49,7 @@ from runnorm._errors import (
 )
 from runnorm._fakemcp import FakeMcpServer, ToolFailure
 from runnorm._fakeserver import FakeProviderServer, RecordedRequest, Reply
-from runnorm._live.api import artifacts, cancel, download, get, resume
+from runnorm._live.api import artifacts, cancel, download, get, list_runs, resume
 from runnorm._live.artifacts import link_expiry
 from runnorm._live.options import resolve_options
 from runnorm._model.control import ControlResult
@@ -57,9 +59,12 @@ from runnorm._plugins.capabilities import (
     ArtifactListing,
     CursorPages,
     McpControl,
+    McpList,
     NextUrlPages,
     OffsetPages,
+    PageNumbers,
     RestControl,
+    RestList,
 )
 from runnorm._plugins.fetching import McpFetch, RestFetch, fetch_target
 from runnorm._plugins.normalize import normalize
@@ -69,7 +74,18 @@ from runnorm.webhooks import parse
 if TYPE_CHECKING:
     import pytest
 
-__all__ = ["ArtifactChecks", "ControlChecks", "IoChecks", "Served", "Signer", "serving"]
+__all__ = [
+    "ArtifactChecks",
+    "ControlChecks",
+    "IoChecks",
+    "ListChecks",
+    "Served",
+    "ServedList",
+    "Signer",
+    "list_items",
+    "serving",
+    "serving_list",
+]
 
 KEY = "rnc-conformance-key-1"
 WRONG_KEY = "rnc-wrong-key-2"
@@ -192,6 +208,10 @@ class IoChecks:
     def artifact_checks(self) -> ArtifactChecks:
         """The checks of ``artifacts`` and ``download``."""
         return ArtifactChecks(self)
+
+    def listing(self, samples: list[Mapping[str, Any]], options: Mapping[str, Any]) -> ListChecks:
+        """The listing checks of this provider, over list items made from *samples*."""
+        return ListChecks(self.provider, samples, options)
 
     # -- fetching ---------------------------------------------------------------------------
 
@@ -1151,3 +1171,340 @@ class ArtifactChecks:
                 assert data == artifact.content.encode("utf-8", "surrogateescape"), what
             else:
                 assert json.loads(data) == artifact.content, what
+
+
+# -- listing --------------------------------------------------------------------------------
+
+LIST_BASE = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+"""The creation time of the first (newest) run a listing test serves; each next one a minute
+earlier (later for an ``oldest_first`` listing)."""
+_OFFSET = re.compile(r"[+-]\d\d:?\d\d$")
+
+
+def _created_like(original: Any, when: datetime) -> Any:
+    """*when* written the way *original* (a sample's creation value) is: epoch milliseconds
+    or seconds for a number, ISO 8601 text with ``Z``, an offset, or none (naive UTC)."""
+    if isinstance(original, int | float) and not isinstance(original, bool):
+        seconds = (when - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
+        return int(seconds * 1000) if abs(original) > 1e11 else int(seconds)
+    text = when.isoformat()
+    if isinstance(original, str) and original[-1:] in ("Z", "z"):
+        return text.replace("+00:00", "Z")
+    if isinstance(original, str) and not _OFFSET.search(original):
+        return when.replace(tzinfo=None).isoformat()
+    return text
+
+
+def _id_key(provider: Provider, item: Mapping[str, Any]) -> str:
+    run = _normalized(provider, item)
+    for key, value in item.items():
+        if value == run.id:
+            return key
+    raise AssertionError(f"{provider.name}: no key of a list sample holds its run id {run.id!r}")
+
+
+def list_items(
+    provider: Provider, samples: list[Mapping[str, Any]], count: int
+) -> list[dict[str, Any]]:
+    """*count* list items made from *samples* in turn: each with an id of its own (the
+    sample's, its last four characters made a counter) and, when the listing declares a
+    ``created_key``, a creation time in the declared order, written as the sample writes it."""
+    declared = provider.list
+    assert declared is not None
+    key = declared.created_key
+    usable = [s for s in samples if key is None or key in s]
+    assert usable, (
+        f"{provider.name}: no list sample holds {key!r}; add list-item samples "
+        "(list-*.json) as the provider's list API sends them"
+    )
+    step = timedelta(minutes=-1 if declared.order != "oldest_first" else 1)
+    items = []
+    for index in range(count):
+        sample = usable[index % len(usable)]
+        id_key = _id_key(provider, sample)
+        item = dict(sample)
+        item[id_key] = f"{sample[id_key][:-4]}{index:04d}"
+        if key is not None:
+            item[key] = _created_like(sample[key], LIST_BASE + index * step)
+        items.append(item)
+    return items
+
+
+def _list_page(declared: RestList, items: list[dict[str, Any]], shared: Mapping[str, Any]) -> Any:
+    return items if declared.items is None else {**shared, declared.items: items}
+
+
+def _rest_pages(
+    declared: RestList,
+    items: list[dict[str, Any]],
+    url: str,
+    *,
+    per_page: int,
+    endless: bool,
+    shared: Mapping[str, Any],
+) -> list[Any]:
+    """The replies of a REST listing over *items*, *per_page* each; with *endless*, each
+    reply says another page follows (a cursor, ``has_more``, a next URL, a full page)."""
+    paging = declared.paging
+    chunks = [items[start : start + per_page] for start in range(0, len(items), per_page)]
+    replies = []
+    for number, chunk in enumerate(chunks, 1):
+        more = endless or number < len(chunks)
+        reply = _list_page(declared, chunk, shared)
+        if isinstance(reply, dict):
+            if isinstance(paging, CursorPages):
+                reply[paging.next_field] = f"rnc-cursor-{number + 1}" if more else None
+            elif isinstance(paging, AfterPages) and paging.more_field is not None:
+                reply[paging.more_field] = more
+            elif isinstance(paging, NextUrlPages):
+                reply[paging.next_field] = (
+                    f"{url}{declared.path}?page={number + 1}" if more else None
+                )
+            elif isinstance(paging, OffsetPages) and paging.total_field is not None:
+                reply[paging.total_field] = 10 * len(items) if endless else len(items)
+        replies.append(reply)
+    if not endless and _ends_on_empty(paging):
+        replies.append(_list_page(declared, [], shared))
+    return replies
+
+
+def _ends_on_empty(paging: Any) -> bool:
+    """An ``after`` listing without a ``more_field`` ends on an empty page only."""
+    return isinstance(paging, AfterPages) and paging.more_field is None
+
+
+def _per_page(declared: RestList) -> int:
+    """Items a served page holds: a full page where a short one would be the last."""
+    paging = declared.paging
+    if isinstance(paging, PageNumbers | OffsetPages):
+        return paging.size
+    return 3
+
+
+@attrs.frozen
+class ServedList:
+    """A loopback server listing *items* (``base_url`` to pass), and what it received."""
+
+    url: str
+    items: list[dict[str, Any]]
+    shared: Mapping[str, Any]
+    requests: list[RecordedRequest]
+    mcp: FakeMcpServer | None = None
+
+    def expected(self, provider: Provider, items: list[dict[str, Any]] | None = None) -> list[Run]:
+        """The runs of *items* (default: all) as normalizing them, with the shared keys."""
+        wanted = self.items if items is None else items
+        return [
+            _normalized(
+                provider, {**item, **{k: v for k, v in self.shared.items() if k not in item}}
+            )
+            for item in wanted
+        ]
+
+    def queries(self) -> list[dict[str, list[str]]]:
+        return [parse_qs(r.query) for r in self.requests if self.mcp is None]
+
+
+@contextlib.contextmanager
+def serving_list(
+    provider: Provider,
+    samples: list[Mapping[str, Any]],
+    *,
+    pages: int = 2,
+    endless: bool = False,
+    count: int | None = None,
+) -> Iterator[ServedList]:
+    """Serve a listing of *provider* in its declared shape: a REST listing over *pages*
+    pages (``endless``: every reply says more follow), an MCP tool returning *count* items
+    (default: one fewer than ``max_items``); the credential is checked."""
+    declared = provider.list
+    auth = provider.auth
+    credential = (auth.header, _credential(auth, KEY)) if auth is not None else None
+    shared = {key: f"rnc-{key}" for key in declared.shared} if declared is not None else {}
+    if isinstance(declared, RestList):
+        per_page = _per_page(declared)
+        # The last page one short: a short page ends numbered and offset listings.
+        items = list_items(provider, samples, count or per_page * pages - (not endless))
+        failure = Reply(401, {"detail": "Invalid credentials"})
+        with FakeProviderServer(auth=credential, auth_failure=failure) as rest:
+            replies = _rest_pages(
+                declared, items, rest.url, per_page=per_page, endless=endless, shared=shared
+            )
+            rest.script(declared.path, *(Reply(200, reply) for reply in replies))
+            yield ServedList(rest.url, items, shared, rest.requests)
+    elif isinstance(declared, McpList):
+        items = list_items(provider, samples, count or declared.max_items - 1)
+
+        def tool(arguments: Mapping[str, Any]) -> Any:
+            return {**shared, declared.items: items}
+
+        with FakeMcpServer(auth=credential) as mcp:
+            mcp.tools[declared.tool] = tool
+            yield ServedList(mcp.url, items, shared, mcp.requests, mcp)
+    else:
+        raise AssertionError(f"{provider.name}: list is {declared!r}, not a RestList or McpList")
+
+
+def _list(provider: Provider, **options: Any) -> list[Run]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownStatusWarning)
+        return list(list_runs(provider.name, **{**QUICK, **options}))
+
+
+@attrs.frozen
+class ListChecks:
+    """The listing checks of one provider, serving list items made from *samples* and
+    passing *options* (the listing's required options) to every call."""
+
+    provider: Provider
+    samples: list[Mapping[str, Any]]
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def _unsupported(self) -> None:
+        provider = self.provider
+        assert "list" not in provider.capabilities
+        _fails(
+            UnsupportedError,
+            functools.partial(_list, provider, base_url="http://127.0.0.1:9", api_key=KEY),
+            f"{provider.name} declares no list, so runnorm.list_runs",
+        )
+
+    def _call(self, served: ServedList, **options: Any) -> list[Run]:
+        return _list(self.provider, **self.options, **options, base_url=served.url, api_key=KEY)
+
+    def _sent_credentials(self, served: ServedList) -> None:
+        auth = self.provider.auth
+        assert served.requests, f"{self.provider.name}: list_runs sent no request"
+        if auth is None:
+            return
+        for request in served.requests:
+            sent = request.headers.get(auth.header.lower())
+            assert sent == _credential(auth, KEY), (
+                f"{self.provider.name}: {request.method} {request.path}?{request.query} sent "
+                f"{auth.header}: {sent!r}, not the declared credential"
+            )
+
+    def pages_through(self) -> None:
+        """Every item of every page, as normalizing it gives, in order, once; the paging
+        parameters the declaration names; the credential on every request."""
+        provider, declared = self.provider, self.provider.list
+        if declared is None:
+            return self._unsupported()
+        with serving_list(provider, self.samples) as served:
+            runs = self._call(served)
+        expected = served.expected(provider)
+        assert runs == expected, (
+            f"{provider.name}: list_runs gave {len(runs)} runs ({[r.id for r in runs][:5]}...), "
+            f"not the {len(expected)} served ({[r.id for r in expected][:5]}...), as normalized"
+        )
+        self._sent_credentials(served)
+        if isinstance(declared, McpList):
+            assert served.mcp is not None
+            calls = served.mcp.tool_calls(declared.tool)
+            assert len(calls) == 1, f"{provider.name}: {declared.tool} called {len(calls)} times"
+            for param in declared.params:
+                if param.option in self.options:
+                    assert calls[0].get(param.param) == self.options[param.option], calls[0]
+            if declared.limit_argument is not None:
+                assert calls[0].get(declared.limit_argument) == declared.max_items, calls[0]
+            return None
+        queries = served.queries()
+        pages = 2 + _ends_on_empty(declared.paging)
+        assert len(queries) == pages, f"{provider.name}: {len(queries)} requests for {pages} pages"
+        self._page_parameters(declared, queries[:2], served.items)
+        return None
+
+    def _page_parameters(
+        self, declared: RestList, queries: list[dict[str, list[str]]], items: list[dict[str, Any]]
+    ) -> None:
+        paging, name = declared.paging, self.provider.name
+        first, second = queries
+        size_param = getattr(paging, "size_param", None)
+        size = getattr(paging, "size", None)
+        if size_param is not None and size is not None:
+            assert first.get(size_param) == [str(size)], (name, size_param, first)
+        if isinstance(paging, PageNumbers):
+            pages = [q.get(paging.page_param) for q in queries]
+            assert pages == [[str(paging.first)], [str(paging.first + 1)]], (name, pages)
+        elif isinstance(paging, OffsetPages):
+            offsets = [q.get(paging.offset_param) for q in queries]
+            assert offsets == [["0"], [str(paging.size)]], (name, offsets)
+        elif isinstance(paging, CursorPages):
+            assert second.get(paging.cursor_param) == ["rnc-cursor-2"], (name, second)
+        elif isinstance(paging, AfterPages):
+            last = items[_per_page(declared) - 1][paging.item_id]
+            assert second.get(paging.after_param) == [str(last)], (name, second)
+        else:
+            assert second == {"page": ["2"]}, (name, second)
+
+    def since_selects_by_creation(self) -> None:
+        """``since`` returns the runs created at or after it; a listing ordered by creation
+        stops paging once a page proves nothing newer follows (one request here), an
+        unordered one pages to the end; a capped tool call that reaches past ``since`` is
+        complete (no ``ListLimitError``)."""
+        provider, declared = self.provider, self.provider.list
+        if declared is None:
+            return self._unsupported()
+        per_call = None
+        if isinstance(declared, McpList):  # a full call: only an order can prove it whole
+            per_call = declared.max_items - (declared.order == "unordered")
+        with serving_list(provider, self.samples, pages=3, count=per_call) as served:
+            keep = 2 if declared.order != "oldest_first" else len(served.items)
+            since = LIST_BASE - timedelta(minutes=keep - 1)
+            if declared.order == "oldest_first":
+                since = LIST_BASE
+            runs = self._call(served, since=since)
+        wanted = [
+            item
+            for run, item in zip(served.expected(provider), served.items, strict=True)
+            if run.timing.created_at is not None and run.timing.created_at >= since
+        ]
+        assert runs == served.expected(provider, wanted), (
+            f"{provider.name}: list_runs(since={since.isoformat()}) gave "
+            f"{[r.id for r in runs]}, not the {len(wanted)} runs created since"
+        )
+        time = declared.time
+        if isinstance(declared, RestList):
+            requests = len(served.requests)
+            if declared.order == "newest_first":
+                assert requests == 1, f"{provider.name}: newest first, yet {requests} requests"
+            elif declared.order == "unordered":
+                assert requests == 3, f"{provider.name}: unordered, yet {requests} of 3 pages"
+            if time is not None and time.since_param is not None:
+                sent = served.queries()[0].get(time.since_param)
+                assert sent, f"{provider.name}: {time.since_param} was not sent"
+        return None
+
+    def cut_short(self) -> None:
+        """A listing that cannot finish (a REST listing whose pages never end, here after
+        ``max_pages=2``; a tool call returning ``max_items`` runs without ``since``) yields
+        the runs it reached, then raises ``ListLimitError``."""
+        provider, declared = self.provider, self.provider.list
+        if declared is None:
+            return self._unsupported()
+        count = declared.max_items if isinstance(declared, McpList) else None
+        with serving_list(provider, self.samples, pages=3, endless=True, count=count) as served:
+            reached: list[Run] = []
+            iterator = list_runs(
+                provider.name,
+                **{**QUICK, **self.options},
+                max_pages=2,
+                base_url=served.url,
+                api_key=KEY,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnknownStatusWarning)
+                error = _fails(
+                    ListLimitError,
+                    lambda: reached.extend(iterator),
+                    f"{provider.name}: a listing that cannot finish",
+                )
+        expected = served.expected(provider)
+        if isinstance(declared, RestList):
+            expected = expected[: 2 * _per_page(declared)]
+        assert reached == expected, (
+            f"{provider.name}: before its ListLimitError, list_runs gave {len(reached)} runs, "
+            f"not the {len(expected)} it reached"
+        )
+        assert isinstance(error, ListLimitError) and error.listed == len(expected)
+        return None

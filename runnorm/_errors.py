@@ -7,10 +7,12 @@ status codes and shortened values, never from request headers.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from runnorm._model.run import Run
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "ConfigError",
     "DetectionError",
     "DumpError",
+    "ListLimitError",
     "NotFoundError",
     "PayloadError",
     "PluginLoadError",
@@ -148,10 +151,42 @@ class SignatureError(RunnormError):
 
 
 class WaitTimeout(RunnormError, TimeoutError):
-    """``wait`` passed its overall deadline; ``.last_run`` is the last ``Run`` seen."""
+    """``wait`` or ``watch`` passed its overall deadline. ``.last_run`` is the last ``Run``
+    seen (``wait``); ``.last_runs`` maps each unfinished run id to its last ``Run`` (None for
+    a run never fetched), for ``watch``, and for ``wait`` its one run."""
 
-    def __init__(self, message: str, last_run: Run | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        last_run: Run | None = None,
+        last_runs: Mapping[str, Run | None] | None = None,
+    ) -> None:
         self.last_run = last_run
+        self.last_runs: Mapping[str, Run | None] = dict(last_runs) if last_runs else {}
+        super().__init__(message)
+
+
+class ListLimitError(RunnormError):
+    """A listing was cut short: a provider limit (a page cap, a capped tool call), a cursor
+    that never ends or pages that keep repeating left runs unreachable.
+
+    Raised by ``list_runs`` after the runs it could reach were yielded. ``.provider``;
+    ``.listed``: how many runs were yielded; ``.complete_after``: for a listing newest
+    first, the oldest creation time reached (every run created after it was listed), else
+    None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        listed: int = 0,
+        complete_after: datetime | None = None,
+    ) -> None:
+        self.provider = provider
+        self.listed = listed
+        self.complete_after = complete_after
         super().__init__(message)
 
 

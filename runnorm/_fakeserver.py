@@ -1,8 +1,10 @@
 """A loopback HTTP server that plays a REST provider in tests (``runnorm.testing`` exports it).
 
 It serves JSON documents by path, checks a credential header, and can be scripted per path
-to answer errors, ``Retry-After``, delays, oversized bodies or redirects. Every request is
-recorded (method, path, lowercase headers) so tests can assert what was sent, and where.
+to answer errors, ``Retry-After``, delays, oversized bodies or redirects; a handler per path
+answers from the request itself (a list endpoint reading its page and filter parameters).
+Every request is recorded (method, path, query, lowercase headers) so tests can assert what
+was sent, and where.
 
     with FakeProviderServer(auth=("x-api-key", "sk-test")) as server:
         server.routes["/v1/runs/tsk_1"] = {"run_id": "tsk_1", "status": "completed"}
@@ -83,6 +85,10 @@ class FakeProviderServer:
         delay: float = 0.0,
     ) -> None:
         self.routes: dict[str, Any] = {}
+        self.handlers: dict[str, Callable[[RecordedRequest], Reply | Any]] = {}
+        """Path -> a function of the request answering a ``Reply`` (or a JSON value, sent
+        with 200): consulted after the scripts and the credential check, before ``routes``.
+        Called on the server's threads."""
         self.scripts: dict[str, deque[Reply]] = {}
         self.requests: list[RecordedRequest] = []
         self.auth = auth
@@ -125,6 +131,10 @@ class FakeProviderServer:
             name, value = self.auth
             if request.headers.get(name.lower()) != value:
                 return self.auth_failure
+        handler = self.handlers.get(request.path)
+        if handler is not None:
+            answer = handler(request)
+            return answer if isinstance(answer, Reply) else Reply(200, answer, delay=self.delay)
         if request.path in self.routes:
             return Reply(200, self.routes[request.path], delay=self.delay)
         return Reply(404, {"detail": f"Not found: {request.path}"}, delay=self.delay)

@@ -20,12 +20,14 @@ It also tests, for real, what the provider declares about I/O: with ``fetch``, t
 :class:`FakeMcpServer` for an ``McpFetch``) returns the sample's ``Run``, sends the declared
 credential, maps a refused key to ``AuthError`` and a missing run to ``NotFoundError``, and
 reads the key and base URL from the declared environment variables; without ``fetch``, that
-``get`` raises ``UnsupportedError``. With ``cancel`` and ``resume``, that each declared reply
-gives its outcome and a 500 is never sent twice; with ``artifacts``, that listings map as
-declared and downloads check their bytes and renew refused links; without them, that the
-calls raise ``UnsupportedError``. With ``verify_webhook``, that a delivery signed by the
-class's :meth:`~ProviderConformance.sign_webhook` parses, and a tampered, unsigned or stale
-one is a ``SignatureError``; without it, that ``webhooks.parse`` raises ``UnsupportedError``.
+``get`` raises ``UnsupportedError``. With ``list``, that ``list_runs`` pages through the
+declared listing, selects by ``since`` and ends a listing cut short with ``ListLimitError``.
+With ``cancel`` and ``resume``, that each declared reply gives its outcome and a 500 is never
+sent twice; with ``artifacts``, that listings map as declared and downloads check their bytes
+and renew refused links; without them, that the calls raise ``UnsupportedError``. With
+``verify_webhook``, that a delivery signed by the class's
+:meth:`~ProviderConformance.sign_webhook` parses, and a tampered, unsigned or stale one is a
+``SignatureError``; without it, that ``webhooks.parse`` raises ``UnsupportedError``.
 No test is skipped: each asserts what the declaration promises. The page "Testing a plugin"
 of the documentation describes every test.
 
@@ -64,7 +66,7 @@ from runnorm._plugins.notes import dropped_keys
 from runnorm._plugins.provider import Provider
 
 if TYPE_CHECKING:
-    from runnorm._conformance import IoChecks
+    from runnorm._conformance import IoChecks, ListChecks
 
 __all__ = [
     "FakeMcpServer",
@@ -160,6 +162,18 @@ class ProviderConformance:
     """Call options the fetch tests pass to ``runnorm.get`` (``{"kind": "browser_use"}`` for a
     provider that routes by a kind option and has no default endpoint)."""
 
+    list_options: ClassVar[Mapping[str, Any] | None] = None
+    """Call options the listing tests pass to ``runnorm.list_runs``; default: a made-up
+    value for each required ``ListParam`` (``project="rnc-project"``)."""
+
+    @classmethod
+    def list_samples(cls) -> list[Mapping[str, Any]]:
+        """The payloads the listing tests serve as list items: the samples whose name
+        starts with ``list`` (as the provider's list API sends them), else every sample."""
+        samples = cls.sample_payloads()
+        listed = [payload for name, payload in samples if name.startswith("list")]
+        return listed or [payload for _, payload in samples]
+
     @classmethod
     def declared_provider(cls) -> Provider:
         """The installed ``Provider`` under test."""
@@ -210,6 +224,15 @@ class ProviderConformance:
             samples=tuple(sample for _, sample in self.sample_payloads()),
             status_key=key,
         )
+
+    def _listing(self) -> ListChecks:
+        """The listing checks (loaded with the I/O checks, on first use)."""
+        provider = self.declared_provider()
+        options = self.list_options
+        if options is None:
+            params = provider.list.params if provider.list is not None else ()
+            options = {p.option: f"rnc-{p.option}" for p in params if p.required}
+        return self._io().listing(self.list_samples(), dict(options))
 
     @classmethod
     def sample_payloads(cls) -> list[tuple[str, Mapping[str, Any]]]:
@@ -403,6 +426,24 @@ class ProviderConformance:
         link is renewed as declared (remint, download path, listing again); inline artifacts
         are written, an output's bytes fetched by the declared tool, its size checked."""
         self._io().artifact_checks().downloads(tmp_path)
+
+    # -- what the provider declares about listing (none: list_runs is unsupported) ----------
+
+    def test_list_runs_pages_through_the_declared_listing(self) -> None:
+        """Every served item, as normalizing it gives, in order, once; the declared paging
+        parameters (page numbers, offsets, cursors, ``after`` ids, next URLs) and the
+        credential on every request; an MCP tool called once with its arguments."""
+        self._listing().pages_through()
+
+    def test_list_runs_since_selects_by_creation_and_stops_early(self) -> None:
+        """``since`` gives the runs created since; an ordered listing stops after the page
+        that proves it, an unordered one pages on; a capped tool call reaching past
+        ``since`` is whole."""
+        self._listing().since_selects_by_creation()
+
+    def test_list_runs_cut_short_is_a_list_limit_error(self) -> None:
+        """A listing that cannot finish yields what it reached, then ``ListLimitError``."""
+        self._listing().cut_short()
 
     # -- what the provider declares about webhooks (none: parse is unsupported) ---------------
 

@@ -37,6 +37,7 @@ from runnorm._errors import (
 )
 from runnorm._json import loads
 from runnorm._model.run import Run
+from runnorm._model.run import dedupe_key as _dedupe_key
 from runnorm._plugins.host import PLUGIN_FAULTS
 from runnorm._plugins.normalize import apply, resolve_provider
 from runnorm._plugins.provider import Provider
@@ -293,5 +294,8 @@ def parse(
 
 
 def dedupe_key(run: Run) -> str:
-    """``"provider:id:native_status"``: providers retry deliveries, so receivers see repeats."""
-    return f"{run.provider}:{run.id}:{run.native_status}"
+    """``"provider:id:attempt:native_status"`` when the run has an ``attempt``, else
+    ``"provider:id:native_status"``: providers retry deliveries, so receivers see repeats,
+    and a run retried under one id sends one delivery per attempt (two attempts' ``failed``
+    deliveries are two events)."""
+    return _dedupe_key(run)

@@ -20,6 +20,11 @@ bytes ``json.dumps(value, indent=2)`` (or the text itself for a string output):
 ``{"content", "encoding", "size_bytes"}``, base64 when asked for it; an unknown run or output
 -> tool error ``not_found``.
 
+Tool ``list_runs(project_name, limit=10, status="")``: the project's runs (those whose
+``project_name`` matches), newest first by ``created_at``, at most ``min(limit, 50)``, as list
+items (``run_id``, ``run_number``, ``status``, ``commit_sha``, ``started_at``, ``finished_at``,
+``created_at``) in ``{project_name, runs, total_returned}``.
+
 ``queue_statuses(run_id, payloads)`` makes successive ``get_run`` calls for ``run_id`` answer the
 payloads in order (the last one repeats). ``expire_sessions()`` makes the SDK forget every session,
 so a request that carries an old ``Mcp-Session-Id`` gets HTTP 404.
@@ -371,15 +376,22 @@ class BridgeTownServer:
         )
 
     def _list_runs(self, project_name: str, limit: int, status: str) -> dict[str, Any]:
+        """Newest first (by ``created_at``; runs without one last), at most 50, as Bridge
+        Town's tool answers."""
         keys = ("run_id", "run_number", "status", "commit_sha", "started_at", "finished_at")
         with self._lock:
             candidates = list(self.runs.values())
-        runs = [
-            {key: run.get(key) for key in (*keys, "created_at")}
+        chosen = [
+            run
             for run in candidates
             if run.get("project_name") == project_name
             and (not status or run.get("status") == status)
-        ][: max(1, min(limit, 50))]
+        ]
+        chosen.sort(key=lambda run: run.get("created_at") or "", reverse=True)
+        runs = [
+            {key: run.get(key) for key in (*keys, "created_at")}
+            for run in chosen[: max(1, min(limit, 50))]
+        ]
         return {"project_name": project_name, "runs": runs, "total_returned": len(runs)}
 
     # -- test controls ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import pytest
 
 import runnorm
 from runnorm import (
+    AfterPages,
     Artifact,
     ArtifactFields,
     ArtifactKind,
@@ -32,17 +33,23 @@ from runnorm import (
     CursorPages,
     FieldNote,
     Fields,
+    ListParam,
     McpControl,
     McpFetch,
+    McpList,
+    NextUrlPages,
+    OffsetPages,
     PageNumbers,
     Provider,
     Remint,
     RestControl,
     RestFetch,
+    RestList,
     Run,
     RunStatus,
     SignatureError,
     StatusMap,
+    TimeFilter,
     ToolContent,
 )
 from runnorm._live.api import close_clients
@@ -54,8 +61,20 @@ NAME = "widget"
 fields = Fields(NAME)
 STATUSES = StatusMap(NAME, {"DONE": RunStatus.SUCCEEDED, "BUSY": RunStatus.RUNNING})
 SAMPLES = {
-    "busy": {"widgetId": "wdg_1", "state": "BUSY", "goal": "spin", "colour": "red"},
-    "done": {"widgetId": "wdg_2", "state": "DONE", "goal": "spin", "secretSauce": "ketchup"},
+    "busy": {
+        "widgetId": "wdg_1",
+        "state": "BUSY",
+        "goal": "spin",
+        "colour": "red",
+        "createdAt": "2026-01-20T11:52:29.276Z",
+    },
+    "done": {
+        "widgetId": "wdg_2",
+        "state": "DONE",
+        "goal": "spin",
+        "secretSauce": "ketchup",
+        "createdAt": 1768909949276,
+    },
     "webhook-done": {"widgetId": "wdg_3", "state": "DONE", "note": None, "tags": []},
 }
 
@@ -74,6 +93,7 @@ def to_run(p: Mapping[str, Any]) -> Run:
         status=STATUSES.lookup(native),
         native_status=native,
         task=r.text("goal"),
+        timing=r.timing(created="createdAt"),
         extra=r.rest(snake=True),
         raw=r.payload,
     )
@@ -489,3 +509,85 @@ def test_samples_are_parametrized_with_their_names() -> None:
     assert names == "runnorm_sample_name,runnorm_sample"
     assert [name for name, _ in values] == ids == [name for name, _ in Skyvern.sample_payloads()]
     assert [payload for _, payload in values] == [p for _, p in Skyvern.sample_payloads()]
+
+
+LIST_TESTS = {
+    "test_list_runs_pages_through_the_declared_listing",
+    "test_list_runs_since_selects_by_creation_and_stops_early",
+    "test_list_runs_cut_short_is_a_list_limit_error",
+}
+LISTINGS = {
+    "page-numbers": RestList(
+        path="/v1/widgets",
+        paging=PageNumbers(size=4, max_page=50),
+        order="newest_first",
+        created_key="createdAt",
+    ),
+    "offsets-unordered": RestList(
+        path="/v1/widgets",
+        paging=OffsetPages(size=4),
+        items="widgets",
+        created_key="createdAt",
+        time=TimeFilter(since_param="from", format="epoch_seconds"),
+    ),
+    "cursor-oldest-first": RestList(
+        path="/v1/widgets",
+        paging=CursorPages(next_field="next", size=10),
+        items="widgets",
+        order="oldest_first",
+        created_key="createdAt",
+    ),
+    "after-ids-with-a-param": RestList(
+        path="/v1/widgets",
+        paging=AfterPages(item_id="widgetId", more_field=None),
+        items="data",
+        order="newest_first",
+        created_key="createdAt",
+        params=(ListParam("team", "team_id", required=True),),
+    ),
+    "next-urls": RestList(
+        path="/v1/widgets",
+        paging=NextUrlPages(next_field="next"),
+        items="results",
+        order="newest_first",
+        created_key="createdAt",
+    ),
+}
+
+
+@pytest.mark.parametrize("listing", list(LISTINGS.values()), ids=list(LISTINGS))
+def test_the_list_tests_pass_for_each_paging_style(
+    install: Callable[[Provider], None], listing: RestList
+) -> None:
+    install(attrs.evolve(REST, list=listing))
+    outcomes = run_suite(SigningWidget)
+    assert set(outcomes) >= LIST_TESTS
+    assert failures(outcomes) == {}
+
+
+def test_the_list_tests_pass_for_a_capped_tool_over_the_mcp_stand_in(
+    install: Callable[[Provider], None],
+) -> None:
+    listing = McpList(
+        tool="list_widgets",
+        max_items=20,
+        items="widgets",
+        order="newest_first",
+        created_key="createdAt",
+        params=(ListParam("team", "team_id", required=True),),
+        shared=("team_id",),
+    )
+    install(attrs.evolve(MCP, list=listing))
+    assert failures(run_suite(Widget)) == {}
+
+
+def test_a_listing_whose_runs_lack_their_creation_time_fails_the_since_test(
+    install: Callable[[Provider], None],
+) -> None:
+    def no_created(p: Mapping[str, Any]) -> Run:
+        return attrs.evolve(to_run(p), timing=runnorm.Timing())
+
+    install(attrs.evolve(REST, to_run=no_created, list=LISTINGS["page-numbers"]))
+    found = failures(run_suite(SigningWidget))
+    assert "test_list_runs_since_selects_by_creation_and_stops_early" in found
+    assert "test_list_runs_pages_through_the_declared_listing" not in found

@@ -1,5 +1,5 @@
-"""Declarations as data: fetch routing, the capability declarations (cancel, resume and
-artifacts used since issue 16; listing declared and checked, not used yet: issue 15).
+"""Declarations as data: fetch routing, the capability declarations (listing used since
+issue 15, cancel, resume and artifacts since issue 16; all checked at registration).
 
 Routing is proven on the wire: test-only providers registered through a ``PluginHost``
 (OpenAI-like id prefixes, Hyperbrowser-like kinds chosen with a call option, an MCP provider
@@ -529,10 +529,10 @@ SKYVERN = {
 }
 
 # browserbase.md: GET /v1/agents/runs -> {data, limit, nextCursor}, limit up to 1000,
-# startAt/endAt inclusive on createdAt, status; stop 202/409/404; resume {"task": ...}
-# 202/409/404; recordings (one MP4 per page, links minted afresh per GET) and per-file
-# downloads (not on every plan; offset paging, SHA-256, bytes at /v1/downloads/{id} with
-# Accept: application/octet-stream).
+# startAt/endAt inclusive on createdAt, status (one word: the uppercase spelling); stop
+# 202/409/404; resume {"task": ...} 202/409/404; recordings (one MP4 per page, links minted
+# afresh per GET) and per-file downloads (not on every plan; offset paging, SHA-256, bytes at
+# /v1/downloads/{id} with Accept: application/octet-stream).
 BROWSERBASE = {
     "list": RestList(
         path="/v1/agents/runs",
@@ -542,7 +542,10 @@ BROWSERBASE = {
         items="data",
         order="unordered",
         created_key="createdAt",
-        status=StatusFilter(param="status"),
+        status=StatusFilter(
+            param="status",
+            words=("PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "STOPPED", "TIMED_OUT"),
+        ),
         time=TimeFilter(since_param="startAt", until_param="endAt", until_inclusive=True),
     ),
     "cancel": RestControl(
@@ -663,7 +666,7 @@ def test_an_absolute_next_url_listing_fits() -> None:
     provider = _provider("replicate-like", fetch=RestFetch(path="/v1/predictions/{run_id}"))
     (info,) = registered(attrs.evolve(provider, list=replicate)).infos()
     assert info.ok, info.error
-    assert info.capabilities == {"normalize", "fetch"}  # declared, not claimed
+    assert info.capabilities == {"normalize", "fetch", "list"}
 
 
 def test_an_after_cursor_listing_and_a_remint_fit() -> None:
@@ -692,7 +695,7 @@ def test_an_after_cursor_listing_and_a_remint_fit() -> None:
 
 
 def test_capabilities_name_only_what_this_runnorm_can_do() -> None:
-    implemented = {"normalize", "fetch", "webhooks", "cancel", "resume", "artifacts"}
+    implemented = {"normalize", "fetch", "webhooks", "list", "cancel", "resume", "artifacts"}
     for info in runnorm.providers():
         provider = info.provider
         assert provider is not None
@@ -715,22 +718,29 @@ def test_capabilities_name_only_what_this_runnorm_can_do() -> None:
         "cancel",
         "artifacts",
     }
-    assert skyvern.capabilities == skyvern.declared_capabilities - {"list"}
+    assert skyvern.capabilities == skyvern.declared_capabilities
     assert get_host().get("bridgetown").capabilities == {
         "normalize",
         "fetch",
+        "list",
         "cancel",
         "artifacts",
     }
 
 
-def test_declared_options_of_later_verbs_are_not_call_options_yet() -> None:
-    # project= belongs to list_runs (issue 15); get() still refuses it.
+def test_a_listing_option_is_an_option_of_list_runs_only() -> None:
+    # project= belongs to list_runs; get() still refuses it, and list_runs without it too.
     with pytest.raises(ConfigError, match="unexpected option"):
         runnorm.get("bridgetown", "66666666", project="forecasts", api_key="btk_x")
+    bridgetown = get_host().get("bridgetown")
+    assert bridgetown.list_options == {"project"} and "project" not in bridgetown.options
+    with pytest.raises(ConfigError, match="needs project="):
+        runnorm.list_runs("bridgetown", api_key="btk_x")
+    with pytest.raises(ConfigError, match="unexpected option"):
+        runnorm.list_runs("skyvern", project="forecasts", api_key="sk_x")
 
 
-def test_docs_fact_rows_show_routes_and_what_is_declared_for_later() -> None:
+def test_docs_fact_rows_show_routes_and_no_verb_left_for_later() -> None:
     import importlib.util
     from pathlib import Path
 
@@ -745,12 +755,9 @@ def test_docs_fact_rows_show_routes_and_what_is_declared_for_later() -> None:
     rows = {row[0]: row[1] for row in tables.fact_rows(HYPERBROWSER_LIKE)}
     assert "/api/task/claude-computer-use/{run_id}" in rows["`kind='claude_computer_use'`"]
     skyvern = {row[0]: row[1] for row in tables.fact_rows(get_host().get("skyvern"))}
-    later = skyvern["declared, not available yet"]
-    assert "`list`" in later
-    for verb in ("cancel", "resume", "artifacts"):
-        assert f"`{verb}`" not in later
+    assert "declared, not available yet" not in skyvern  # every verb has its engine now
+    for verb in ("list", "cancel", "resume", "artifacts"):
         assert f"`{verb}`" in skyvern["capabilities"]
-    assert "`list`" not in skyvern["capabilities"]
 
 
 # -- registration refuses bad capability declarations ---------------------------------------
@@ -796,6 +803,22 @@ BAD_CAPABILITIES: list[tuple[dict[str, Any], str]] = [
         "each option may be declared once",
     ),
     ({"list": McpList(tool="list_runs", max_items=0)}, "McpList.max_items must be"),
+    (
+        {"list": RestList(path="/r", paging=CursorPages(next_field="next"))},
+        "RestList.items is None (the reply is a bare array), which holds no CursorPages.next_field",
+    ),
+    (
+        {
+            "list": RestList(
+                path="/r", paging=OffsetPages(size=10), items="data", status=StatusFilter(words=())
+            )
+        },
+        "status.words is empty",
+    ),
+    (
+        {"list": RestList(path="/r", paging=PAGES, status=StatusFilter(words=("DONE",)))},
+        "status.words are not in Provider.statuses: DONE",
+    ),
     (
         {"cancel": RestControl(path="/v1/runs/cancel")},
         "Provider.cancel: RestControl.path must hold",
@@ -952,6 +975,17 @@ def test_bad_capability_declarations_are_refused_at_registration(
 ) -> None:
     provider = attrs.evolve(_provider("bad", fetch=RestFetch(path="/r/{run_id}")), **declared)
     assert problem in refused(provider)
+
+
+def test_a_listing_needs_a_fetch_and_options_of_its_own() -> None:
+    listing = McpList(tool="list", max_items=5, params=(ListParam("kind", "kind"),))
+    kinds = RestFetch(kinds={"a": "/a/{run_id}"}, kind_option="kind")
+    assert "option 'kind' is a fetch option too" in refused(
+        _provider("clash", fetch=kinds, list=listing)
+    )
+    assert "Provider.list needs Provider.fetch" in refused(
+        _provider("nofetch", fetch=None, list=attrs.evolve(listing, params=()))
+    )
 
 
 def test_a_refused_declaration_leaves_the_other_providers_working() -> None:

@@ -97,4 +97,12 @@ def test_live_example_runs_against_the_loopback_server() -> None:
     assert lines[4] == "True {'total': 3}"
     assert lines[5:7] == ["succeeded", "failed"]
     assert lines[7].startswith("NotFoundError(")
-    assert lines[8].startswith("auth: 403") and "wrong-key" not in lines[8]
+    watched = [line.rstrip() for line in lines[8:13]]
+    assert [line for line in watched if " wr_9 " in line] == [
+        "  watch wr_9 running 1",
+        "  watch wr_9 failed 1 retry pending",
+        "  watch wr_9 running 2",
+        "  watch wr_9 succeeded 2",
+    ]
+    assert [line for line in watched if " tsk_7 " in line] == ["  watch tsk_7 failed None"]
+    assert lines[13].startswith("auth: 403") and "wrong-key" not in lines[13]

@@ -80,7 +80,7 @@ def isolated_page() -> Iterator[None]:
 
 def test_the_marker_convention_is_in_use() -> None:
     # Every guide has something that runs, and a marker never sits before a non-python fence.
-    for name in ("index", "quickstart", "concepts", "live", "webhooks", "batch"):
+    for name in ("index", "quickstart", "concepts", "live", "listing", "webhooks", "batch"):
         assert runnable_blocks((DOCS / f"{name}.md").read_text(encoding="utf-8")), name
     for page in pages():
         text = page.read_text(encoding="utf-8")
@@ -111,6 +111,27 @@ def test_quickstart_snippets_print_what_their_comments_say() -> None:
     assert "failed Login failed" in printed
     assert "True {'total': 3}" in printed
     assert "17 records, 0 failed" in printed
+
+
+def test_listing_snippets_print_what_their_comments_say() -> None:
+    # Each print(...) on the listing page ends in a comment that starts with what it prints.
+    page = DOCS / "listing.md"
+    blocks = runnable_blocks(page.read_text(encoding="utf-8"))
+    expected = [
+        line.split("  # ", 1)[1]
+        for _, code in blocks
+        for line in code.splitlines()
+        if line.lstrip().startswith("print(") and "  # " in line
+    ]
+    output = io.StringIO()
+    with isolated_page(), contextlib.redirect_stdout(output):
+        namespace: dict[str, object] = {}
+        for line, code in blocks:
+            exec(compile("\n" * line + code, str(page), "exec"), namespace)
+    printed = output.getvalue().splitlines()
+    assert len(printed) == len(expected) > 8
+    for shown, comment in zip(printed, expected, strict=True):
+        assert comment.startswith(shown), (shown, comment)
 
 
 def test_plugin_guide_keeps_the_parts_other_tests_read() -> None:
@@ -221,3 +242,55 @@ def test_the_capability_matrix_and_control_table_follow_the_declarations() -> No
     index = (DOCS / "providers" / "index.md").read_text(encoding="utf-8")
     assert "```{runnorm-capabilities}\n```" in index
     assert "```{runnorm-control-table}\n```" in (DOCS / "control.md").read_text(encoding="utf-8")
+
+
+def test_live_page_snippets_print_what_their_comments_say() -> None:
+    page = DOCS / "live.md"
+    output = io.StringIO()
+    with isolated_page(), contextlib.redirect_stdout(output):
+        namespace: dict[str, object] = {}
+        for line, code in runnable_blocks(page.read_text(encoding="utf-8")):
+            exec(compile("\n" * line + code, str(page), "exec"), namespace)
+    printed = output.getvalue().splitlines()
+    retried = printed.index("  now running 1 False False")
+    assert printed[retried : retried + 5] == [
+        "  now running 1 False False",
+        "  now failed 1 True False",
+        "  now running 2 False False",
+        "  now succeeded 2 False True",
+        "True 2",
+    ]
+    watched = printed[retried + 5 : retried + 10]
+    assert sorted(watched) == sorted(
+        [
+            "tsk_7 None -> failed (poll)",
+            "tsk_gone error: NotFoundError",
+            "tsk_50 None -> queued (poll)",
+            "tsk_50 queued -> running (poll)",
+            "tsk_50 running -> succeeded (poll)",
+        ]
+    )
+    assert [line for line in watched if line.startswith("tsk_50")] == [
+        "tsk_50 None -> queued (poll)",
+        "tsk_50 queued -> running (poll)",
+        "tsk_50 running -> succeeded (poll)",
+    ]
+    assert sorted(printed[retried + 10 : retried + 12]) == ["tsk_42 succeeded", "tsk_7 failed"]
+
+
+def test_live_page_schedule_table_is_the_schedule() -> None:
+    from runnorm._live import watching
+
+    text = (DOCS / "live.md").read_text(encoding="utf-8")
+    table = text.split("<!-- schedule -->\n", 1)[1].split("<!-- /schedule -->", 1)[0]
+    rows = [line.split("|")[1:-1] for line in table.strip().splitlines()[2:]]
+    cells = {row[0].strip(): [cell.strip() for cell in row[1:]] for row in rows}
+
+    def shown(pace: watching.Pace) -> list[str]:
+        return [f"{pace.first:g} s", f"{pace.factor:g}", f"{pace.cap:g} s"]
+
+    for status, pace in watching.SCHEDULE.items():
+        assert cells.pop(f"`{status.value}`") == shown(pace), status
+    assert cells.pop("retry pending, no `next_attempt_at`") == shown(watching.RETRY_PACE)
+    assert cells.pop("after a failed fetch") == shown(watching.ERROR_PACE)
+    assert cells == {}

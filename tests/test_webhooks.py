@@ -63,6 +63,29 @@ def test_a_signed_skyvern_webhook_verifies_and_normalizes() -> None:
     assert webhooks.dedupe_key(run) == f"skyvern:{run.id}:completed"
 
 
+def _delivery(name: str, **changes: Any) -> runnorm.Run:
+    body = skyvern_body({**load(SAMPLES / f"{name}.json"), **changes})
+    return webhooks.parse("skyvern", body, signed(body), secret=KEY, now=NOW)
+
+
+def test_two_attempts_failed_deliveries_are_two_keys_a_repeat_is_one() -> None:
+    interim = _delivery("webhook-workflow-run-failed-retry-pending")
+    final = _delivery("webhook-workflow-run-failed-final-attempt")
+    assert interim.native_status == final.native_status == "failed"
+    assert not interim.is_terminal and final.is_terminal
+    assert webhooks.dedupe_key(interim) == f"skyvern:{interim.id}:1:failed"
+    assert webhooks.dedupe_key(final) == f"skyvern:{final.id}:2:failed"
+    repeat = _delivery("webhook-workflow-run-failed-retry-pending")  # Skyvern retried delivery
+    keys = {webhooks.dedupe_key(run) for run in (interim, final, repeat)}
+    assert len(keys) == 2
+
+
+def test_dedupe_key_without_an_attempt_is_unchanged() -> None:
+    run = _delivery("webhook-task-v1-failed")
+    assert run.attempt is None
+    assert webhooks.dedupe_key(run) == f"skyvern:{run.id}:failed"
+
+
 def test_a_changed_byte_is_rejected() -> None:
     body = task_body()
     headers = signed(body)

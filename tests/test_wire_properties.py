@@ -1,6 +1,7 @@
 """Property test: whatever the arguments of the public fetch API, only RunnormErrors escape.
 
-``runnorm.get``, ``aget``, ``wait``, ``get_many`` and ``Client(...)`` get arbitrary run ids and
+``runnorm.get``, ``aget``, ``wait``, ``get_many``, ``watch``, ``awatch`` and ``Client(...)`` get
+arbitrary run ids and
 option values (timeouts, retries, caps, headers, keys, base URLs) against loopback servers
 only: a stand-in that answers, and a port nothing listens on.
 """
@@ -57,7 +58,7 @@ places = mostly(
     st.just("server"), st.sampled_from(["server/", "closed", "bad-port", "ftp", "", None, 5])
 )
 wait_timeouts = mostly(st.floats(min_value=0, max_value=0.2), odd_numbers | st.none())
-functions = st.sampled_from(["get", "aget", "wait", "get_many", "client"])
+functions = st.sampled_from(["get", "aget", "wait", "get_many", "watch", "awatch", "client"])
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +87,30 @@ def call(function: str, run_id: Any, options: dict[str, Any], wait_timeout: Any)
         )
     if function == "get_many":
         return runnorm.get_many("skyvern", [run_id, "tsk_1"], **options)
+    if function in ("watch", "awatch"):
+        return watch(function, run_id, options, wait_timeout)
     with runnorm.Client("skyvern", **options) as client:
         return client.get(run_id)
+
+
+def watch(function: str, run_id: Any, options: dict[str, Any], timeout: Any) -> list[Any]:
+    """All the events of a watch of *run_id* and a finished run; a deadline that could not
+    end a watch of a run that never finishes (None, or a huge number) is cut to 0.2 s."""
+    if timeout is None or (
+        isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 1
+    ):
+        timeout = 0.2
+    ids = [run_id, "tsk_done"]
+    options = dict(options)
+    options["request_timeout"] = options.pop("timeout")
+    if function == "watch":
+        return list(runnorm.watch("skyvern", ids, interval=0.01, timeout=timeout, **options))
+
+    async def main() -> list[Any]:
+        events = runnorm.awatch("skyvern", ids, interval=0.01, timeout=timeout, **options)
+        return [event async for event in events]
+
+    return asyncio.run(main())
 
 
 @settings(
@@ -142,5 +165,7 @@ def test_public_fetch_api_raises_only_runnorm_errors(
     event("ok")
     if function == "get_many":
         assert all(isinstance(item, runnorm.Run | RunnormError) for item in result)
+    elif function in ("watch", "awatch"):
+        assert all(isinstance(item, runnorm.RunEvent) for item in result)
     else:
         assert isinstance(result, runnorm.Run)

@@ -1,7 +1,8 @@
 """Sphinx directives whose tables come from the providers' own declarations, at build time.
 
 - ``{runnorm-provider} NAME``: one provider's page body: facts (auth, base URL, how a run is
-  fetched and routed, options, capabilities and those declared for later, sensitive keys),
+  fetched and routed, how runs are listed and what list items lack, options, capabilities
+  and those declared for later, sensitive keys),
   the status map, the field mapping and its module docstring, and one of its samples
   normalized.
 - ``{runnorm-status-table}``: the ``RunStatus`` x provider table of every first-party provider.
@@ -147,6 +148,76 @@ def _route_rows(provider: Provider) -> list[list[str]]:
     return rows
 
 
+_PAGING_WORDS = {
+    "PageNumbers": "numbered pages",
+    "OffsetPages": "offsets",
+    "CursorPages": "cursors",
+    "AfterPages": "the last item's id sent as the next `after`",
+    "NextUrlPages": "absolute next-page URLs (followed on the base URL's origin only)",
+}
+
+
+def _paging_text(paging: Any) -> str:
+    words = _PAGING_WORDS.get(type(paging).__name__, type(paging).__name__)
+    if isinstance(paging, runnorm.PageNumbers):
+        cap = f", pages {paging.first} to {paging.max_page}" if paging.max_page else ""
+        return f"{words} (`{paging.page_param}`, `{paging.size_param}`={paging.size}{cap})"
+    if isinstance(paging, runnorm.OffsetPages):
+        return f"{words} (`{paging.offset_param}`, `{paging.size_param}`={paging.size})"
+    if isinstance(paging, runnorm.CursorPages):
+        return f"{words} (`{paging.next_field}` sent back as `{paging.cursor_param}`)"
+    if isinstance(paging, runnorm.AfterPages):
+        return f"{words} (`{paging.after_param}`={paging.item_id})"
+    return words
+
+
+def _list_rows(provider: Provider) -> list[list[str]]:
+    """How runs are listed: the endpoint or tool, paging, order, where each filter runs,
+    the listing's own options, and what a listed ``Run`` lacks (``full=True`` fetches it)."""
+    listing = provider.list
+    if listing is None or "list" not in provider.capabilities:
+        return []
+    if isinstance(listing, runnorm.RestList):
+        where = f"`GET {{base_url}}{listing.path}`, {_paging_text(listing.paging)}"
+    else:
+        where = (
+            f"one `tools/call` of `{listing.tool}`, at most {listing.max_items} runs, no "
+            "cursor: a listing that reaches that many without `since` covering it ends in "
+            "`ListLimitError`"
+        )
+    order = {"newest_first": "newest first", "oldest_first": "oldest first"}.get(
+        listing.order, "in no promised order (no early stop)"
+    )
+    status = listing.status
+    if status is None:
+        status_text = "on the client"
+    else:
+        how = "several words at once" if status.repeatable else "one word"
+        spelled = f", spelled {_names(status.words)}" if status.words else ""
+        status_text = f"on the server (`{status.param}`, {how}{spelled})"
+    time = listing.time
+    sent = [p for p in (time.since_param, time.until_param) if p] if time else []
+    if sent:
+        time_text = f"on the server ({_names(sent)}), and checked on the client"
+    elif listing.order == "unordered":
+        time_text = "on the client (every page is read)"
+    elif isinstance(listing, runnorm.McpList):
+        time_text = "on the client; an older run among those returned proves `since` covered"
+    else:
+        time_text = "on the client; paging stops once a page holds an older run"
+    rows = [
+        ["list runs", f"{where}; {order}"],
+        ["`status=`", status_text],
+        ["`since=` / `until=`", time_text],
+    ]
+    for param in listing.params:
+        required = "required" if param.required else "optional"
+        rows.append([f"`{param.option}=`", f"listing option ({required}), sent as `{param.param}`"])
+    lacks = _names(listing.lacks) if listing.lacks else "nothing: list items are whole runs"
+    rows.append(["a listed run lacks", f"{lacks} (`full=True` fetches each run)"])
+    return rows
+
+
 def _declared_where(provider: Provider, name: str) -> str:
     """Where a declared capability's requests go, in a few words."""
     declared: Any = getattr(provider, name, None)
@@ -255,6 +326,7 @@ def fact_rows(provider: Provider) -> list[list[str]]:
         rows.append(["base URL", f"`base_url=`, else {env}{default}"])
     rows.append(["fetch one run", _fetch_text(provider)])
     rows += _route_rows(provider)
+    rows += _list_rows(provider)
     if isinstance(provider.fetch, RestFetch):
         for related in provider.fetch.related:
             paths = ", ".join(f"`GET {path}`" for path in related.paths.values())

@@ -7,6 +7,7 @@ the run, read here from ``SKYVERN_API_KEY``.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Flask, request
 
@@ -19,7 +20,7 @@ RECEIVED: list[runnorm.Run] = []
 
 
 @app.post("/webhooks/skyvern")
-def skyvern_webhook() -> tuple[dict[str, str], int]:
+def skyvern_webhook() -> tuple[dict[str, Any], int]:
     body = request.get_data()  # the raw bytes: never re-serialize before verifying
     try:
         run = webhooks.parse(
@@ -34,4 +35,7 @@ def skyvern_webhook() -> tuple[dict[str, str], int]:
         return {"status": "duplicate"}, 200
     SEEN.add(key)
     RECEIVED.append(run)
-    return {"status": "ok", "run": run.id, "state": run.status.value}, 200
+    # With a retry policy's every_attempt webhooks, a failed attempt with another one pending
+    # is not the outcome: act on the run only once run.is_terminal.
+    outcome = {"run": run.id, "state": run.status.value, "final": run.is_terminal}
+    return {"status": "ok", "attempt": run.attempt, **outcome}, 200

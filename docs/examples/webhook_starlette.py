@@ -35,7 +35,17 @@ async def skyvern_webhook(request: Request) -> JSONResponse:
         return JSONResponse({"status": "duplicate"})
     SEEN.add(key)
     RECEIVED.append(run)
-    return JSONResponse({"status": "ok", "run": run.id, "state": run.status.value})
+    # With a retry policy's every_attempt webhooks, a failed attempt with another one pending
+    # is not the outcome: act on the run only once run.is_terminal.
+    return JSONResponse(
+        {
+            "status": "ok",
+            "run": run.id,
+            "state": run.status.value,
+            "attempt": run.attempt,
+            "final": run.is_terminal,
+        }
+    )
 
 
 app = Starlette(routes=[Route("/webhooks/skyvern", skyvern_webhook, methods=["POST"])])

@@ -172,7 +172,8 @@ PROVIDER = Provider(
     base_url="https://api.bridgetown.builders/mcp",
     base_url_env="BRIDGETOWN_MCP_URL",
     fetch=McpFetch(tool="get_run", argument="run_id", not_found=frozenset({"not_found"})),
-    # Listing is declared for issue 15 (not used yet): list_runs has no cursor and no time range.
+    # list_runs: at most 50 runs newest first, no cursor and no time range (since= proves a
+    # span complete when an older run is among the 50).
     list=McpList(
         tool="list_runs",
         max_items=50,

@@ -211,7 +211,8 @@ PROVIDER = Provider(
             ),
         ),
     ),
-    # Listing is declared for issue 15 (not used yet).
+    # GET /v1/agents/runs: cursors, inclusive startAt/endAt on createdAt, no promised order
+    # (so no early stop: the server's time bounds do that work); one status word, uppercase.
     list=RestList(
         path="/v1/agents/runs",
         paging=CursorPages(
@@ -220,7 +221,7 @@ PROVIDER = Provider(
         items="data",
         order="unordered",  # the docs promise none
         created_key="createdAt",
-        status=StatusFilter(param="status"),
+        status=StatusFilter(param="status", words=tuple(_WORDS)),
         time=TimeFilter(since_param="startAt", until_param="endAt", until_inclusive=True),
     ),
     cancel=RestControl(

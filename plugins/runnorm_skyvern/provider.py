@@ -1,8 +1,11 @@
 """Skyvern runs: ``GET /v1/runs/{run_id}``, ``GET /v1/runs`` list items, and webhook bodies.
 
 Both webhook shapes (task and workflow) map like get-run responses; ``verify_webhook`` checks
-the signature. Where each field lands is declared once, in ``FIELD_NOTES``: the
-provider page's mapping table is rendered from it.
+the signature. A workflow run with a retry policy runs again under the same ``wr_`` id:
+``attempt``, ``retry_pending``, ``next_attempt_at`` and ``attempts[]`` (skyvern 1.0.56) map
+to the run's attempt fields, and a ``failed`` run with ``retry_pending`` is not over. Where
+each field lands is declared once, in ``FIELD_NOTES``: the provider page's mapping table is
+rendered from it.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from runnorm import (
     ArtifactKind,
     ArtifactListing,
     Artifacts,
+    Attempt,
     Auth,
     FieldNote,
     FieldReader,
     Fields,
     PageNumbers,
+    PayloadError,
     Provider,
     RestControl,
     RestFetch,
@@ -124,6 +129,21 @@ FIELD_NOTES = (
         "total_steps", ("step_count", "extra"), when="webhooks", note="when step_count is null"
     ),
     FieldNote("run_request.prompt", "task"),
+    FieldNote("attempt", "attempt", note="1-based: workflow runs and list items"),
+    FieldNote(
+        "retry_pending",
+        "retry_pending",
+        note="another attempt is scheduled: a failed run with it set is not terminal",
+    ),
+    FieldNote("next_attempt_at", "timing.next_attempt_at"),
+    FieldNote(
+        "attempts[]",
+        "attempts",
+        note="attempt_number -> number; status; started_at, finished_at; failure_reason -> "
+        "error.message, error_codes -> error.code (the first) and error.details "
+        "(`{error_code}` each); retry_decision, decision_reason, next_attempt_at, "
+        "webhook_sent_at in the attempt's extra, as sent",
+    ),
     FieldNote("prompt", ("task", "extra"), when="webhooks (no run_request)"),
     FieldNote("run_request", "extra", note="as sent; its secrets redacted in output"),
     FieldNote(
@@ -208,6 +228,36 @@ def _artifacts(r: FieldReader) -> tuple[Artifact, ...]:
     return tuple(out)
 
 
+def _attempts(r: FieldReader) -> tuple[Attempt, ...]:
+    out = []
+    for index, item in enumerate(r.objects("attempts")):
+        a = fields.read(item, f"attempts[{index}].")
+        native = a.status()
+        number = a.integer("attempt_number")
+        if number is None:
+            raise PayloadError(
+                "missing attempt_number", provider=NAME, path=f"attempts[{index}].attempt_number"
+            )
+        reason = a.text("failure_reason")
+        codes = a.strings("error_codes")
+        error = None
+        if reason is not None or codes:
+            details = tuple({"error_code": code} for code in codes)
+            error = RunError(code=codes[0] if codes else None, message=reason, details=details)
+        out.append(
+            Attempt(
+                number=number,
+                status=STATUSES.lookup(native),
+                native_status=native,
+                started_at=a.time("started_at"),
+                finished_at=a.time("finished_at"),
+                error=error,
+                extra=a.rest(),
+            )
+        )
+    return tuple(out)
+
+
 def verify_webhook(
     body: bytes, headers: Mapping[str, str], secret: str | bytes, *, tolerance: float, now: float
 ) -> None:
@@ -245,12 +295,16 @@ def to_run(p: Mapping[str, Any]) -> Run:
             started="started_at",
             finished="finished_at",
             updated="modified_at",
+            next_attempt="next_attempt_at",
         ),
         artifacts=_artifacts(r),
         web_url=r.text("app_url"),
         session_id=r.text("browser_session_id"),
         step_count=r.integer("total_steps") if step_count is None else step_count,
         task=r.text("prompt") if task is None else task,
+        attempt=r.integer("attempt"),
+        retry_pending=r.boolean("retry_pending") or False,
+        attempts=_attempts(r),
         extra=r.rest(keep=KEEP),
         raw=r.payload,
     )
@@ -280,8 +334,8 @@ PROVIDER = Provider(
     base_url="https://api.skyvern.com",
     base_url_env="SKYVERN_BASE_URL",
     fetch=RestFetch(path="/v1/runs/{run_id}"),
-    # Listing is declared for issue 15 (not used yet): GET /v1/runs has no time filter, 100
-    # pages of at most 100 items, newest first.
+    # GET /v1/runs: no time filter, pages 1 to 100 of at most 100 items, newest first (so
+    # since= stops early; the 10,000 most recent runs are all it reaches).
     list=RestList(
         path="/v1/runs",
         paging=PageNumbers(size=100, page_param="page", size_param="page_size", max_page=100),

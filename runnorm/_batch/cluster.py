@@ -12,7 +12,7 @@ from typing import IO, Any
 from runnorm._batch.normalizer import BatchOptions, BatchStats
 from runnorm._batch.records import RecordError
 from runnorm._batch.summary import Summary
-from runnorm._batch.writers import OutputDocument
+from runnorm._batch.writers import OutputDocument, flat_row
 from runnorm._model.run import Run
 from runnorm.dask import read_dumps
 
@@ -61,7 +61,7 @@ def normalize_on_dask(
                 stats.normalized += 1
                 if stats.summary is not None:
                     stats.summary.add(Run.from_dict(document))
-                writer.write(document)
+                writer.write(flat_row(document) if writer.rows else document)
     finally:
         framed.close()
         if client is not None:

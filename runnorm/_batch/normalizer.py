@@ -17,6 +17,7 @@ from runnorm._batch.reader import normalize_stream
 from runnorm._batch.records import RecordError
 from runnorm._batch.shards import Shard, open_shard
 from runnorm._batch.summary import Summary
+from runnorm._batch.writers import ROW_FORMATS, run_row
 from runnorm._json import Embedded
 from runnorm._model.encoding import run_document
 from runnorm._model.redaction import Redactor
@@ -57,6 +58,11 @@ class Normalizer:
         self.options = options
         self.host = get_host()
         self.fixed = resolve_provider(options.provider) if options.provider else None
+        self.output: Callable[[Run, bytes | None], Any] = (
+            self.row if options.fmt in ROW_FORMATS else self.document
+        )
+        """What the format's writer takes: :meth:`row` for CSV and Parquet, else
+        :meth:`document`."""
 
     def redactor(self, provider: str) -> Redactor | None:
         """The redactor of *provider*'s sensitive keys (None when not redacting)."""
@@ -72,24 +78,33 @@ class Normalizer:
         byte_range = shard.start is not None  # a byte range is always JSON Lines
         return normalize_stream(stream, name, self.fixed, self.host, lines=byte_range)
 
-    def document(self, run: Run, source: bytes | None) -> dict[str, Any]:
-        """*run* as an output document (:func:`run_document`), redacted; the payload's own
-        bytes (*source*) are embedded as ``raw`` when the byte scan proves they hold
-        nothing to redact, in every format alike."""
+    def _safe(self, run: Run, source: bytes | None) -> tuple[Run, bytes | None]:
+        """*run* redacted, and the payload's own bytes when the byte scan proves they hold
+        nothing to redact (then they are written as ``raw``, in every format alike)."""
         redactor = self.redactor(run.provider)
         if source is not None and (
             redactor is None
             or not (redactor.may_hold_secrets(source) or redactor.renamed_secrets(run))
         ):
-            return run_document(run, raw=Embedded(source.rstrip()))
-        return run_document(run if redactor is None else redactor.redact_run(run))
+            return run, source.rstrip()
+        return (run if redactor is None else redactor.redact_run(run)), None
+
+    def document(self, run: Run, source: bytes | None) -> dict[str, Any]:
+        """*run* as an output document (:func:`run_document`), redacted."""
+        safe, raw = self._safe(run, source)
+        return run_document(safe, raw=None if raw is None else Embedded(raw))
+
+    def row(self, run: Run, source: bytes | None) -> tuple[Any, ...]:
+        """*run* as a flat row of CSV and Parquet (:func:`run_row`), redacted."""
+        safe, raw = self._safe(run, source)
+        return run_row(safe, raw)
 
 
 def run_shard(
     shard: Shard,
     normalizer: Normalizer,
     *,
-    write: Callable[[dict[str, Any]], None],
+    write: Callable[[Any], None],
     report: Callable[[RecordError], None],
     stats: BatchStats,
     tick: Callable[[IO[bytes]], None] | None = None,
@@ -98,7 +113,7 @@ def run_shard(
     """Normalize one shard (read from *stream* when given, else opened here) into *write*,
     counting into *stats*; ``--strict`` stops at the first failure (``stats.stopped``)."""
     strict, summary = normalizer.options.strict, stats.summary
-    document = normalizer.document
+    output = normalizer.output
     source_stream = open_shard(shard) if stream is None else stream
     try:
         for count, (item, source) in enumerate(normalizer.items(shard, source_stream), 1):
@@ -113,7 +128,7 @@ def run_shard(
                 stats.normalized += 1
                 if summary is not None:
                     summary.add(item)  # type: ignore[arg-type]
-                write(document(item, source))  # type: ignore[arg-type]
+                write(output(item, source))  # type: ignore[arg-type]
             if tick is not None and not count & 1023:
                 tick(source_stream)
         if tick is not None:

@@ -43,7 +43,7 @@ def _worker(args: tuple[int, Shard, BatchOptions, str]) -> _ShardResult:
     output = os.path.join(directory, f"{index:06d}.out")
     errors = os.path.join(directory, f"{index:06d}.err")
     with open(output, "wb", buffering=WRITE_BUFFER) as out, open(errors, "wb") as err:
-        writer = make_writer(options.fmt, out)
+        writer = make_writer(options.fmt, out, fragment=True)
 
         def report(error: RecordError) -> None:
             err.write(dumps(error.to_dict()) + b"\n")

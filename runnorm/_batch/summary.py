@@ -1,4 +1,5 @@
-"""``summarize(runs)``: counts by provider and status, and run-time percentiles per provider."""
+"""``summarize(runs)``: counts by provider and status, run-time percentiles per provider, and
+how many runs have a retry pending (``failed`` for now, another attempt scheduled)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,14 @@ class Summary:
     counts: Counter[tuple[str, str]] = attrs.field(factory=Counter)
     run_times: dict[str, array[float]] = attrs.field(factory=dict)
     failed_records: int = 0
+    retry_pending: int = 0
+    """Runs counted with ``retry_pending`` set (they count under their status as well)."""
 
     def add(self, run: Run) -> None:
-        """Count one run (its provider, status and run time)."""
+        """Count one run (its provider, status, run time and whether a retry is pending)."""
         self.counts[(run.provider, run.status.value)] += 1
+        if run.retry_pending:
+            self.retry_pending += 1
         run_time = run.timing.run_time
         if run_time is not None:
             series = self.run_times.get(run.provider)
@@ -48,6 +53,7 @@ class Summary:
         for provider, series in other.run_times.items():
             self.run_times.setdefault(provider, array("d")).extend(series)
         self.failed_records += other.failed_records
+        self.retry_pending += other.retry_pending
 
     @property
     def total(self) -> int:
@@ -75,15 +81,18 @@ class Summary:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: counts by provider and status, run-time percentiles in seconds."""
+        """JSON-ready: counts by provider and status, run-time percentiles in seconds, and the
+        ``retry_pending`` count."""
         return {
             "total": self.total,
             "by_provider": self.by_provider(),
             "run_time_seconds": self.percentiles(),
+            "retry_pending": self.retry_pending,
         }
 
     def table(self) -> str:
-        """A plain-text table: provider x status counts, then run-time percentiles."""
+        """A plain-text table: provider x status counts, then run-time percentiles; a last line
+        ``retry pending: N`` when some runs have another attempt scheduled."""
         by_provider = self.by_provider()
         statuses = [s.value for s in RunStatus if any(s.value in c for c in by_provider.values())]
         header = ["provider", *statuses, "total", *(f"p{q} run" for q in PERCENTILES)]
@@ -107,6 +116,8 @@ class Summary:
             )
             for row in rows
         ]
+        if self.retry_pending:
+            lines.append(f"retry pending: {self.retry_pending}")
         return "\n".join(line.rstrip() for line in lines)
 
 

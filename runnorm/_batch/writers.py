@@ -3,9 +3,11 @@
 Every writer takes ``Run.to_dict()`` documents (already redacted when the caller wants it).
 CSV and Parquet use the same flat columns: dotted names (``timing.started_at``,
 ``error.code``), artifact counts by kind (``artifacts.screenshot``), and the JSON values
-(``result``, ``extra``, ``raw``, ``error.details``) as JSON text. JSON and CSV writers write
-*fragments* (no brackets, no header); :class:`OutputDocument` frames them, for one process
-and for shards concatenated alike.
+(``result``, ``extra``, ``raw``, ``error.details``) as JSON text. The attempts of a run
+retried under one id come last (``attempt``, ``retry_pending``, ``timing.next_attempt_at``,
+``attempts``): ``attempts`` is JSON text in CSV and a list of structs in Parquet. JSON and
+CSV writers write *fragments* (no brackets, no header); :class:`OutputDocument` frames them,
+for one process and for shards concatenated alike.
 """
 
 from __future__ import annotations
@@ -14,27 +16,32 @@ import csv
 import io
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import IO, Any, Protocol
 
-from runnorm._json import Embedded, dumps
-from runnorm._model.run import ArtifactKind
+from runnorm._json import dumps
+from runnorm._model.encoding import attempt_document
+from runnorm._model.run import ArtifactKind, Attempt, Run
 
 __all__ = [
     "COLUMNS",
     "FORMATS",
     "OutputDocument",
+    "ROW_FORMATS",
     "Writer",
     "flat_row",
     "flatten",
     "format_for",
     "make_writer",
     "parquet_schema",
+    "run_row",
     "text_row",
 ]
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
+ROW_FORMATS = frozenset({"csv", "parquet"})
+"""The formats whose writers take :func:`run_row` rows rather than documents."""
 WRITE_BUFFER = 1 << 20
 """Output buffer size: records are small and many, and each flush is a system call."""
 _SUFFIXES = {
@@ -67,6 +74,11 @@ COLUMNS: tuple[str, ...] = (
     "result",
     "extra",
     "raw",
+    # runs over time (schema_version 2)
+    "attempt",
+    "retry_pending",
+    "timing.next_attempt_at",
+    "attempts",
 )
 
 
@@ -88,65 +100,78 @@ _KIND_INDEX = {kind: index for index, kind in enumerate(_KINDS)}
 _NO_ARTIFACTS = (0,) * len(_KINDS)
 _FIRST_STAMP = COLUMNS.index("timing.created_at")
 _JSON_COLUMNS = tuple(COLUMNS.index(name) for name in ("error.details", "result", "extra", "raw"))
-_STAMP_COLUMNS = tuple(range(_FIRST_STAMP, _FIRST_STAMP + len(_TIMESTAMPS)))
+_NEXT_ATTEMPT = COLUMNS.index("timing.next_attempt_at")
+_STAMP_COLUMNS = (*range(_FIRST_STAMP, _FIRST_STAMP + len(_TIMESTAMPS)), _NEXT_ATTEMPT)
+_RETRY_PENDING = COLUMNS.index("retry_pending")
+_ATTEMPTS = COLUMNS.index("attempts")
 _DICTIONARY_COLUMNS = ["provider", "status", "native_status", "kind", "error.code"]
 
 
-def _json_bytes(value: Any) -> bytes | None:
-    """*value* as JSON text (UTF-8 bytes): an embedded payload as its own bytes."""
-    if value is None:
-        return None
-    if type(value) is Embedded:
-        return value.data
-    return dumps(value)
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds()
 
 
-def flat_row(document: Mapping[str, Any]) -> tuple[Any, ...]:
-    """One ``to_dict()`` document as a row of :data:`COLUMNS` values, in order: timestamps as
-    the document holds them (datetimes, from the batch), the JSON values as JSON bytes. The
-    one flattening of CSV and Parquet."""
-    error = document.get("error")
-    timing = document.get("timing") or {}
-    artifacts = document.get("artifacts")
+def run_row(run: Run, raw_json: bytes | None = None) -> tuple[Any, ...]:
+    """*run* as a row of :data:`COLUMNS` values, in order, straight from the ``Run`` (no
+    document in between): timestamps as datetimes, durations in seconds, the JSON values as
+    JSON bytes, ``attempts`` as the run's tuple of ``Attempt`` (:func:`text_row` writes JSON
+    text, Parquet structs); *raw_json*, when given, is the payload's own text (else
+    ``run.raw`` is encoded). The one flattening of CSV and Parquet."""
+    error, timing, artifacts = run.error, run.timing, run.artifacts
     counts: Any = _NO_ARTIFACTS
     if artifacts:
         counts = [0] * len(_KINDS)
         for artifact in artifacts:
-            index = _KIND_INDEX.get(artifact["kind"])
-            if index is not None:
-                counts[index] += 1
-    get = timing.get
+            counts[_KIND_INDEX[artifact.kind.value]] += 1
+    created, queued, started, finished = (
+        timing.created_at,
+        timing.queued_at,
+        timing.started_at,
+        timing.finished_at,
+    )
     return (
-        document["provider"],
-        document["id"],
-        document["status"],
-        document["native_status"],
-        document.get("kind"),
-        document.get("task"),
-        document.get("web_url"),
-        document.get("session_id"),
-        document.get("step_count"),
-        error.get("code") if error else None,
-        error.get("message") if error else None,
-        _json_bytes(error.get("details")) if error else None,
-        get("created_at"),
-        get("queued_at"),
-        get("started_at"),
-        get("finished_at"),
-        get("updated_at"),
-        get("queue_time"),
-        get("run_time"),
-        get("total_time"),
+        run.provider,
+        run.id,
+        run.status.value,
+        run.native_status,
+        run.kind,
+        run.task,
+        run.web_url,
+        run.session_id,
+        run.step_count,
+        None if error is None else error.code,
+        None if error is None else error.message,
+        None if error is None else dumps(list(error.details)),
+        created,
+        queued,
+        started,
+        finished,
+        timing.updated_at,
+        _seconds(queued or created, started),
+        _seconds(started, finished),
+        _seconds(created, finished),
         *counts,
-        _json_bytes(document.get("result")),
-        _json_bytes(document.get("extra")),
-        _json_bytes(document.get("raw")),
+        None if run.result is None else dumps(run.result),
+        dumps(run.extra),
+        dumps(run.raw) if raw_json is None else raw_json,
+        run.attempt,
+        run.retry_pending,
+        timing.next_attempt_at,
+        run.attempts,
     )
 
 
-def text_row(document: Mapping[str, Any]) -> list[Any]:
-    """:func:`flat_row` with text where CSV wants it: timestamps in ISO 8601, JSON as str."""
-    row = list(flat_row(document))
+def flat_row(document: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A ``to_dict()`` document (the Dask engine's, a test's) as the row of its ``Run``."""
+    return run_row(Run.from_dict(document))
+
+
+def text_row(values: tuple[Any, ...]) -> list[Any]:
+    """A :func:`run_row` with text where CSV wants it: timestamps in ISO 8601, JSON as str,
+    ``retry_pending`` as ``true`` / ``false``, ``attempts`` as the JSON text of ``to_dict``'s."""
+    row = list(values)
+    row[_RETRY_PENDING] = "true" if row[_RETRY_PENDING] else "false"
+    row[_ATTEMPTS] = dumps([attempt_document(a) for a in row[_ATTEMPTS]]).decode()
     for index in _STAMP_COLUMNS:
         value = row[index]
         if isinstance(value, datetime):
@@ -160,21 +185,29 @@ def text_row(document: Mapping[str, Any]) -> list[Any]:
 
 def flatten(document: Mapping[str, Any]) -> dict[str, Any]:
     """One ``to_dict()`` document as a flat row of :data:`COLUMNS`, as CSV writes it."""
-    return dict(zip(COLUMNS, text_row(document), strict=True))
+    return dict(zip(COLUMNS, text_row(flat_row(document)), strict=True))
 
 
 class Writer(Protocol):
     """Writes documents to a binary stream; ``close`` finishes the format (not the stream)."""
 
-    count: int
+    @property
+    def count(self) -> int:
+        """Records written."""
 
-    def write(self, document: Mapping[str, Any]) -> None: ...
+    rows: bool
+    """True when :meth:`write` takes :func:`run_row` rows (CSV, Parquet), False when it takes
+    documents (JSON Lines, JSON)."""
+
+    def write(self, item: Any) -> None: ...
 
     def close(self) -> None: ...
 
 
 class JsonlWriter:
     """One compact JSON object per line."""
+
+    rows = False
 
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
@@ -192,6 +225,8 @@ class JsonWriter:
     """Elements of a JSON array, one per line, without the brackets (:class:`OutputDocument`
     frames them)."""
 
+    rows = False
+
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.count = 0
@@ -208,14 +243,16 @@ class CsvWriter:
     """Flattened rows with dotted column names, without the header line (:class:`OutputDocument`
     writes it)."""
 
+    rows = True
+
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=True)
         self.writer = csv.writer(self.text)
         self.count = 0
 
-    def write(self, document: Mapping[str, Any]) -> None:
-        self.writer.writerow(text_row(document))
+    def write(self, row: tuple[Any, ...]) -> None:
+        self.writer.writerow(text_row(row))
         self.count += 1
 
     def close(self) -> None:
@@ -232,6 +269,15 @@ def _require_pyarrow() -> Any:
     return pyarrow
 
 
+def _memory_pool(pa: Any) -> Any:
+    """jemalloc where pyarrow has it: it hands freed memory back, where the default
+    (mimalloc) keeps a batch's worth per size class, about 60 MB more peak RSS here."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except (NotImplementedError, pa.ArrowNotImplementedError):  # built without it
+        return pa.default_memory_pool()
+
+
 def parquet_schema() -> Any:
     """The typed Arrow schema of Parquet output (needs ``runnorm[parquet]``)."""
     pa = _require_pyarrow()
@@ -243,81 +289,179 @@ def parquet_schema() -> Any:
         types[f"timing.{name}"] = pa.float64()
     for kind in _KINDS:
         types[f"artifacts.{kind}"] = pa.int32()
+    types["attempt"] = pa.int64()
+    types["retry_pending"] = pa.bool_()
+    types["timing.next_attempt_at"] = pa.timestamp("us", tz="UTC")
+    types["attempts"] = pa.list_(_attempt_struct(pa))
     return pa.schema([(column, types[column]) for column in COLUMNS])
 
 
-class ParquetWriter:
-    """Typed Parquet built column by column: rows are flat tuples (:func:`flat_row`), turned
-    into Arrow arrays every :attr:`BATCH` rows (compact, no Python objects kept), written as
-    one row group every :attr:`ROW_GROUP` rows, so memory stays flat whatever the input's
-    size. A shard's Parquet is a complete file: the parent appends its row groups."""
+def _attempt_struct(pa: Any) -> Any:
+    """An attempt in Parquet: its fields, with ``error.details`` and ``extra`` as JSON text."""
+    stamp = pa.timestamp("us", tz="UTC")
+    error = pa.struct([("code", pa.string()), ("message", pa.string()), ("details", pa.string())])
+    return pa.struct(
+        [
+            ("number", pa.int64()),
+            ("status", pa.string()),
+            ("native_status", pa.string()),
+            ("started_at", stamp),
+            ("finished_at", stamp),
+            ("error", error),
+            ("extra", pa.string()),
+        ]
+    )
 
-    BATCH = 2_000
+
+def _attempt_structs(attempts: tuple[Attempt, ...]) -> list[dict[str, Any]]:
+    """A run's attempts as :func:`_attempt_struct` values."""
+    out = []
+    for attempt in attempts:
+        error = attempt.error
+        out.append(
+            {
+                "number": attempt.number,
+                "status": attempt.status.value,
+                "native_status": attempt.native_status,
+                "started_at": attempt.started_at,
+                "finished_at": attempt.finished_at,
+                "error": None
+                if error is None
+                else {
+                    "code": error.code,
+                    "message": error.message,
+                    "details": dumps(list(error.details)).decode(),
+                },
+                "extra": dumps(attempt.extra).decode(),
+            }
+        )
+    return out
+
+
+class _Batches:
+    """Flat rows (:func:`run_row`) into Arrow record batches of the Parquet schema, column
+    by column, every :attr:`SIZE` rows: compact buffers, no Python objects kept."""
+
+    SIZE = 2_000
+
+    def __init__(self, take: Callable[[Any], None]) -> None:
+        self._pa = _require_pyarrow()
+        self.pool = _memory_pool(self._pa)
+        self.schema = parquet_schema()
+        self._types = [field.type for field in self.schema]
+        self._take = take
+        self.pending: list[tuple[Any, ...]] = []
+        self.count = 0
+
+    def write(self, row: tuple[Any, ...]) -> None:
+        self.pending.append(row)
+        self.count += 1
+        if len(self.pending) >= self.SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        pa = self._pa
+        columns = list(zip(*self.pending, strict=True))
+        columns[_ATTEMPTS] = tuple(_attempt_structs(a) if a else [] for a in columns[_ATTEMPTS])
+        pool = self.pool
+        arrays = [
+            pa.array(c, type=t, memory_pool=pool) for c, t in zip(columns, self._types, strict=True)
+        ]
+        self.pending = []
+        self._take(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+
+
+class ParquetWriter:
+    """Typed Parquet built column by column (:class:`_Batches`), one row group every
+    :attr:`ROW_GROUP` rows, so memory stays flat whatever the input's size. Batches built
+    elsewhere (a worker's :class:`ArrowFragmentWriter`) are :meth:`add`-ed as they are."""
+
+    rows = True
     ROW_GROUP = 20_000
 
     def __init__(self, stream: IO[bytes]) -> None:
-        pa = _require_pyarrow()
+        self._batches = _Batches(self.add)
+        pa = self._batches._pa
         self._pa = pa
-        self.schema = parquet_schema()
-        self._types = [field.type for field in self.schema]
+        self.schema = self._batches.schema
         self.writer = pa.parquet.ParquetWriter(
             stream,
             self.schema,
             compression="zstd",
             # Dictionaries pay only for columns of few values; ids and JSON text are unique.
             use_dictionary=_DICTIONARY_COLUMNS,
+            memory_pool=self._batches.pool,
         )
-        self.rows: list[tuple[Any, ...]] = []
-        self.batches: list[Any] = []
-        self._batched = 0
-        self.count = 0
+        self.group: list[Any] = []
+        self._grouped = 0
 
-    def write(self, document: Mapping[str, Any]) -> None:
-        self.rows.append(flat_row(document))
-        self.count += 1
-        if len(self.rows) >= self.BATCH:
-            self._batch()
+    @property
+    def count(self) -> int:
+        """Rows written through :meth:`write`."""
+        return self._batches.count
 
-    def _batch(self) -> None:
-        if not self.rows:
-            return
-        pa = self._pa
-        arrays = []
-        for index, (column, kind) in enumerate(
-            zip(zip(*self.rows, strict=True), self._types, strict=True)
-        ):
-            try:
-                arrays.append(pa.array(column, type=kind))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                if index not in _STAMP_COLUMNS:
-                    raise
-                # documents from to_dict() hold ISO 8601 text: the rare path
-                parse = datetime.fromisoformat
-                stamps = [parse(v) if isinstance(v, str) else v for v in column]
-                arrays.append(pa.array(stamps, type=kind))
-        self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
-        self._batched += len(self.rows)
-        self.rows = []
-        if self._batched >= self.ROW_GROUP:
-            self._flush()
+    def write(self, row: tuple[Any, ...]) -> None:
+        self._batches.write(row)
 
-    def _flush(self) -> None:
-        if self.batches:
-            table = self._pa.Table.from_batches(self.batches, schema=self.schema)
-            self.writer.write_table(table, row_group_size=max(self._batched, 1))
-            self.batches = []
-            self._batched = 0
+    def add(self, batch: Any) -> None:
+        """Add a record batch of the schema; a row group is written when it is full."""
+        self.group.append(batch)
+        self._grouped += batch.num_rows
+        if self._grouped >= self.ROW_GROUP:
+            self._write_group()
+
+    def _write_group(self) -> None:
+        if self.group:
+            table = self._pa.Table.from_batches(self.group, schema=self.schema)
+            self.writer.write_table(table, row_group_size=max(self._grouped, 1))
+            self.group = []
+            self._grouped = 0
 
     def close(self) -> None:
-        self._batch()
-        self._flush()
+        self._batches.flush()
+        self._write_group()
         self.writer.close()
 
 
-def make_writer(fmt: str, stream: IO[bytes]) -> Writer:
+class ArrowFragmentWriter:
+    """A worker's share of a Parquet output: the same record batches, as an Arrow IPC file
+    (LZ4-compressed), which the parent adds to the one :class:`ParquetWriter` as they are,
+    so that rows are encoded to Parquet once, never decoded and encoded again."""
+
+    rows = True
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._batches = _Batches(self._take)
+        pa = self._batches._pa
+        codec = "lz4" if pa.Codec.is_available("lz4") else None
+        options = pa.ipc.IpcWriteOptions(compression=codec)
+        self._ipc = pa.ipc.new_file(stream, self._batches.schema, options=options)
+
+    @property
+    def count(self) -> int:
+        """Rows written."""
+        return self._batches.count
+
+    def write(self, row: tuple[Any, ...]) -> None:
+        self._batches.write(row)
+
+    def _take(self, batch: Any) -> None:
+        self._ipc.write_batch(batch)
+
+    def close(self) -> None:
+        self._batches.flush()
+        self._ipc.close()
+
+
+def make_writer(fmt: str, stream: IO[bytes], *, fragment: bool = False) -> Writer:
     """A writer of *fmt* on *stream*. JSON and CSV writers write *fragments* (no brackets,
     no header) that an :class:`OutputDocument` frames, so that the outputs of shards can be
-    concatenated; a Parquet writer writes a whole file."""
+    concatenated; a Parquet writer writes a whole file, or with ``fragment=True`` (a
+    worker's shard) the Arrow batches the parent's Parquet writer adds."""
+    if fmt == "parquet" and fragment:
+        return ArrowFragmentWriter(stream)
     if fmt == "jsonl":
         return JsonlWriter(stream)
     if fmt == "json":
@@ -358,7 +502,8 @@ class OutputDocument:
         if self.fmt == "parquet":
             if self._parquet is None:
                 self._parquet = ParquetWriter(self.output)
-            _append_parquet(self._parquet, path)
+            if size:
+                _add_batches(self._parquet, path)
             return
         if self.fmt == "json" and self._appended and size:
             self.output.write(b",")
@@ -406,9 +551,10 @@ def _append_file(output: IO[bytes], path: str) -> None:
         shutil.copyfileobj(fragment, output, 1 << 20)
 
 
-def _append_parquet(writer: ParquetWriter, path: str) -> None:
-    if os.path.getsize(path) == 0:
-        return
-    source = _require_pyarrow().parquet.ParquetFile(path)
-    for group in range(source.num_row_groups):
-        writer.writer.write_table(source.read_row_group(group))
+def _add_batches(writer: ParquetWriter, path: str) -> None:
+    """Add the record batches of a worker's Arrow IPC file to *writer*, as they are."""
+    pa = writer._pa
+    with pa.memory_map(path) as source:
+        reader = pa.ipc.open_file(source, memory_pool=writer._batches.pool)
+        for index in range(reader.num_record_batches):
+            writer.add(reader.get_batch(index))

@@ -17,11 +17,13 @@ COMMANDS = {
     "artifacts": "runnorm._cli.artifacts:artifacts_command",
     "cancel": "runnorm._cli.control:cancel_command",
     "get": "runnorm._cli.live:get_command",
+    "list": "runnorm._cli.listing:list_command",
     "normalize": "runnorm._cli.normalize:normalize_command",
     "providers": "runnorm._cli.info:providers_command",
     "resume": "runnorm._cli.control:resume_command",
     "schema": "runnorm._cli.schema:schema_command",
     "wait": "runnorm._cli.live:wait_command",
+    "watch": "runnorm._cli.watch:watch_command",
 }
 """Each command and where it lives (``module:attribute``), imported when it is used or
 listed: a batch never pays for the live-fetching imports (httpx), nor ``providers`` for

@@ -27,6 +27,7 @@ from runnorm._cli.output import (
 )
 from runnorm._errors import ConfigError, RunnormError, WaitTimeout
 from runnorm._live.api import get, wait
+from runnorm._live.flows import describe_state
 from runnorm._live.options import CallOptions, resolve_options
 from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
@@ -108,7 +109,8 @@ def masking(provider: str, settings: dict[str, Any]) -> Iterator[Mask]:
     call itself to report."""
     mask = Mask()
     with contextlib.suppress(RunnormError):
-        mask = Mask(resolve_options(resolve_provider(provider), settings))
+        # listing=True: the listing's own options (watch --since -O project=...) are allowed
+        mask = Mask(resolve_options(resolve_provider(provider), settings, listing=True))
     with warnings.catch_warnings():
         shown = warnings.showwarning
 
@@ -137,10 +139,12 @@ def show_run(run: Run, as_json: bool, mask: Mask) -> None:
         ("id", run.id),
         ("status", f"{run.status.value} ({run.native_status})"),
         ("kind", run.kind),
+        ("attempt", _attempt(run)),
         ("task", run.task),
         ("created", timing.created_at),
         ("started", timing.started_at),
         ("finished", timing.finished_at),
+        ("next try", timing.next_attempt_at),
         ("run time", timing.run_time),
         (
             "error",
@@ -152,6 +156,12 @@ def show_run(run: Run, as_json: bool, mask: Mask) -> None:
     for label, value in rows:
         if value is not None and value != "":
             click.echo(mask(f"{label:>10}  {value}"))
+
+
+def _attempt(run: Run) -> str | None:
+    if run.attempt is None:
+        return None
+    return f"{run.attempt}, retry pending" if run.retry_pending else str(run.attempt)
 
 
 base_url_option = click.option(
@@ -230,7 +240,7 @@ def wait_command(
 
         def on_update(run: Run) -> None:
             if live:
-                line = mask(f"{run.provider} {run.id}: {run.status.value} ({run.native_status})")
+                line = mask(f"{run.provider} {run.id}: {describe_state(run)}")
                 click.echo(f"\r{line}\033[K", err=True, nl=False)
 
         try:

@@ -1,6 +1,7 @@
-"""Module-level live API: ``get``, ``wait``, ``get_many``, ``cancel``, ``resume``,
-``artifacts``, ``download`` and their async twins (``aget``, ``await_run``, ``acancel``,
-``aresume``, ``aartifacts``, ``adownload``).
+"""Module-level live API: ``get``, ``wait``, ``get_many``, ``watch``, ``list_runs``,
+``cancel``, ``resume``, ``artifacts``, ``download`` and their async twins (``aget``,
+``await_run``, ``awatch``, ``alist_runs``, ``acancel``, ``aresume``, ``aartifacts``,
+``adownload``).
 
 Sync functions reuse one lazily created :class:`~runnorm._live.client.Client` per provider, closed
 at interpreter exit. Async functions use a fresh :class:`~runnorm._live.client.AsyncClient` per
@@ -16,35 +17,52 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from runnorm._errors import RunnormError
+from runnorm._errors import RunnormError, UnsupportedError
 from runnorm._live.client import DEFAULT_CONCURRENCY, AsyncClient, Client
 from runnorm._live.download import Progress
+from runnorm._live.listing import MAX_PAGES
+from runnorm._live.watching import RunEvent
 from runnorm._model.control import ControlResult
 from runnorm._model.run import Artifact, Run
+from runnorm._model.status import RunStatus
 from runnorm._plugins.normalize import resolve_provider
 from runnorm._plugins.provider import Provider
 
 __all__ = [
+    "RunEvent",
     "aartifacts",
     "acancel",
     "adownload",
     "aget",
+    "alist_runs",
     "aresume",
     "artifacts",
     "await_run",
+    "awatch",
     "cancel",
     "close_clients",
     "download",
     "get",
     "get_many",
+    "list_runs",
     "resume",
     "wait",
+    "watch",
 ]
 
+T = TypeVar("T")
 _sync_clients: dict[str, Client] = {}
 _sync_lock = threading.Lock()
 
@@ -144,6 +162,183 @@ def get_many(
 ) -> list[Run | RunnormError]:
     """Fetch many runs concurrently; in input order, each a ``Run`` or that id's error."""
     return _client(provider).get_many(ids, concurrency=concurrency, **options)
+
+
+def watch(
+    provider: str | Provider,
+    run_ids: Iterable[str] | None = None,
+    *,
+    since: datetime | None = None,
+    follow: bool = False,
+    interval: float | None = None,
+    timeout: float | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    webhooks: object = None,
+    request_timeout: float | None = None,
+    **options: Any,
+) -> Iterator[RunEvent]:
+    """Watch many runs: yield a ``RunEvent`` when a run is first seen and each time its
+    status, native status, attempt or ``retry_pending`` changes; end when every run is
+    terminal.
+
+    Polls run concurrently (*concurrency* at a time) over one client, whose rate-limit gate
+    they share: a 429 slows the whole watch. A terminal run is never polled again. A failed
+    fetch is an event with ``error`` set and the watch goes on (a run that is gone, or whose
+    reply is not a run, leaves the watch; transport errors, 429 and 5xx are polled again).
+    *interval* ``None`` is the adaptive schedule (quick at first, slower while queued,
+    quicker while running); a number fixes the first gap. Past *timeout* (the overall
+    deadline, seconds; as in :func:`wait`, *request_timeout* is the HTTP one) it raises
+    ``WaitTimeout``, whose ``last_runs`` maps each unfinished
+    run id to its last ``Run``. *since* (a datetime) also picks up runs created after it,
+    through the provider's listing (their first events come from the list, ``source="list"``;
+    a listing a limit cut short is an error event after the runs it reached; a provider
+    without ``list`` raises ``UnsupportedError``), and *follow* keeps discovering (every
+    ``DISCOVERY_GAP`` seconds, each listing stopping at the runs already found) until
+    *timeout*, then ends normally. The listing's own options (Bridge Town's ``project``)
+    go to the listing. Arguments are
+    checked at the call (``ConfigError``; no ids and no *since* is one); the polls start when
+    iteration does. *webhooks* works with :func:`awatch` only.
+    """
+    return _client(provider).watch(
+        run_ids,
+        since=since,
+        follow=follow,
+        interval=interval,
+        timeout=timeout,
+        concurrency=concurrency,
+        webhooks=webhooks,
+        request_timeout=request_timeout,
+        **options,
+    )
+
+
+def _lister(provider: str | Provider) -> Provider:
+    declared = resolve_provider(provider)
+    if declared.list is None:
+        raise UnsupportedError(
+            f"provider {declared.name!r} does not support listing runs (its plugin declares "
+            "no list)"
+        )
+    return declared
+
+
+def list_runs(
+    provider: str | Provider,
+    *,
+    since: Any = None,
+    until: Any = None,
+    status: RunStatus | str | None = None,
+    limit: int | None = None,
+    full: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_pages: int = MAX_PAGES,
+    **options: Any,
+) -> Iterator[Run]:
+    """Runs from *provider*'s list API, lazily, page after page, each run once.
+
+    *since* and *until* bound the creation time (``since`` inclusive, ``until`` exclusive):
+    an aware ``datetime``, a ``timedelta`` before now, ISO 8601 text or a span such as
+    ``"2h"``; sent to the server where the provider can filter, else checked on the client,
+    and paging stops once the provider's order proves nothing newer (or older) can follow.
+    *status* is a ``RunStatus`` (its value, such as ``"succeeded"``, too) or one of the
+    provider's native words. *limit* stops after that many runs. By default each ``Run``
+    is built from its list item alone (one request per page); ``full=True`` fetches each
+    run as ``get`` does, *concurrency* at a time. A listing that a provider limit (or
+    *max_pages*) cuts short raises ``ListLimitError`` after the runs it reached. Provider
+    options: the call options of ``get``, plus the listing's own (Bridge Town: ``project``).
+    Arguments are checked at once; the first request goes out with the first ``next()``.
+    """
+    _lister(provider)
+    return _client(provider).list_runs(
+        since=since,
+        until=until,
+        status=status,
+        limit=limit,
+        full=full,
+        concurrency=concurrency,
+        max_pages=max_pages,
+        **options,
+    )
+
+
+def awatch(
+    provider: str | Provider,
+    run_ids: Iterable[str] | None = None,
+    *,
+    since: datetime | None = None,
+    follow: bool = False,
+    interval: float | None = None,
+    timeout: float | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    webhooks: AsyncIterable[Run] | None = None,
+    request_timeout: float | None = None,
+    **options: Any,
+) -> AsyncIterator[RunEvent]:
+    """Async :func:`watch`: ``async for event in runnorm.awatch(...)``, on a client of its
+    own, closed when the iteration ends.
+
+    *webhooks* takes an async iterable of verified ``Run`` values (for example from an
+    ``asyncio.Queue`` the app's webhook receiver fills): each is merged into the events as
+    ``source="webhook"``, a delivery whose ``dedupe_key`` was seen already is dropped, a
+    terminal one stops the polling of its run, and one for a run not watched is ignored
+    (unless *since* discovers runs).
+    """
+    client = AsyncClient(provider)
+    events = client.watch(
+        run_ids,
+        since=since,
+        follow=follow,
+        interval=interval,
+        timeout=timeout,
+        concurrency=concurrency,
+        webhooks=webhooks,
+        request_timeout=request_timeout,
+        **options,
+    )
+    return _closing(client, events)
+
+
+def alist_runs(
+    provider: str | Provider,
+    *,
+    since: Any = None,
+    until: Any = None,
+    status: RunStatus | str | None = None,
+    limit: int | None = None,
+    full: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_pages: int = MAX_PAGES,
+    **options: Any,
+) -> AsyncIterator[Run]:
+    """Async :func:`list_runs`: ``async for run in runnorm.alist_runs(...)``.
+
+    Uses a client of its own, closed when the iteration ends (or the iterator is closed);
+    arguments are checked at once. For many listings, hold an ``AsyncClient``.
+    """
+    client = AsyncClient(_lister(provider))
+    runs = client.list_runs(
+        since=since,
+        until=until,
+        status=status,
+        limit=limit,
+        full=full,
+        concurrency=concurrency,
+        max_pages=max_pages,
+        **options,
+    )
+    return _closing(client, runs)
+
+
+async def _closing(client: AsyncClient, items: AsyncIterator[T]) -> AsyncGenerator[T, None]:
+    """*items*, then the client closed (when the iteration ends or the iterator is closed)."""
+    try:
+        async for item in items:
+            yield item
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()
+        await client.aclose()
 
 
 def cancel(

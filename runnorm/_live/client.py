@@ -1,10 +1,10 @@
 """``Client`` and ``AsyncClient``: pooled connections, ``get``, ``wait``, ``get_many``,
-``cancel``, ``resume``, ``artifacts`` and ``download``.
+``list_runs``, ``watch``, ``cancel``, ``resume``, ``artifacts`` and ``download``.
 
-Both run the same flows (:mod:`runnorm._live.flows`) through the drivers of
-:mod:`runnorm._live.drivers`, which only send requests and sleep. A 429 answered to any
-request of a client holds back every request of that client (the shared gate), so
-``get_many`` slows the whole pool down rather than one request.
+Both run the same flows (:mod:`runnorm._live.flows`, :mod:`runnorm._live.watching`) through
+the drivers of :mod:`runnorm._live.drivers`, which only send requests and sleep. A 429
+answered to any request of a client holds back every request of that client (the shared
+gate), so ``get_many`` and ``watch`` slow the whole pool down rather than one request.
 """
 
 from __future__ import annotations
@@ -14,18 +14,35 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from runnorm._errors import ConfigError, RunnormError, UnsupportedError
+from runnorm._errors import ConfigError, RunnormError, UnsupportedError, shorten
 from runnorm._live.artifacts import artifacts_flow
 from runnorm._live.control import Verb, control_flow
 from runnorm._live.download import Progress, download_flow
-from runnorm._live.drivers import Gate, drive_async, drive_sync, run_coroutine
+from runnorm._live.drivers import (
+    Gate,
+    drive_async,
+    drive_sync,
+    drive_watch_async,
+    drive_watch_sync,
+    run_coroutine,
+)
 from runnorm._live.flows import check_run_id, get_run_flow, wait_flow
 from runnorm._live.http import AsyncSender, SyncSender
+from runnorm._live.listing import MAX_PAGES, Discovery, Listing, list_query
 from runnorm._live.mcp import McpState, mcp_close
 from runnorm._live.options import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -34,9 +51,11 @@ from runnorm._live.options import (
     CallOptions,
     resolve_options,
 )
-from runnorm._live.wire import Flow
+from runnorm._live.watching import RunEvent, check_watch, watch_flow
+from runnorm._live.wire import Flow, WatchFlow
 from runnorm._model.control import ControlResult
 from runnorm._model.run import Artifact, Run
+from runnorm._model.status import RunStatus
 from runnorm._plugins.normalize import resolve_provider
 from runnorm._plugins.provider import Provider
 
@@ -99,9 +118,10 @@ class _Base(Generic[H, S]):
         base = self._settings.get("base_url") or self.provider.base_url
         return f"{type(self).__name__}(provider={self.provider.name!r}, base_url={base!r})"
 
-    def _options(self, overrides: Mapping[str, Any]) -> CallOptions:
-        if overrides:
-            return resolve_options(self.provider, {**self._settings, **overrides})
+    def _options(self, overrides: Mapping[str, Any], *, listing: bool = False) -> CallOptions:
+        if overrides or listing:
+            settings = {**self._settings, **overrides}
+            return resolve_options(self.provider, settings, listing=listing)
         # The common call: the client's own settings. Resolved once per environment state
         # (the key and base URL may come from variables that can change between calls).
         environment = self._environment()
@@ -142,6 +162,37 @@ class _Base(Generic[H, S]):
         checked = [check_run_id(run_id) for run_id in ids]
         self._options(options)  # bad options fail here, once, before any request
         return checked
+
+    def _listing(
+        self,
+        *,
+        since: Any,
+        until: Any,
+        status: Any,
+        limit: Any,
+        full: Any,
+        concurrency: Any,
+        max_pages: Any,
+        overrides: Mapping[str, Any],
+    ) -> tuple[Listing, dict[str, Any]]:
+        """A checked listing, and the options ``full=True`` fetches each run with (the
+        call's, less the listing's own, such as ``project``)."""
+        if not isinstance(full, bool):
+            raise ConfigError(f"full must be True or False, not {full!r}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError(f"concurrency must be a positive integer, not {concurrency!r}")
+        options = self._options(overrides, listing=True)
+        query = list_query(
+            self.provider,
+            since=since,
+            until=until,
+            status=status,
+            limit=limit,
+            max_pages=max_pages,
+        )
+        listing = Listing(options, query, self._mcp_state(options))
+        own = self.provider.list_options
+        return listing, {k: v for k, v in overrides.items() if k not in own}
 
     def _get_flow(self, run_id: str, overrides: Mapping[str, Any]) -> Flow[Run]:
         options = self._options(overrides)
@@ -199,6 +250,50 @@ class _Base(Generic[H, S]):
             interval=interval,
             stop_on_paused=stop_on_paused,
             on_update=on_update,
+            mcp_state=self._mcp_state(options),
+        )
+
+    def _watch_flow(
+        self,
+        run_ids: Iterable[str] | None,
+        *,
+        since: datetime | None,
+        follow: bool,
+        interval: float | None,
+        timeout: float | None,
+        concurrency: int,
+        request_timeout: float | None,
+        overrides: Mapping[str, Any],
+    ) -> WatchFlow:
+        """The watch flow, every argument checked and the key looked up before any request
+        (a missing key is an ``AuthError`` now, not one error event per run)."""
+        ids, since = check_watch(
+            run_ids,
+            since=since,
+            follow=follow,
+            interval=interval,
+            timeout=timeout,
+            concurrency=concurrency,
+        )
+        if request_timeout is not None:
+            overrides = {**overrides, "timeout": request_timeout}
+        discover = None
+        if since is not None:  # discovery lists runs: the listing's own options go there
+            listing = self._options(overrides, listing=True)
+            discover = Discovery(listing, self._mcp_state(listing))
+            own = self.provider.list_options
+            overrides = {k: v for k, v in overrides.items() if k not in own}
+        options = self._options(overrides)
+        options.auth_headers()
+        return watch_flow(
+            options,
+            ids,
+            since=since,
+            follow=follow,
+            interval=interval,
+            timeout=timeout,
+            concurrency=concurrency,
+            discover=discover,
             mcp_state=self._mcp_state(options),
         )
 
@@ -297,6 +392,73 @@ class Client(_Base["httpx.Client", SyncSender]):
 
         return run_coroutine(run)
 
+    def list_runs(
+        self,
+        *,
+        since: Any = None,
+        until: Any = None,
+        status: RunStatus | str | None = None,
+        limit: int | None = None,
+        full: bool = False,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_pages: int = MAX_PAGES,
+        **options: Any,
+    ) -> Iterator[Run]:
+        """Runs from the provider's list, lazily, page after page (see :func:`runnorm.list_runs`).
+
+        Arguments are checked at once; the first request goes out with the first ``next()``.
+        """
+        pairs = self.list_pairs(
+            since=since,
+            until=until,
+            status=status,
+            limit=limit,
+            full=full,
+            concurrency=concurrency,
+            max_pages=max_pages,
+            **options,
+        )
+        return (run for _, run in pairs)
+
+    def list_pairs(
+        self,
+        *,
+        since: Any = None,
+        until: Any = None,
+        status: Any = None,
+        limit: Any = None,
+        full: Any = False,
+        concurrency: Any = DEFAULT_CONCURRENCY,
+        max_pages: Any = MAX_PAGES,
+        **options: Any,
+    ) -> Iterator[tuple[Run, Run]]:
+        """Internal (``runnorm list``): ``(listed, returned)`` pairs, the run as listed
+        beside the one ``list_runs`` returns (the fetched one with ``full=True``)."""
+        listing, fetch = self._listing(
+            since=since,
+            until=until,
+            status=status,
+            limit=limit,
+            full=full,
+            concurrency=concurrency,
+            max_pages=max_pages,
+            overrides=options,
+        )
+        return self._pairs(listing, full, concurrency, fetch)
+
+    def _pairs(
+        self, listing: Listing, full: bool, concurrency: int, fetch: Mapping[str, Any]
+    ) -> Iterator[tuple[Run, Run]]:
+        while (runs := drive_sync(listing.page(), self._sender, self._gate)) is not None:
+            if not full or not runs:
+                yield from ((run, run) for run in runs)
+                continue
+            fetched = self.get_many([run.id for run in runs], concurrency=concurrency, **fetch)
+            for run, result in zip(runs, fetched, strict=True):
+                if isinstance(result, RunnormError):
+                    raise result
+                yield run, result
+
     def _get_many_threaded(
         self, ids: list[str], concurrency: int, options: Mapping[str, Any]
     ) -> list[Run | RunnormError]:
@@ -308,6 +470,42 @@ class Client(_Base["httpx.Client", SyncSender]):
 
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="runnorm") as pool:
             return list(pool.map(one, ids))
+
+    def watch(
+        self,
+        run_ids: Iterable[str] | None = None,
+        *,
+        since: datetime | None = None,
+        follow: bool = False,
+        interval: float | None = None,
+        timeout: float | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        webhooks: object = None,
+        request_timeout: float | None = None,
+        **options: Any,
+    ) -> Iterator[RunEvent]:
+        """Poll many runs concurrently and yield a ``RunEvent`` when one is first seen and
+        each time it changes, until every one is terminal (see :func:`runnorm.watch`).
+
+        Arguments are checked now; the polls start when iteration does. As in :meth:`wait`,
+        *timeout* is the overall deadline and *request_timeout* the HTTP one. ``webhooks``
+        works with :meth:`AsyncClient.watch` only (a ``ConfigError`` here)."""
+        if webhooks is not None:
+            raise ConfigError(
+                "webhooks= merges an async iterable of deliveries into awatch() and "
+                "AsyncClient.watch(); the sync watch() takes none"
+            )
+        flow = self._watch_flow(
+            run_ids,
+            since=since,
+            follow=follow,
+            interval=interval,
+            timeout=timeout,
+            concurrency=concurrency,
+            request_timeout=request_timeout,
+            overrides=options,
+        )
+        return drive_watch_sync(flow, self._sender, self._gate, concurrency)
 
     def close(self) -> None:
         """End MCP sessions, then close the pool (unless it came as ``http_client``)."""
@@ -420,6 +618,83 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(one(run_id)) for run_id in checked]
         return [task.result() for task in tasks]
+
+    def list_runs(
+        self,
+        *,
+        since: Any = None,
+        until: Any = None,
+        status: RunStatus | str | None = None,
+        limit: int | None = None,
+        full: bool = False,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_pages: int = MAX_PAGES,
+        **options: Any,
+    ) -> AsyncIterator[Run]:
+        """Runs from the provider's list, lazily (``async for``; see
+        :func:`runnorm.alist_runs`). Arguments are checked at once."""
+        listing, fetch = self._listing(
+            since=since,
+            until=until,
+            status=status,
+            limit=limit,
+            full=full,
+            concurrency=concurrency,
+            max_pages=max_pages,
+            overrides=options,
+        )
+        return self._runs(listing, full, concurrency, fetch)
+
+    async def _runs(
+        self, listing: Listing, full: bool, concurrency: int, fetch: Mapping[str, Any]
+    ) -> AsyncGenerator[Run, None]:
+        while (runs := await drive_async(listing.page(), self._sender, self._gate)) is not None:
+            if not full or not runs:
+                for run in runs:
+                    yield run
+                continue
+            fetched = await self.get_many(
+                [run.id for run in runs], concurrency=concurrency, **fetch
+            )
+            for result in fetched:
+                if isinstance(result, RunnormError):
+                    raise result
+                yield result
+
+    def watch(
+        self,
+        run_ids: Iterable[str] | None = None,
+        *,
+        since: datetime | None = None,
+        follow: bool = False,
+        interval: float | None = None,
+        timeout: float | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        webhooks: AsyncIterable[Run] | None = None,
+        request_timeout: float | None = None,
+        **options: Any,
+    ) -> AsyncIterator[RunEvent]:
+        """The async twin of :meth:`Client.watch` (``async for event in client.watch(...)``);
+        ``webhooks``, an async iterable of verified ``Run`` values, is merged into the
+        events as ``source="webhook"`` (see :func:`runnorm.awatch`)."""
+        deliveries = None
+        if webhooks is not None:
+            if not isinstance(webhooks, AsyncIterable):
+                raise ConfigError(
+                    f"webhooks must be an async iterable of runnorm.Run, not {shorten(webhooks)}"
+                )
+            deliveries = aiter(webhooks)
+        flow = self._watch_flow(
+            run_ids,
+            since=since,
+            follow=follow,
+            interval=interval,
+            timeout=timeout,
+            concurrency=concurrency,
+            request_timeout=request_timeout,
+            overrides=options,
+        )
+        return drive_watch_async(flow, self._sender, self._gate, deliveries)
 
     async def aclose(self) -> None:
         """End MCP sessions, then close the pools (unless one came as ``http_client``)."""

@@ -4,21 +4,35 @@ A flow (:mod:`runnorm._live.flows`) yields ``Request`` and ``Sleep`` steps; a dr
 each request through a sender (:mod:`runnorm._live.http`), sleeps, and feeds the response
 back (or throws the ``TransportError`` in). A ``Sleep(shared=True)`` (a 429) holds the
 client's :class:`Gate`, which every later request of that client waits for.
+
+A watch (:mod:`runnorm._live.watching`) is a flow that also spawns flows:
+:func:`drive_watch_sync` runs them on a thread pool, :func:`drive_watch_async` as tasks (and
+reads the ``webhooks`` iterable beside them), each through :func:`drive_sync` or
+:func:`drive_async` with the same sender and gate; both hand the flow's events to the caller
+as they come.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterator
 from typing import Any, TypeVar
 
 from runnorm._errors import TransportError
 from runnorm._live.http import AsyncSender, SyncSender
-from runnorm._live.wire import Flow, Sleep
+from runnorm._live.wire import DELIVERY, Collect, Done, Emit, Flow, Sleep, Spawn, WatchFlow
 
-__all__ = ["Gate", "drive_async", "drive_sync", "run_coroutine"]
+__all__ = [
+    "Gate",
+    "drive_async",
+    "drive_sync",
+    "drive_watch_async",
+    "drive_watch_sync",
+    "run_coroutine",
+]
 
 T = TypeVar("T")
 
@@ -88,6 +102,154 @@ async def drive_async(flow: Flow[T], sender: AsyncSender, gate: Gate) -> T:
             value = await sender.send(step)
         except TransportError as exc:
             error = exc
+
+
+def drive_watch_sync(
+    flow: WatchFlow, sender: SyncSender, gate: Gate, workers: int
+) -> Iterator[Any]:
+    """Yield the events of a watch *flow*; its spawned flows run on up to *workers* threads.
+
+    When the caller stops iterating (or the flow raises), no new request starts: spawned
+    flows not yet started are cancelled, those in flight end with their request (every one
+    is bounded by the watch's deadline)."""
+    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="runnorm-watch")
+    running: dict[concurrent.futures.Future[Any], Hashable] = {}
+    value: Any = None
+    try:
+        while True:
+            try:
+                step = flow.send(value)
+            except StopIteration:
+                return
+            value = None
+            if isinstance(step, Emit):
+                yield step.event
+            elif isinstance(step, Spawn):
+                running[pool.submit(drive_sync, step.flow, sender, gate)] = step.key
+            elif isinstance(step, Collect):
+                value = _collect_sync(running, step.timeout)
+            elif isinstance(step, Sleep):
+                time.sleep(step.seconds)
+            else:  # pragma: no cover - a flow's bug
+                raise TypeError(f"a watch flow cannot yield {step!r}")
+    finally:
+        flow.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _collect_sync(
+    running: dict[concurrent.futures.Future[Any], Hashable], timeout: float | None
+) -> list[Done]:
+    if not running:
+        if timeout:
+            time.sleep(timeout)
+        return []
+    finished, _ = concurrent.futures.wait(
+        running, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
+    )
+    out = []
+    for future in finished:
+        key = running.pop(future)
+        error = future.exception()
+        out.append(Done(key, error=error) if error is not None else Done(key, future.result()))
+    return out
+
+
+_EXHAUSTED: Any = object()
+
+
+async def _next(iterator: AsyncIterator[Any]) -> Any:
+    try:
+        return await anext(iterator)
+    except StopAsyncIteration:
+        return _EXHAUSTED
+
+
+async def drive_watch_async(
+    flow: WatchFlow,
+    sender: AsyncSender,
+    gate: Gate,
+    deliveries: AsyncIterator[Any] | None = None,
+) -> AsyncIterator[Any]:
+    """Yield the events of a watch *flow*; its spawned flows run as tasks, and the items of
+    *deliveries* (a watch's ``webhooks``) come to the flow as ``Done(DELIVERY, item)``.
+
+    When the caller stops iterating (or the flow raises), every task is cancelled and
+    awaited before this generator ends."""
+    tasks = _Tasks(sender, gate, deliveries)
+    value: Any = None
+    try:
+        while True:
+            try:
+                step = flow.send(value)
+            except StopIteration:
+                return
+            value = None
+            if isinstance(step, Emit):
+                yield step.event
+            elif isinstance(step, Spawn):
+                tasks.spawn(step)
+            elif isinstance(step, Collect):
+                value = await tasks.collect(step.timeout)
+            elif isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+            else:  # pragma: no cover - a flow's bug
+                raise TypeError(f"a watch flow cannot yield {step!r}")
+    finally:
+        flow.close()
+        await tasks.close()
+
+
+class _Tasks:
+    """The spawned flows of an async watch, and the one read of *deliveries* in flight."""
+
+    def __init__(
+        self, sender: AsyncSender, gate: Gate, deliveries: AsyncIterator[Any] | None
+    ) -> None:
+        self.sender, self.gate, self.deliveries = sender, gate, deliveries
+        self.running: dict[asyncio.Future[Any], Hashable] = {}
+        self.reading = False
+
+    def spawn(self, step: Spawn) -> None:
+        task = asyncio.ensure_future(drive_async(step.flow, self.sender, self.gate))
+        self.running[task] = step.key
+
+    async def collect(self, timeout: float | None) -> list[Done]:
+        if self.deliveries is not None and not self.reading:
+            self.running[asyncio.ensure_future(_next(self.deliveries))] = DELIVERY
+            self.reading = True
+        done = await _collect_async(self.running, timeout)
+        for item in done:
+            if item.key == DELIVERY:
+                self.reading = False
+                if isinstance(item.error, StopAsyncIteration):
+                    self.deliveries = None  # exhausted: read no more
+        return done
+
+    async def close(self) -> None:
+        pending = list(self.running)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _collect_async(
+    running: dict[asyncio.Future[Any], Hashable], timeout: float | None
+) -> list[Done]:
+    if not running:
+        if timeout:
+            await asyncio.sleep(timeout)
+        return []
+    finished, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    out = []
+    for future in finished:
+        key = running.pop(future)
+        error = future.exception()
+        if error is None and future.result() is _EXHAUSTED:
+            error = StopAsyncIteration()
+        out.append(Done(key, error=error) if error is not None else Done(key, future.result()))
+    return out
 
 
 def run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:

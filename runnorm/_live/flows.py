@@ -10,7 +10,8 @@ retries in :mod:`runnorm._live.retry`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
 
 import attrs
 
@@ -33,7 +34,14 @@ from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
 from runnorm._plugins.fetching import McpFetch, RestFetch
 
-__all__ = ["check_run_id", "get_run_flow", "wait_flow"]
+__all__ = [
+    "check_run_id",
+    "describe_state",
+    "get_run_flow",
+    "run_state",
+    "seconds_until",
+    "wait_flow",
+]
 
 WAIT_BACKOFF = 1.5
 WAIT_INTERVAL_CAP = 30.0
@@ -51,6 +59,31 @@ def check_run_id(run_id: object) -> str:
             "surrogates are not run ids"
         )
     return run_id
+
+
+def run_state(run: Run) -> Hashable:
+    """What a change is: the status, native status, attempt and ``retry_pending``
+    (``on_update`` and ``watch`` events fire when it differs)."""
+    return (run.status, run.native_status, run.attempt, run.retry_pending)
+
+
+def describe_state(run: Run) -> str:
+    """``failed ('failed'), attempt 1, retry pending``: a run's state in a message."""
+    text = f"{run.status.value} ({run.native_status!r})"
+    if run.attempt is not None:
+        text += f", attempt {run.attempt}"
+    if run.retry_pending:
+        text += ", retry pending"
+    return text
+
+
+def seconds_until(moment: datetime | None, now: float | None = None) -> float | None:
+    """Seconds from now (``time.time()``, or *now*) until *moment*, or None without one."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() - (time.time() if now is None else now)
 
 
 def get_run_flow(options: CallOptions, run_id: str, mcp_state: McpState | None = None) -> Flow[Run]:
@@ -100,7 +133,10 @@ def wait_flow(
     """Poll until the run is terminal (or paused); ``WaitTimeout`` once *timeout* s pass.
 
     The deadline bounds everything: the polls, the waits between them, and each request's
-    own retries, ``Retry-After`` waits and timeouts.
+    own retries, ``Retry-After`` waits and timeouts. A run with ``retry_pending`` is not over:
+    polling goes on, sleeping until ``next_attempt_at`` when the provider gives it, and a next
+    attempt due past the deadline is a ``WaitTimeout`` at once (its message says when).
+    ``on_update`` fires when :func:`run_state` changes.
     """
     check_seconds("interval", interval, zero=False)
     check_seconds("timeout", timeout)
@@ -111,12 +147,16 @@ def wait_flow(
     cap = max(interval, WAIT_INTERVAL_CAP)
     last: Run | None = None
 
-    def expired(cause: BaseException | None = None) -> WaitTimeout:
-        state = f"still {last.status.value} ({last.native_status!r})" if last else "not seen yet"
-        error = WaitTimeout(
-            options.scrub(f"{options.provider.name} run {run_id!r} {state} after {timeout:g} s"),
-            last_run=last,
-        )
+    def expired(cause: BaseException | None = None, due: datetime | None = None) -> WaitTimeout:
+        state = f"still {describe_state(last)}" if last else "not seen yet"
+        if due is None:
+            text = f"{options.provider.name} run {run_id!r} {state} after {timeout:g} s"
+        else:
+            text = (
+                f"{options.provider.name} run {run_id!r} {state}: its next attempt is due at "
+                f"{due.isoformat()}, past the {timeout:g} s deadline"
+            )
+        error = WaitTimeout(options.scrub(text), last_run=last, last_runs={run_id: last})
         error.__cause__ = cause
         return error
 
@@ -129,7 +169,7 @@ def wait_flow(
             if exc.kind == "timeout" and time.monotonic() >= deadline:
                 raise expired(exc) from exc
             raise
-        if last is None or (run.status, run.native_status) != (last.status, last.native_status):
+        if last is None or run_state(run) != run_state(last):
             delay = interval
             if on_update is not None:
                 on_update(run)
@@ -139,5 +179,12 @@ def wait_flow(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise expired()
+        due = seconds_until(run.timing.next_attempt_at) if run.retry_pending else None
+        if due is not None and due > 0:
+            if due > remaining:
+                raise expired(due=run.timing.next_attempt_at)
+            yield Sleep(due)
+            delay = interval  # the next attempt starts now: poll it quickly
+            continue
         yield Sleep(min(delay, remaining))
         delay = min(delay * WAIT_BACKOFF, cap)

@@ -279,16 +279,23 @@ def _headers(value: Any) -> dict[str, str]:
 
 
 def resolve_options(
-    provider: Provider, settings: Mapping[str, Any], *, base_url_required: bool = True
+    provider: Provider,
+    settings: Mapping[str, Any],
+    *,
+    base_url_required: bool = True,
+    listing: bool = False,
 ) -> CallOptions:
     """Build ``CallOptions`` from merged client defaults and call overrides.
 
     ``base_url_required=False`` checks a client's own settings, to which each call may still
     add the base URL: none configured anywhere is then not an error (``base_url`` is empty).
+    ``listing=True`` accepts the listing's own options too (``Provider.list_options``, such
+    as Bridge Town's ``project``), which every other call refuses.
     """
-    unknown = set(settings) - GENERIC_OPTIONS - provider.options
+    own = provider.options | provider.list_options if listing else provider.options
+    unknown = set(settings) - GENERIC_OPTIONS - own
     if unknown:
-        allowed = ", ".join(sorted(GENERIC_OPTIONS | provider.options))
+        allowed = ", ".join(sorted(GENERIC_OPTIONS | own))
         raise ConfigError(
             f"unexpected option(s) for {provider.name}: {', '.join(sorted(unknown))} "
             f"(allowed: {allowed})"
@@ -312,7 +319,7 @@ def resolve_options(
             f"{provider.name}: {source} must be an http(s) URL, not {shorten(base_url)}"
         )
     timeout = settings.get("timeout", DEFAULT_TIMEOUT)
-    extras = {k: v for k, v in settings.items() if k in provider.options}
+    extras = {k: v for k, v in settings.items() if k in own}
     if provider.fetch is not None:
         chosen_kind(provider.fetch, extras, provider.name)  # a bad kind fails before any request
     return CallOptions(

@@ -22,7 +22,7 @@ from runnorm._model.run import Run
 from runnorm._plugins.fetching import RelatedFetch, RestFetch, fetch_target
 from runnorm._plugins.normalize import apply
 
-__all__ = ["path_segment", "rest_get", "rest_get_run"]
+__all__ = ["path_segment", "rest_get", "rest_get_run", "rest_get_url"]
 
 _DOT_SEGMENTS = frozenset({"", ".", ".."})
 
@@ -42,9 +42,15 @@ def path_segment(value: str) -> str | None:
 
 def rest_get(options: CallOptions, path: str, what: str) -> Flow[Response]:
     """GET ``base_url + path`` with the provider's credential; the final response."""
+    return (yield from rest_get_url(options, options.base_url + path))
+
+
+def rest_get_url(options: CallOptions, url: str) -> Flow[Response]:
+    """GET *url* (on the base URL's origin: the caller checks) with the credential, retried
+    as every GET is; the final response."""
     request = Request(
         method="GET",
-        url=options.base_url + path,
+        url=url,
         headers=options.request_headers(),
         timeout=options.timeout,
         max_bytes=options.max_response_bytes,

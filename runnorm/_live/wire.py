@@ -4,6 +4,11 @@ Fetching is written once, as generators (:mod:`runnorm._live.flows`) that yield 
 and :class:`Sleep` steps and receive :class:`Response` values; a sync and an async driver
 (:mod:`runnorm._live.drivers`) perform the I/O. Retries, error mapping, MCP sessions and ``wait``
 polling therefore have one implementation for both.
+
+A flow that watches many runs (:mod:`runnorm._live.watching`) also yields :class:`Spawn` (run
+this sub-flow concurrently), :class:`Collect` (hand me what finished, waiting at most this
+long) and :class:`Emit` (give this event to the caller): the concurrency is the drivers', the
+decisions stay in the flow.
 """
 
 from __future__ import annotations
@@ -13,7 +18,20 @@ from typing import Any, TypeAlias, TypeVar
 
 import attrs
 
-__all__ = ["Flow", "Request", "Response", "Sink", "Sleep", "Watch"]
+__all__ = [
+    "DELIVERY",
+    "Collect",
+    "Done",
+    "Emit",
+    "Flow",
+    "Request",
+    "Response",
+    "Sink",
+    "Sleep",
+    "Spawn",
+    "Watch",
+    "WatchFlow",
+]
 
 T = TypeVar("T")
 
@@ -75,5 +93,46 @@ class Sleep:
     shared: bool = False
 
 
+@attrs.frozen
+class Spawn:
+    """Run *flow* concurrently with the others (the driver answers None at once); what it
+    returns or raises comes back from a later :class:`Collect` as a :class:`Done` of *key*."""
+
+    key: Any
+    flow: Generator[Any, Any, Any] = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Collect:
+    """Answer the :class:`Done` values of the spawned flows (and deliveries) that finished,
+    waiting until at least one has, or *timeout* seconds passed (None: no limit); a list,
+    empty when the time ran out."""
+
+    timeout: float | None
+
+
+@attrs.frozen
+class Emit:
+    """Hand *event* to the caller (a watch's ``RunEvent``); the driver answers None."""
+
+    event: Any
+
+
+DELIVERY = "runnorm:delivery"
+"""The :class:`Done` key of an item from a watch's ``webhooks`` iterable: ``value`` the item,
+or ``error`` what the iterable raised (``StopAsyncIteration`` once it is exhausted)."""
+
+
+@attrs.frozen
+class Done:
+    """A spawned flow's outcome: its return *value*, or the *error* it raised."""
+
+    key: Any
+    value: Any = None
+    error: BaseException | None = None
+
+
 Step: TypeAlias = Request | Sleep
 Flow: TypeAlias = Generator[Step, Any, T]
+WatchFlow: TypeAlias = Generator[Spawn | Collect | Emit | Sleep, Any, None]
+"""A flow over many runs: it spawns :data:`Flow` values and emits events."""

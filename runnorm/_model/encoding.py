@@ -12,11 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from runnorm._json import Embedded, dumps
-from runnorm._model.run import Artifact, Run, Timing
+from runnorm._model.run import Artifact, Attempt, Run, RunError, Timing
 
 __all__ = [
+    "READABLE_VERSIONS",
     "SCHEMA_VERSION",
     "artifact_document",
+    "attempt_document",
     "encode_document",
     "encode_run",
     "run_document",
@@ -24,33 +26,39 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 2
-"""Bumped when a field of ``to_dict`` output changes meaning, goes away or is added
-(2: ``Artifact.id`` and ``Artifact.expires_at``)."""
+"""Bumped when a field of ``to_dict`` output changes meaning, goes away or is added (2:
+``attempt``, ``retry_pending``, ``attempts`` and ``timing.next_attempt_at``; ``is_terminal``
+honours ``retry_pending``; ``Artifact.id`` and ``Artifact.expires_at``)."""
+READABLE_VERSIONS = (1, 2)
+"""What ``from_dict`` reads: a version 1 document is a version 2 one without the fields of
+runs over time and the artifacts' ``id`` and ``expires_at`` (they take their defaults)."""
 
 
 def timing_document(timing: Timing, stamp: Any = None) -> dict[str, Any]:
     """The ``timing`` object of a document; *stamp* renders each timestamp (None: the
     datetimes themselves, for orjson, which writes them as ``isoformat()`` does)."""
-    created, queued, started, finished, updated = (
+    created, queued, started, finished, updated, following = (
         timing.created_at,
         timing.queued_at,
         timing.started_at,
         timing.finished_at,
         timing.updated_at,
+        timing.next_attempt_at,
     )
     begin = queued or created
     if stamp is not None:
-        created_text, queued_text, started_text, finished_text, updated_text = [
+        created_text, queued_text, started_text, finished_text, updated_text, next_text = [
             None if value is None else stamp(value)
-            for value in (created, queued, started, finished, updated)
+            for value in (created, queued, started, finished, updated, following)
         ]
     else:
-        created_text, queued_text, started_text, finished_text, updated_text = (
+        created_text, queued_text, started_text, finished_text, updated_text, next_text = (
             created,
             queued,
             started,
             finished,
             updated,
+            following,
         )
     return {
         "created_at": created_text,
@@ -58,6 +66,7 @@ def timing_document(timing: Timing, stamp: Any = None) -> dict[str, Any]:
         "started_at": started_text,
         "finished_at": finished_text,
         "updated_at": updated_text,
+        "next_attempt_at": next_text,
         "queue_time": None
         if begin is None or started is None
         else (started - begin).total_seconds(),
@@ -71,6 +80,26 @@ def timing_document(timing: Timing, stamp: Any = None) -> dict[str, Any]:
 
 
 Stamp = Callable[[datetime], str]
+
+
+def _error_document(error: RunError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"code": error.code, "message": error.message, "details": list(error.details)}
+
+
+def attempt_document(attempt: Attempt, stamp: Stamp | None = None) -> dict[str, Any]:
+    """One ``Attempt`` of ``run.attempts`` as a document (timestamps as for the timing)."""
+    started, finished = attempt.started_at, attempt.finished_at
+    return {
+        "number": attempt.number,
+        "status": attempt.status.value,
+        "native_status": attempt.native_status,
+        "started_at": started if stamp is None or started is None else stamp(started),
+        "finished_at": finished if stamp is None or finished is None else stamp(finished),
+        "error": _error_document(attempt.error),
+        "extra": attempt.extra,
+    }
 
 
 def run_document(run: Run, stamp: Stamp | None = None, raw: Any = None) -> dict[str, Any]:
@@ -114,6 +143,9 @@ def run_document(run: Run, stamp: Stamp | None = None, raw: Any = None) -> dict[
         "session_id": run.session_id,
         "step_count": run.step_count,
         "task": run.task,
+        "attempt": run.attempt,
+        "retry_pending": run.retry_pending,
+        "attempts": [attempt_document(a, stamp) for a in run.attempts] if run.attempts else [],
         "extra": run.extra,
         "raw": run.raw if raw is None else raw,
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -35,6 +35,7 @@ HEADER_CREDENTIALS: tuple[str, ...] = (
 )
 
 
+_UNSEEN: Any = object()
 _BLANKS = rb"[ \t\r\n]*+"
 _NOT_EMPTY = rb'(?!null|""|\{' + _BLANKS + rb"\}|\[" + _BLANKS + rb"\])"
 
@@ -136,26 +137,44 @@ class Redactor:
                 return True
         return False
 
-    def redact(self, value: Any) -> Any:
-        """*value* with secrets replaced; parts without secrets are shared, not copied."""
+    def redact(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
+        """*value* with secrets replaced; parts without secrets are shared, not copied.
+
+        *memo* (container id -> result) lets several calls over values that share parts
+        (a run's ``extra`` holds ``raw``'s own values) walk each part once."""
         if self._matcher is None:
             return value
-        if isinstance(value, Mapping):
-            changed = False
-            out: dict[str, Any] = {}
-            for key, item in value.items():
-                if isinstance(key, str) and not _is_empty(item) and self.is_sensitive(key):
-                    new: Any = REDACTED
-                else:
-                    new = self.redact(item)
-                changed = changed or new is not item
-                out[key] = new
-            return out if changed else value
-        if isinstance(value, list):
-            items = [self.redact(item) for item in value]
-            if any(new is not old for new, old in zip(items, value, strict=True)):
-                return items
+        kind = type(value)
+        walk: Callable[[Any, dict[int, Any] | None], Any]
+        if kind is dict or (kind is not list and isinstance(value, Mapping)):
+            walk = self._redact_mapping
+        elif kind is list or isinstance(value, list):
+            walk = self._redact_list
+        else:
             return value
+        if memo is None:
+            return walk(value, None)
+        done = memo.get(id(value), _UNSEEN)
+        if done is _UNSEEN:
+            done = memo[id(value)] = walk(value, memo)
+        return done
+
+    def _redact_mapping(self, value: Mapping[Any, Any], memo: dict[int, Any] | None) -> Any:
+        changed = False
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and not _is_empty(item) and self.is_sensitive(key):
+                new: Any = REDACTED
+            else:
+                new = self.redact(item, memo)
+            changed = changed or new is not item
+            out[key] = new
+        return out if changed else value
+
+    def _redact_list(self, value: list[Any], memo: dict[int, Any] | None) -> Any:
+        items = [self.redact(item, memo) for item in value]
+        if any(new is not old for new, old in zip(items, value, strict=True)):
+            return items
         return value
 
     def redact_run(self, run: Run) -> Run:
@@ -165,18 +184,19 @@ class Redactor:
         if self._matcher is None:
             return run
         changes: dict[str, Any] = {}
+        memo: dict[int, Any] = {}  # the values extra and result share with raw: walked once
         for name, value in (("raw", run.raw), ("extra", run.extra), ("result", run.result)):
-            new = self.redact(value)
+            new = self.redact(value, memo)
             if new is not value:
                 changes[name] = new
         error = run.error
         if error is not None and error.details:
-            details = tuple(self.redact(detail) for detail in error.details)
+            details = tuple(self.redact(detail, memo) for detail in error.details)
             if any(new is not old for new, old in zip(details, error.details, strict=True)):
                 changes["error"] = attrs.evolve(error, details=details)
         artifacts = []
         for artifact in run.artifacts:
-            content = self.redact(artifact.content)
+            content = self.redact(artifact.content, memo)
             artifacts.append(
                 artifact if content is artifact.content else attrs.evolve(artifact, content=content)
             )

@@ -11,7 +11,7 @@ import attrs
 
 from runnorm._model.status import TERMINAL_STATUSES, RunStatus
 
-__all__ = ["JSON", "Artifact", "ArtifactKind", "Run", "RunError", "Timing"]
+__all__ = ["JSON", "Artifact", "ArtifactKind", "Attempt", "Run", "RunError", "Timing", "dedupe_key"]
 
 JSON: TypeAlias = Any
 """A JSON value as decoded: dict, list, str, int, float, bool or None."""
@@ -74,13 +74,15 @@ def _span(start: datetime | None, end: datetime | None) -> timedelta | None:
 
 @attrs.frozen(slots=True)
 class Timing:
-    """When a run was created, queued, started, finished and last updated (aware UTC)."""
+    """When a run was created, queued, started, finished and last updated (aware UTC), and
+    when its next attempt is due (``next_attempt_at``, while a retry is pending)."""
 
     created_at: datetime | None = None
     queued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     updated_at: datetime | None = None
+    next_attempt_at: datetime | None = None
 
     @property
     def queue_time(self) -> timedelta | None:
@@ -101,6 +103,24 @@ class Timing:
 _NO_TIMING = Timing()
 
 
+@attrs.frozen(slots=True)
+class Attempt:
+    """One attempt of a run the provider retries under the same id (Skyvern ``attempts[]``).
+
+    ``number`` is 1-based; ``status`` and ``native_status`` are the attempt's own; ``error``
+    says why it failed; ``extra`` holds the rest as sent (Skyvern: ``retry_decision``,
+    ``decision_reason``, ``next_attempt_at``, ``webhook_sent_at``).
+    """
+
+    number: int
+    status: RunStatus
+    native_status: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: RunError | None = None
+    extra: Mapping[str, JSON] = _EMPTY
+
+
 @attrs.frozen(slots=True, hash=False)
 class Run:
     """One run of any provider, normalized.
@@ -108,6 +128,10 @@ class Run:
     ``raw`` is the native payload exactly as received; ``extra`` holds the provider-specific
     fields that have no named field here, with snake_case keys. Equal runs hash alike
     (the hash covers ``provider``, ``id`` and ``native_status``).
+
+    A provider that retries a run under the same id reports ``attempt`` (1-based, else None),
+    ``retry_pending`` (another attempt is scheduled: the run is not over, even when its
+    status is ``failed``), ``timing.next_attempt_at`` and its history in ``attempts``.
     """
 
     provider: str
@@ -125,14 +149,19 @@ class Run:
     task: str | None = None
     extra: Mapping[str, JSON] = _EMPTY
     raw: Mapping[str, JSON] = attrs.field(default=_EMPTY, repr=False)
+    # Runs over time (keyword-only, so that positional construction stays as it was).
+    attempt: int | None = attrs.field(default=None, kw_only=True)
+    retry_pending: bool = attrs.field(default=False, kw_only=True)
+    attempts: tuple[Attempt, ...] = attrs.field(default=(), kw_only=True)
 
     def __hash__(self) -> int:
         return hash((self.provider, self.id, self.native_status))
 
     @property
     def is_terminal(self) -> bool:
-        """True once the run cannot change status again."""
-        return self.status in TERMINAL_STATUSES
+        """True once the run cannot change status again: a terminal status and no retry
+        pending (``RunStatus.is_terminal`` looks at the status word alone)."""
+        return self.status in TERMINAL_STATUSES and not self.retry_pending
 
     @property
     def ok(self) -> bool:
@@ -151,3 +180,12 @@ class Run:
         from runnorm._model.serialization import run_from_dict
 
         return run_from_dict(data)
+
+
+def dedupe_key(run: Run) -> str:
+    """``"provider:id:attempt:native_status"`` when the run has an ``attempt``, else
+    ``"provider:id:native_status"`` (``runnorm.webhooks.dedupe_key``; ``watch`` drops the
+    webhook deliveries it has seen by this key)."""
+    if run.attempt is not None:
+        return f"{run.provider}:{run.id}:{run.attempt}:{run.native_status}"
+    return f"{run.provider}:{run.id}:{run.native_status}"

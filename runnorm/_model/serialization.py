@@ -22,8 +22,8 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from runnorm._errors import PayloadError, shorten
-from runnorm._model.encoding import SCHEMA_VERSION, run_document
-from runnorm._model.run import Artifact, ArtifactKind, Run, RunError, Timing
+from runnorm._model.encoding import READABLE_VERSIONS, SCHEMA_VERSION, run_document
+from runnorm._model.run import Artifact, ArtifactKind, Attempt, Run, RunError, Timing
 from runnorm._model.status import RunStatus
 from runnorm._model.timestamps import parse_timestamp
 
@@ -47,6 +47,12 @@ def _structure_datetime(value: Any, _type: Any) -> datetime | None:
     return parse_timestamp(value, path="timing")
 
 
+def _structure_bool(value: Any, _type: Any) -> bool:
+    if type(value) is not bool:
+        raise PayloadError(f"expected true or false, got {shorten(value)}")
+    return value
+
+
 def _structure_details(value: Any, _type: Any) -> tuple[Mapping[str, Any], ...]:
     if value is None:
         return ()
@@ -65,8 +71,10 @@ def _make_converter() -> cattrs.Converter:
 
 
 def _register_parts(conv: cattrs.Converter) -> None:
-    """Structure hooks for what a run holds: timestamps, ``RunError``, ``Artifact``."""
+    """Structure hooks for what a run holds: timestamps, ``RunError``, ``Artifact``,
+    ``Attempt``."""
     conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_structure_hook(bool, _structure_bool)
     conv.register_structure_hook(
         RunError,
         make_dict_structure_fn(RunError, conv, details=override(struct_hook=_structure_details)),
@@ -74,6 +82,10 @@ def _register_parts(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(
         Artifact,
         make_dict_structure_fn(Artifact, conv, content=override(struct_hook=_structure_identity)),
+    )
+    conv.register_structure_hook(
+        Attempt,
+        make_dict_structure_fn(Attempt, conv, extra=override(struct_hook=_structure_mapping)),
     )
 
 
@@ -113,9 +125,10 @@ def run_from_dict(data: Mapping[str, Any]) -> Run:
     if not isinstance(data, Mapping):
         raise PayloadError(f"expected an object, got {shorten(data)}", value=data)
     version = data.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, READABLE_VERSIONS))
         raise PayloadError(
-            f"unsupported schema_version {shorten(version)} (this runnorm reads {SCHEMA_VERSION})",
+            f"unsupported schema_version {shorten(version)} (this runnorm reads {readable})",
             path="schema_version",
             value=version,
         )
@@ -150,6 +163,8 @@ def _schema_for(tp: Any) -> dict[str, Any]:
         return dict(_JSON_VALUE)
     if tp is str:
         return {"type": "string"}
+    if tp is bool:
+        return {"type": "boolean"}
     if tp is int:
         return {"type": "integer"}
     if tp is datetime:
@@ -193,6 +208,7 @@ def json_schema() -> dict[str, Any]:
         "Timing": timing,
         "RunError": _object_schema(RunError, "Why the run failed."),
         "Artifact": _object_schema(Artifact, "A file or link the run produced."),
+        "Attempt": _object_schema(Attempt, "One attempt of a run retried under the same id."),
     }
     for definition in definitions.values():
         definition["additionalProperties"] = False

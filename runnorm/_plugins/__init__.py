@@ -5,8 +5,8 @@
   by id prefix or by a kind call option (``fetch_target``, the one place that choice is made).
 - ``capabilities``: what a provider declares beyond one run, as data: listing (``RestList``,
   ``McpList`` and their paging styles), ``RestControl`` and ``McpControl`` for cancel and
-  resume, ``Artifacts`` (with ``ToolContent``); cancel, resume and artifacts used by the
-  live layer, listing declared for issue 15's engine.
+  resume, ``Artifacts`` (with ``ToolContent``); listing used by ``list_runs``, cancel,
+  resume and artifacts by the live layer's ``control``, ``artifacts`` and ``download``.
 - ``checks``: what registration checks about the fetch and capability declarations (path
   templates, routes, kinds, options, paging, outcomes), called by ``host``.
 - ``fields``: typed payload reads for mapping functions (``Fields``, and ``FieldReader``, which

@@ -1,11 +1,11 @@
 """What a provider can do beyond one run, declared as data: list, cancel, resume, artifacts.
 
-Registration checks every declaration (:mod:`runnorm._plugins.checks`). ``cancel``,
-``resume`` and ``artifacts`` are used by this runnorm (``runnorm.cancel``, ``runnorm.resume``,
-``runnorm.artifacts``, ``runnorm.download``); ``list`` is declared only: it is not in
-``Provider.capabilities`` (which names only what this runnorm can do), only in
-``Provider.declared_capabilities``, until its engine ships (issue 15), so that a plugin written
-today keeps working then.
+Registration checks every declaration (:mod:`runnorm._plugins.checks`), and this runnorm uses
+each: ``list`` (``runnorm.list_runs``, :mod:`runnorm._live.listing`), ``cancel`` and
+``resume`` (``runnorm.cancel``, ``runnorm.resume``), ``artifacts`` (``runnorm.artifacts``,
+``runnorm.download``). ``Provider.capabilities`` names only what this runnorm can do,
+``Provider.declared_capabilities`` everything declared, so that a plugin declaring a verb a
+later engine adds keeps working.
 
 Listing (``Provider.list``), one of:
 
@@ -72,9 +72,8 @@ __all__ = [
     "ToolContent",
 ]
 
-IMPLEMENTED = frozenset({"normalize", "fetch", "webhooks", "cancel", "resume", "artifacts"})
-"""The capabilities this runnorm can use. Issue 15 adds ``list`` (and ``watch``): it joins
-this set with its engine."""
+IMPLEMENTED = frozenset({"normalize", "fetch", "webhooks", "list", "cancel", "resume", "artifacts"})
+"""The capabilities this runnorm can use: every verb a plugin can declare has its engine."""
 
 Order: TypeAlias = Literal["newest_first", "oldest_first", "unordered"]
 """The order a listing promises, by creation time; ``unordered``: none is promised."""
@@ -90,8 +89,9 @@ whole string value, never a part of one (no string formatting)."""
 class PageNumbers:
     """Numbered pages: ``page_param`` counts from ``first``, ``size_param`` asks for ``size``
     items. A page shorter than ``size`` is the last (no total is sent). ``max_page``: the
-    provider refuses pages past it (Skyvern: 100 pages of 100), so a listing that reaches it
-    with more to come is cut short (``ListLimitError``)."""
+    highest page number the provider serves (Skyvern: pages 1 to 100, of 100 runs each), so
+    a listing whose page ``max_page`` is full is cut short (``ListLimitError``) unless it
+    could stop earlier."""
 
     size: int
     page_param: str = "page"
@@ -158,11 +158,16 @@ Paging: TypeAlias = PageNumbers | OffsetPages | CursorPages | AfterPages | NextU
 class StatusFilter:
     """A server-side status filter: the native words of the wanted ``RunStatus`` (from the
     provider's ``StatusMap``) are sent as ``param``, several in one request when
-    ``repeatable`` (``?status=canceled&status=terminated``), else one word per listing or
-    the rest filtered on the client."""
+    ``repeatable`` (``?status=canceled&status=terminated``). Without ``repeatable``, a
+    status that has one such word is filtered on the server, one with several on the
+    client. ``words``: the spellings the server's filter takes, when it takes fewer than the
+    ``StatusMap`` lists (Browserbase: the uppercase ones; the lowercase spellings its
+    replies may hold are never sent); None: every word of the map. The engine checks every
+    listed run's status on the client too."""
 
     param: str = "status"
     repeatable: bool = False
+    words: tuple[str, ...] | None = None
 
 
 @attrs.frozen
@@ -194,9 +199,11 @@ class RestList:
     """``GET {base_url}{path}`` page after page (``paging``).
 
     ``items``: the reply key holding the list items (None: the reply is a bare array).
-    ``order`` and ``created_key`` (the item field with the creation time) let paging stop
-    once nothing newer (or older) can follow and let ``since``/``until`` filter on the
-    client when ``time`` declares no server-side bounds; ``status`` likewise.
+    ``order`` and ``created_key`` (the item field with the creation time, which the
+    mapping reads into ``timing.created_at``: the engine compares the ``Run``'s) let
+    paging stop once nothing newer (or older) can follow and let ``since``/``until``
+    filter on the client when ``time`` declares no server-side bounds; ``status``
+    likewise.
     ``params``: provider options of the listing. ``shared``: reply keys copied into each
     item (as ``read_dump`` does for wrappers). ``lacks``: the ``Run`` fields (``result``,
     ``timing.updated_at``, ...) list items do not carry, which ``full=True`` fetches and the

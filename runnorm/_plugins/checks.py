@@ -350,6 +350,8 @@ def _list_common(declared: Any, what: str) -> str | None:
         and _first(
             _name(status.param, f"{what}.status.param"),
             _flag(status.repeatable, f"{what}.status.repeatable"),
+            status.words is not None and _keys_problem(status.words, f"{what}.status.words"),
+            status.words == () and f"{what}.status.words is empty: leave it None",
         ),
         time
         and _first(
@@ -371,6 +373,26 @@ def _list_common(declared: Any, what: str) -> str | None:
     )
 
 
+def _bare_array_problem(declared: Any) -> str | None:
+    """A bare-array reply (``items`` None) has no key for the paging's reply field."""
+    if declared.items is not None:
+        return None
+    paging = declared.paging
+    field = None
+    if _is(paging, (CursorPages, NextUrlPages)):
+        field = "next_field"
+    elif _is(paging, AfterPages) and paging.more_field is not None:
+        field = "more_field"
+    elif _is(paging, OffsetPages) and paging.total_field is not None:
+        field = "total_field"
+    if field is None:
+        return None
+    return (
+        f"RestList.items is None (the reply is a bare array), which holds no "
+        f"{type(paging).__name__}.{field}: name the items key, or leave the field None"
+    )
+
+
 def _list_problem(declared: Any) -> str | None:
     if _is(declared, RestList):
         return _first(
@@ -378,6 +400,7 @@ def _list_problem(declared: Any) -> str | None:
             _paging_problem(declared.paging, "RestList.paging"),
             _optional_name(declared.items, "RestList.items"),
             _list_common(declared, "RestList"),
+            _bare_array_problem(declared),
         )
     if _is(declared, McpList):
         return _first(

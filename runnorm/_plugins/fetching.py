@@ -34,7 +34,7 @@ GENERIC_OPTIONS = frozenset(
 RESERVED_OPTIONS = GENERIC_OPTIONS | frozenset(
     {
         # parameters of the calls that pass provider options through (get, wait, get_many,
-        # cancel, resume, artifacts, download; and list_runs, watch of issues 14/15)
+        # list_runs, watch, cancel, resume, artifacts, download)
         "provider",
         "run_id",
         "ids",
@@ -49,6 +49,7 @@ RESERVED_OPTIONS = GENERIC_OPTIONS | frozenset(
         "status",
         "limit",
         "full",
+        "max_pages",
         "follow",
         "webhooks",
         "message",

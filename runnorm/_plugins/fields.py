@@ -24,8 +24,11 @@ _EMPTY_TIMING = Timing()
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _stamp(value: Any, provider: str, path: str, seconds: bool = False) -> datetime | None:
-    """``parse_timestamp`` with the common shapes inlined (the batch hot path)."""
+def _stamp(
+    value: Any, fields: Fields, key: str, prefix: str = "", path: str | None = None
+) -> datetime | None:
+    """``parse_timestamp`` with the common shapes inlined (the batch hot path); the error
+    path (``prefix + key``, or *path*) and the unit are worked out only off it."""
     if type(value) is str and len(value) >= 19:
         try:
             if value[-1] == "Z" or value.endswith("+00:00"):  # both parse to UTC itself
@@ -34,7 +37,12 @@ def _stamp(value: Any, provider: str, path: str, seconds: bool = False) -> datet
                 return _fromisoformat(value + "+00:00")
         except ValueError:
             pass
-    return parse_timestamp(value, provider=provider, path=path, seconds=seconds)
+    return parse_timestamp(
+        value,
+        provider=fields.provider,
+        path=path or prefix + key,
+        seconds=key in fields.epoch_seconds,
+    )
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -156,7 +164,7 @@ class Fields:
         value = p.get(key)
         if value is None:
             return None
-        return _stamp(value, self.provider, path or key, key in self.epoch_seconds)
+        return _stamp(value, self, key, path=path)
 
     def mapping(
         self, p: Mapping[str, Any], key: str, path: str | None = None
@@ -324,8 +332,7 @@ class FieldReader:
             value = self.payload.get(key)
         if value is None:
             return None
-        fields = self.fields
-        return _stamp(value, fields.provider, self.prefix + key, key in fields.epoch_seconds)
+        return _stamp(value, self.fields, key, self.prefix)
 
     def mapping(self, key: str) -> Mapping[str, Any] | None:
         """A JSON object field or None."""
@@ -372,8 +379,10 @@ class FieldReader:
         started: str | None = None,
         finished: str | None = None,
         updated: str | None = None,
+        next_attempt: str | None = None,
     ) -> Timing:
-        """A ``Timing`` from the named timestamp keys (each may be absent)."""
+        """A ``Timing`` from the named timestamp keys (each may be absent); *next_attempt*
+        names the key of ``next_attempt_at`` (a provider that retries runs under one id)."""
         pop, get = self.unread.pop, self.payload.get
         # Unrolled on purpose: this runs once per record in every batch. A key popped already
         # (read before) or absent gives None from pop: then the payload says which.
@@ -392,15 +401,21 @@ class FieldReader:
             f = get(finished)
         if u is None and updated:
             u = get(updated)
-        if c is None and q is None and s is None and f is None and u is None:
+        n = None
+        if next_attempt:
+            n = pop(next_attempt, None)
+            if n is None:
+                n = get(next_attempt)
+        if c is None and q is None and s is None and f is None and u is None and n is None:
             return _EMPTY_TIMING
-        name, prefix, secs = self.fields.provider, self.prefix, self.fields.epoch_seconds
+        fields, prefix = self.fields, self.prefix
         return Timing(
-            None if c is None else _stamp(c, name, prefix + (created or ""), created in secs),
-            None if q is None else _stamp(q, name, prefix + (queued or ""), queued in secs),
-            None if s is None else _stamp(s, name, prefix + (started or ""), started in secs),
-            None if f is None else _stamp(f, name, prefix + (finished or ""), finished in secs),
-            None if u is None else _stamp(u, name, prefix + (updated or ""), updated in secs),
+            None if c is None else _stamp(c, fields, created or "", prefix),
+            None if q is None else _stamp(q, fields, queued or "", prefix),
+            None if s is None else _stamp(s, fields, started or "", prefix),
+            None if f is None else _stamp(f, fields, finished or "", prefix),
+            None if u is None else _stamp(u, fields, updated or "", prefix),
+            None if n is None else _stamp(n, fields, next_attempt or "", prefix),
         )
 
     def rest(

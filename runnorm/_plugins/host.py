@@ -199,13 +199,35 @@ def _declaration_problem(provider: Provider) -> str | None:
     problem = fetch_problem(declared.fetch)
     if problem is not None:
         return problem
-    return capabilities_problem(
+    problem = capabilities_problem(
         declared.list,
         declared.cancel,
         declared.resume,
         declared.artifacts,
         fetch=declared.fetch,
     )
+    if problem is not None:
+        return problem
+    return _list_fit_problem(declared)
+
+
+def _list_fit_problem(provider: Provider) -> str | None:
+    """How a listing declaration fits the rest: it needs ``fetch`` (``full=True`` and an
+    incremental sync fetch listed runs again), its options must differ from the fetch's
+    (``full=True`` passes those on), and a status filter's words must be in the map."""
+    listing = provider.list
+    if listing is None:
+        return None
+    if provider.fetch is None:
+        return "Provider.list needs Provider.fetch: listed runs are fetched again by full=True"
+    clash = sorted({p.option for p in listing.params} & provider.options)
+    if clash:
+        return f"Provider.list: option {clash[0]!r} is a fetch option too; give it another name"
+    words = listing.status.words if listing.status is not None else None
+    unknown = sorted(set(words or ()) - set(provider.statuses))
+    if unknown:
+        return f"Provider.list.status.words are not in Provider.statuses: {', '.join(unknown)}"
+    return None
 
 
 def _dist_facts(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:

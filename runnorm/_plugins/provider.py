@@ -53,11 +53,11 @@ class Provider:
     Required: ``name``, ``statuses`` (a ``StatusMap``), ``to_run`` (payload -> ``Run``) and
     ``detect`` (payload -> bool, by id shape and key sets, never by status words).
     Everything else is optional and switches capabilities on: ``fetch`` with ``auth`` and
-    ``base_url`` for live fetching, ``verify_webhook`` for webhook signatures. ``list``,
-    ``cancel``, ``resume`` and ``artifacts`` declare what the provider offers beyond one run
-    (:mod:`runnorm._plugins.capabilities`); they are checked at registration, and named in
-    ``capabilities`` once this runnorm can use them (``cancel``, ``resume`` and
-    ``artifacts`` now; ``list`` with issue 15).
+    ``base_url`` for live fetching, ``verify_webhook`` for webhook signatures, ``list`` (with
+    ``fetch``) for ``list_runs``. ``cancel``, ``resume`` and ``artifacts`` declare what else
+    the provider offers beyond one run (:mod:`runnorm._plugins.capabilities`), used by
+    ``runnorm.cancel``, ``runnorm.resume``, ``runnorm.artifacts`` and ``runnorm.download``. All
+    are checked at registration, and named in ``capabilities`` once this runnorm can use them.
     ``sensitive_keys`` are key names (``fnmatch`` patterns, matched with their case) whose
     values in payloads are secrets: CLI output redacts them. ``samples`` is a directory of sample
     payloads (one JSON object per file) used by the conformance suite and the docs.
@@ -85,7 +85,7 @@ class Provider:
     """Optional: keys of which a payload must have at least one for ``detect`` to accept it.
     Lets detection skip this provider's detector cheaply on other providers' payloads."""
     list: RestList | McpList | None = None
-    """How runs are listed (``RestList`` or ``McpList``): declared, not used yet (issue 15)."""
+    """How runs are listed (``RestList`` or ``McpList``): what ``list_runs`` pages through."""
     cancel: RestControl | McpControl | None = None
     """How a run is cancelled (``runnorm.cancel``)."""
     resume: RestControl | McpControl | None = None
@@ -99,6 +99,12 @@ class Provider:
         """Provider-specific call options: the related fetches' (``include_session`` for
         Browserbase) and the fetch's ``kind_option``."""
         return frozenset(fetch_options(self.fetch))
+
+    @property
+    def list_options(self) -> frozenset[str]:
+        """The listing's own call options (``ListParam.option``: ``project`` for Bridge
+        Town), which ``list_runs`` takes besides :attr:`options` and ``get`` refuses."""
+        return frozenset(param.option for param in self.list.params) if self.list else frozenset()
 
     @property
     def declared_capabilities(self) -> frozenset[str]:
@@ -120,6 +126,6 @@ class Provider:
     @property
     def capabilities(self) -> frozenset[str]:
         """What this provider supports in this runnorm: the declared capabilities it can
-        use (``normalize``, ``fetch``, ``webhooks``, ``cancel``, ``resume``, ``artifacts``;
-        issue 15 adds ``list``)."""
+        use (``normalize``, ``fetch``, ``webhooks``, ``list``, ``cancel``, ``resume``,
+        ``artifacts``)."""
         return self.declared_capabilities & IMPLEMENTED

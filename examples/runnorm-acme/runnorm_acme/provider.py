@@ -1,4 +1,5 @@
-"""Acme Runs (made up): ``GET /v2/runs/{run_id}`` with an ``X-Acme-Token`` header.
+"""Acme Runs (made up): ``GET /v2/runs/{run_id}`` with an ``X-Acme-Token`` header, and
+``GET /v2/runs`` to list them (``{"runs": [...], "nextPageToken": ...}``, newest first).
 
 Cancelled with ``POST /v2/runs/{run_id}/abort``: 202 with the run, 409 when it has finished
 already, 404 when there is no such run.
@@ -20,16 +21,20 @@ from runnorm import (
     Artifact,
     ArtifactKind,
     Auth,
+    CursorPages,
     FieldNote,
     FieldReader,
     Fields,
     Provider,
     RestControl,
     RestFetch,
+    RestList,
     Run,
     RunError,
     RunStatus,
+    StatusFilter,
     StatusMap,
+    TimeFilter,
 )
 
 NAME = "acme"
@@ -153,6 +158,19 @@ PROVIDER = Provider(
     base_url="https://api.acme-runs.example",
     base_url_env="ACME_BASE_URL",
     fetch=RestFetch(path="/v2/runs/{run_id}"),
+    # GET /v2/runs?pageSize=100&status=DONE&createdAfterMs=...&pageToken=...: newest first,
+    # items are whole runs (so nothing is missing from a listed Run).
+    list=RestList(
+        path="/v2/runs",
+        paging=CursorPages(
+            next_field="nextPageToken", cursor_param="pageToken", size_param="pageSize", size=100
+        ),
+        items="runs",
+        order="newest_first",
+        created_key="createdMs",
+        status=StatusFilter(param="status"),
+        time=TimeFilter(since_param="createdAfterMs", format="epoch_millis"),
+    ),
     cancel=RestControl(
         path="/v2/runs/{run_id}/abort",
         outcomes={202: "accepted", 404: "not_found", 409: "already_terminal"},

@@ -180,3 +180,21 @@ def test_cancel_posts_abort_and_maps_the_answers() -> None:
     sent = server.requests_to(path)
     assert [r.method for r in sent] == ["POST"] * 3
     assert all(r.headers["x-acme-token"] == "acme-test-key" for r in sent)
+
+
+def test_live_list_pages_through_page_tokens_and_filters_on_the_server() -> None:
+    newer, older = sample("broken"), sample("done")  # created 5 s apart
+    with FakeProviderServer(auth=("X-Acme-Token", "acme-test-key")) as server:
+        server.script(
+            "/v2/runs",
+            Reply(200, {"runs": [newer], "nextPageToken": "t2"}),
+            Reply(200, {"runs": [older], "nextPageToken": None}),
+        )
+        since = datetime(2026, 1, 1, tzinfo=UTC)
+        runs = list(
+            runnorm.list_runs("acme", since=since, base_url=server.url, api_key="acme-test-key")
+        )
+    assert [run.id for run in runs] == [newer["acmeRunId"], older["acmeRunId"]]
+    first, second = server.requests
+    assert "createdAfterMs=1767225600000" in first.query and "pageSize=100" in first.query
+    assert "pageToken=t2" in second.query

@@ -254,3 +254,103 @@ def test_webhook_screenshots_keep_their_role_when_screenshot_urls_lists_them_too
     assert urls[: len(payload["screenshot_urls"])] == list(
         dict.fromkeys(payload["screenshot_urls"])
     )
+
+
+# -- retries under the same run id (skyvern 1.0.56: WorkflowRunResponse.attempts) ------------
+
+
+def test_a_failed_attempt_with_a_retry_pending_is_not_over() -> None:
+    p = sample("get-run-workflow-run-failed-retry-pending")
+    run = runnorm.normalize(p)
+    assert run.status is RunStatus.FAILED and run.native_status == "failed"
+    assert run.attempt == 1 and run.retry_pending and not run.is_terminal
+    assert run.timing.next_attempt_at == datetime(2026, 9, 21, 8, 5, 41, 731002, tzinfo=UTC)
+    (attempt,) = run.attempts
+    native = p["attempts"][0]
+    assert (attempt.number, attempt.status, attempt.native_status) == (
+        1,
+        RunStatus.FAILED,
+        "failed",
+    )
+    assert attempt.started_at == run.timing.started_at
+    assert attempt.finished_at == run.timing.finished_at
+    assert attempt.error == runnorm.RunError(
+        code="NAVIGATION_FAILED",
+        message=native["failure_reason"],
+        details=({"error_code": "NAVIGATION_FAILED"},),
+    )
+    assert attempt.extra == {
+        key: native[key]
+        for key in ("retry_decision", "decision_reason", "next_attempt_at", "webhook_sent_at")
+    }
+    for key in ("attempt", "retry_pending", "next_attempt_at", "attempts"):
+        assert key not in run.extra
+
+
+def test_the_attempts_history_of_a_run_that_succeeded_on_its_second_attempt() -> None:
+    run = runnorm.normalize(sample("get-run-workflow-run-completed-second-attempt"))
+    assert run.ok and run.is_terminal and run.attempt == 2 and not run.retry_pending
+    assert run.timing.next_attempt_at is None
+    first, second = run.attempts
+    assert (first.number, first.status, second.number, second.status) == (
+        1,
+        RunStatus.FAILED,
+        2,
+        RunStatus.SUCCEEDED,
+    )
+    assert second.error is None and second.extra["decision_reason"] == "no_match"
+
+
+def test_the_second_attempt_running() -> None:
+    run = runnorm.normalize(sample("get-run-workflow-run-running-second-attempt"))
+    assert run.status is RunStatus.RUNNING and run.attempt == 2
+    assert [a.status for a in run.attempts] == [RunStatus.FAILED, RunStatus.RUNNING]
+    assert run.attempts[1].finished_at is None
+
+
+def test_list_items_carry_attempt_and_retry_pending() -> None:
+    run = runnorm.normalize(sample("list-item-workflow-run-failed-retry-pending"))
+    assert run.attempt == 1 and run.retry_pending and not run.is_terminal
+    assert run.timing.next_attempt_at is not None and run.attempts == ()
+
+
+def test_an_interim_webhook_parses_to_a_run_that_is_not_over() -> None:
+    body = (SAMPLES / "webhook-workflow-run-failed-retry-pending.json").read_bytes()
+    headers = {"x-skyvern-signature": hmac_sha256_hex("sk", body), "x-skyvern-timestamp": "100"}
+    run = runnorm.webhooks.parse("skyvern", body, headers, secret="sk", now=100)
+    assert run.status is RunStatus.FAILED and run.retry_pending and not run.is_terminal
+    assert run.attempt == 1 and len(run.attempts) == 1
+    final = runnorm.normalize(sample("webhook-workflow-run-failed-final-attempt"))
+    assert final.is_terminal and final.attempt == 2 and not final.retry_pending
+    assert final.attempts[1].error is not None
+    assert final.attempts[1].error.code == "NAVIGATION_FAILED"
+    assert [d["error_code"] for d in final.attempts[1].error.details] == [
+        "NAVIGATION_FAILED",
+        "PROXY_ERROR",
+    ]
+
+
+def test_task_runs_have_no_attempt() -> None:
+    run = runnorm.normalize(sample("get-run-task-v2-completed-full"))
+    assert (run.attempt, run.retry_pending, run.attempts) == (None, False, ())
+
+
+def test_an_attempt_without_its_number_names_its_path() -> None:
+    p = sample("get-run-workflow-run-completed-second-attempt")
+    del p["attempts"][1]["attempt_number"]
+    with pytest.raises(PayloadError) as info:
+        runnorm.normalize(p)
+    assert info.value.path == "attempts[1].attempt_number"
+    p = sample("get-run-workflow-run-completed-second-attempt")
+    p["attempts"][0]["started_at"] = "yesterday"
+    with pytest.raises(PayloadError) as info:
+        runnorm.normalize(p)
+    assert info.value.path == "attempts[0].started_at"
+    p["attempts"] = [{"attempt_number": 1}]
+    with pytest.raises(PayloadError, match="status"):
+        runnorm.normalize(p)
+    p["retry_pending"] = "yes"
+    p["attempts"] = []
+    with pytest.raises(PayloadError) as info:
+        runnorm.normalize(p)
+    assert info.value.path == "retry_pending"
