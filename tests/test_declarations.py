@@ -666,7 +666,7 @@ def test_an_absolute_next_url_listing_fits() -> None:
     provider = _provider("replicate-like", fetch=RestFetch(path="/v1/predictions/{run_id}"))
     (info,) = registered(attrs.evolve(provider, list=replicate)).infos()
     assert info.ok, info.error
-    assert info.capabilities == {"normalize", "fetch", "list"}
+    assert info.capabilities == {"normalize", "fetch", "watch", "list"}
 
 
 def test_an_after_cursor_listing_and_a_remint_fit() -> None:
@@ -695,7 +695,9 @@ def test_an_after_cursor_listing_and_a_remint_fit() -> None:
 
 
 def test_capabilities_name_only_what_this_runnorm_can_do() -> None:
-    implemented = {"normalize", "fetch", "webhooks", "list", "cancel", "resume", "artifacts"}
+    implemented = {
+        "normalize", "fetch", "watch", "webhooks", "list", "cancel", "resume", "artifacts"
+    }  # fmt: skip
     for info in runnorm.providers():
         provider = info.provider
         assert provider is not None
@@ -705,6 +707,7 @@ def test_capabilities_name_only_what_this_runnorm_can_do() -> None:
     assert skyvern.declared_capabilities == {
         "normalize",
         "fetch",
+        "watch",
         "webhooks",
         "list",
         "cancel",
@@ -714,6 +717,7 @@ def test_capabilities_name_only_what_this_runnorm_can_do() -> None:
     assert get_host().get("bridgetown").declared_capabilities == {
         "normalize",
         "fetch",
+        "watch",
         "list",
         "cancel",
         "artifacts",
@@ -722,6 +726,7 @@ def test_capabilities_name_only_what_this_runnorm_can_do() -> None:
     assert get_host().get("bridgetown").capabilities == {
         "normalize",
         "fetch",
+        "watch",
         "list",
         "cancel",
         "artifacts",

@@ -55,7 +55,7 @@ def test_plugin_guide_example_runs_and_passes_its_own_claims() -> None:
     assert run.extra == {"region": "eu", "owner_id": "u1"}
     assert run.timing.started_at is not None
     assert provider.detect({"acmeId": "acme_1"}) and not provider.detect({"run_id": "tsk_1"})
-    assert provider.capabilities == {"normalize", "fetch"}
+    assert provider.capabilities == {"normalize", "fetch", "watch"}
 
 
 def test_every_hookspec_is_in_the_hook_reference_with_its_signature() -> None:

@@ -178,7 +178,7 @@ def test_providers_lists_acme(acme: Path) -> None:
     assert (info.package, info.version) == ("runnorm-acme", "0.1.0")
     assert info.error is None and info.ok
     assert info.entry_point == "acme = runnorm_acme.provider:PROVIDER"
-    assert info.capabilities == frozenset({"normalize", "fetch", "list", "cancel"})
+    assert info.capabilities == frozenset({"normalize", "fetch", "watch", "list", "cancel"})
     # It is imported from the installation, not from the source tree.
     assert info.provider is not None and info.provider.samples is not None
     assert info.provider.samples.is_relative_to(acme)
@@ -193,7 +193,7 @@ def test_cli_providers_json_shows_acme(acme: Path) -> None:
     entry = listed["acme"]
     assert (entry["package"], entry["version"], entry["error"]) == ("runnorm-acme", "0.1.0", None)
     assert entry["entry_point"] == "acme = runnorm_acme.provider:PROVIDER"
-    assert entry["capabilities"] == ["cancel", "fetch", "list", "normalize"]
+    assert entry["capabilities"] == ["cancel", "fetch", "list", "normalize", "watch"]
     assert entry["statuses"]["NEEDS_INPUT"] == "paused"
     assert entry["statuses"]["EXPIRED"] == "timed_out"
 

@@ -72,8 +72,11 @@ __all__ = [
     "ToolContent",
 ]
 
-IMPLEMENTED = frozenset({"normalize", "fetch", "webhooks", "list", "cancel", "resume", "artifacts"})
-"""The capabilities this runnorm can use: every verb a plugin can declare has its engine."""
+IMPLEMENTED = frozenset(
+    {"normalize", "fetch", "watch", "webhooks", "list", "cancel", "resume", "artifacts"}
+)
+"""The capabilities this runnorm can use: every verb a plugin can declare has its engine
+(``watch`` comes with ``fetch``)."""
 
 Order: TypeAlias = Literal["newest_first", "oldest_first", "unordered"]
 """The order a listing promises, by creation time; ``unordered``: none is promised."""

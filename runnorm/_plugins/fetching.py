@@ -37,6 +37,7 @@ RESERVED_OPTIONS = GENERIC_OPTIONS | frozenset(
         # list_runs, watch, cancel, resume, artifacts, download)
         "provider",
         "run_id",
+        "run_ids",
         "ids",
         "concurrency",
         "interval",

@@ -108,11 +108,12 @@ class Provider:
 
     @property
     def declared_capabilities(self) -> frozenset[str]:
-        """Everything the declaration declares: ``normalize``, and ``fetch``, ``webhooks``,
-        ``list``, ``cancel``, ``resume``, ``artifacts`` where declared, whether or not this
-        runnorm can use them yet."""
+        """Everything the declaration declares: ``normalize``, and ``fetch`` (with ``watch``,
+        which polls through it), ``webhooks``, ``list``, ``cancel``, ``resume``, ``artifacts``
+        where declared, whether or not this runnorm can use them yet."""
         declared = {
             "fetch": self.fetch,
+            "watch": self.fetch,
             "webhooks": self.verify_webhook,
             "list": self.list,
             "cancel": self.cancel,
@@ -126,6 +127,6 @@ class Provider:
     @property
     def capabilities(self) -> frozenset[str]:
         """What this provider supports in this runnorm: the declared capabilities it can
-        use (``normalize``, ``fetch``, ``webhooks``, ``list``, ``cancel``, ``resume``,
-        ``artifacts``)."""
+        use (``normalize``, ``fetch``, ``watch``, ``webhooks``, ``list``, ``cancel``,
+        ``resume``, ``artifacts``)."""
         return self.declared_capabilities & IMPLEMENTED
