@@ -35,6 +35,7 @@ KEYS = [
     "sk-'q\"\\-Z0123456789ab%41cd\\u0041",  # quotes, backslashes, escapes of its own
     "Q",  # one character: masked wherever it occurs
     "qZ7",
+    "eyJ" + "a1B2c3D4" * 100,  # 803 characters, as a JWT is: masking compiles at any length
 ]
 RUN = "tsk_1"
 PATH = f"/v1/runs/{RUN}"
@@ -417,3 +418,11 @@ def test_a_session_id_that_needs_encoding_stays_one_segment() -> None:
         "GET /v1/sessions/s%2F..%2F1/recording/downloads HTTP/1.1",
         "GET /v1/sessions/s%2F..%2F1/logs HTTP/1.1",
     ]
+
+
+def test_a_key_of_any_length_is_masked_whole_and_cut_short() -> None:
+    key = "eyJ" + "x9" * 2000
+    text = f"token {key} and {key[:150]}... and {key[:40]}\u2026 end"
+    masked = mask_key(key, text)
+    assert masked == "token *** and *** and *** end"
+    assert mask_key(key, "nothing here") == "nothing here"

@@ -103,7 +103,7 @@ class CallOptions:
 
 _MASKS = ("***", "###", "~~~", "^^^", "___")
 """The mask: the first of these that shares no character with the key (else nothing)."""
-_ELLIPSIS = r"(?:\.\.\.|\u2026)"
+_ELLIPSES = re.compile(r"\.\.\.|\u2026")
 
 
 def _char_pattern(char: str) -> str:
@@ -118,13 +118,43 @@ def _char_pattern(char: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _key_masker(key: str) -> tuple[re.Pattern[str], str]:
+def _key_masker(key: str) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...], str]:
+    """The whole key as one flat pattern (found overlapping, through a lookahead), each of its
+    characters as a pattern of its own (for a key cut short: matched one after the other,
+    so a key of any length compiles), and the mask."""
     chars = [_char_pattern(char) for char in key]
-    cut = ""  # a first part of the key, then an ellipsis: a value shortened mid-key
-    for part in reversed(chars[1:]):
-        cut = f"(?:{part}{cut})?"
+    whole = re.compile(f"(?=({''.join(chars)}))")
+    steps = tuple(re.compile(char) for char in chars)
     mask = next((m for m in _MASKS if not set(m) & set(key)), "")
-    return re.compile(f"(?=({''.join(chars)}|{chars[0]}{cut}{_ELLIPSIS}))"), mask
+    return whole, steps, mask
+
+
+def _key_spans(key: str, text: str) -> list[list[int]]:
+    """Where *key* occurs in *text* (whole, or its first part then an ellipsis), merged."""
+    whole, steps, _ = _key_masker(key)
+    found = [match.span(1) for match in whole.finditer(text)]
+    for ellipsis in _ELLIPSES.finditer(text):
+        end = ellipsis.start()
+        # a cut key: its first characters, in order, right up to the ellipsis
+        for start_match in steps[0].finditer(text, 0, end):
+            position = start_match.end()
+            for step in steps[1:]:
+                if position == end:
+                    break
+                match = step.match(text, position, end)
+                if match is None:
+                    break
+                position = match.end()
+            if position == end:
+                found.append((start_match.start(), ellipsis.end()))
+                break
+    spans: list[list[int]] = []
+    for start, stop in sorted(found):
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], stop)
+        else:
+            spans.append([start, stop])
+    return spans
 
 
 def mask_key(key: str, text: str) -> str:
@@ -133,20 +163,15 @@ def mask_key(key: str, text: str) -> str:
     An occurrence is the key plain, escaped as ``repr`` or JSON write it (``\'``, ``\"``,
     ``\\``, ``\u0041``), percent-encoded, or its first part cut short by an ellipsis (a
     shortened value). Overlapping occurrences are masked as one. Every length is masked, so
-    a key of one to three characters is masked inside ordinary words too. The mask is
-    ``###`` (or ``~~~``, ...) for a key that holds ``*``: a mask never spells part of a key.
+    a key of one to three characters is masked inside ordinary words too, and a key of
+    thousands (a JWT) as well. The mask is ``###`` (or ``~~~``, ...) for a key that holds
+    ``*``: a mask never spells part of a key.
     """
     if key[0] not in text and "\\" not in text and "%" not in text:
         return text  # the quick answer: nothing here can begin an occurrence
-    pattern, mask = _key_masker(key)
+    mask = _key_masker(key)[2]
     while True:
-        spans: list[list[int]] = []
-        for match in pattern.finditer(text):
-            start, end = match.span(1)
-            if spans and start <= spans[-1][1]:
-                spans[-1][1] = max(spans[-1][1], end)
-            else:
-                spans.append([start, end])
+        spans = _key_spans(key, text)
         if not spans:
             return text
         pieces: list[str] = []
