@@ -42,6 +42,9 @@ __all__ = [
 MAX_NAME_BYTES = 200
 """Longest file name written, in UTF-8 bytes (file systems allow 255; room for a suffix)."""
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+"""Unicode categories a file name never keeps: controls (C1 ones too), format characters
+such as the bidi overrides that disguise ``exe.txt``, line and paragraph separators."""
 _DEVICES = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 )
@@ -94,6 +97,8 @@ def clean_name(name: object, fallback: str = "artifact") -> str:
     ]
     text = "_".join(parts)
     text = _UNSAFE.sub("_", text)
+    # every other control, format (bidi overrides) and line or paragraph separator too
+    text = "".join("_" if unicodedata.category(ch) in _HIDDEN else ch for ch in text)
     text = text.lstrip(". ").rstrip(". ")
     if text.split(".", 1)[0].lower() in _DEVICES:
         text = "_" + text

@@ -359,3 +359,29 @@ def test_unknown_or_unlisting_providers_exit_5(make_dist: MakeDist) -> None:
     make_dist("runnorm-acme-cli", "acme_cli_plugin", acme_source(), {"acme": "acme_cli_plugin"})
     code, _, err = invoke("list", "acme")
     assert code == 5 and "does not support listing runs" in err
+
+
+@pytest.mark.filterwarnings("default::runnorm.UnknownStatusWarning")
+@pytest.mark.usefixtures("runnorm_fresh_status_warnings")
+def test_a_key_echoed_in_listed_runs_reaches_neither_checkpoint_nor_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "sk-SECRETkey1234567890"
+    runs = [
+        {"run_id": "tsk_3", "status": key, "created_at": "2026-01-03T00:00:00"},
+        {"run_id": "tsk_2", "status": f"odd{key}", "created_at": "2026-01-02T00:00:00"},
+        {"run_id": "tsk_1", "status": "completed", "created_at": "2026-01-01T00:00:00"},
+    ]
+    with FakeProviderServer(auth=("x-api-key", key)) as server:
+        server.handlers["/v1/runs"] = lambda request: runs if "page=1" in request.query else []
+        monkeypatch.setenv("SKYVERN_API_KEY", key)
+        monkeypatch.setenv("SKYVERN_BASE_URL", server.url)
+        checkpoint, out = tmp_path / "cp.json", tmp_path / "out.jsonl"
+        code, stdout, stderr = invoke(
+            "list", "skyvern", "--checkpoint", str(checkpoint), "-o", str(out)
+        )
+    assert code == 0, stderr
+    assert "unmapped status '***'" in stderr  # the warning is shown, masked
+    for text in (stdout, stderr, checkpoint.read_text(), out.read_text()):
+        assert key not in text
+    assert "***" in checkpoint.read_text()

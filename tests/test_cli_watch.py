@@ -184,3 +184,16 @@ def test_watch_reads_since_as_list_runs_does() -> None:
         runnorm.watch("skyvern", since=datetime(2026, 1, 1), api_key="k")
     with pytest.raises(ConfigError, match="span"):
         runnorm.watch("skyvern", since="yesterday-ish", api_key="k")
+
+
+def test_a_failed_discovery_is_exit_5(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-watch-discovery-0123456789"
+    with FakeProviderServer(auth=("x-api-key", key)) as server:
+        server.handlers["/v1/runs"] = lambda request: Reply(401, {"detail": f"bad {key}"})
+        monkeypatch.setenv("SKYVERN_API_KEY", key)
+        for extra in ([], ["--follow"]):
+            code, out, err = invoke(
+                "skyvern", "--since", "1h", "--timeout", "2", "--base-url", server.url, *extra
+            )
+            assert code == 5, (extra, out, err)
+            assert key not in out and key not in err

@@ -389,6 +389,9 @@ def test_a_link_without_a_way_to_renew_it_is_an_artifact_error(
         ("x" * 300 + ".mp4", "x" * 196 + ".mp4"),
         ("\ud800bad.txt", "_bad.txt"),
         ('what?*<>|".txt', "what______.txt"),
+        ("a\x85b.txt", "a_b.txt"),  # a C1 control
+        ("x\u202etxt.exe", "x_txt.exe"),  # a bidi override disguising the suffix
+        ("line\u2028two.txt", "line_two.txt"),
     ],
 )
 def test_names_are_cleaned_to_stay_in_the_directory(name: str, expected: str) -> None:

@@ -20,7 +20,7 @@ fsynced, renamed over it), and only after the output is published::
 from __future__ import annotations
 
 import gzip
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,11 +82,16 @@ class Checkpoint:
         }
         return dumps(document, indent=True) + b"\n"
 
-    def write(self, path: str) -> None:
-        """Publish the checkpoint at *path* whole (``OSError`` leaves the old one as it was)."""
+    def write(self, path: str, mask: Callable[[str], str] | None = None) -> None:
+        """Publish the checkpoint at *path* whole (``OSError`` leaves the old one as it was),
+        with the caller's key masked by *mask* wherever a provider echoed it (a run id or a
+        status word holding it cannot be fetched back by it: the key never lands in a file)."""
+        data = self.to_bytes()
+        if mask is not None:
+            data = mask(data.decode()).encode()
         output = open_output(path)
         try:
-            output.stream.write(self.to_bytes())
+            output.stream.write(data)
         except BaseException:
             output.discard()
             raise

@@ -30,7 +30,7 @@ from runnorm._batch.normalizer import BatchOptions, Normalizer
 from runnorm._batch.outfile import Output, open_output, same_target
 from runnorm._batch.writers import FORMATS, OutputDocument, Writer, format_for
 from runnorm._cli.checkpoint import Checkpoint, CheckpointError, read_checkpoint, run_state
-from runnorm._cli.live import Mask, base_url_option, extra_option, live_options
+from runnorm._cli.live import Mask, base_url_option, extra_option, live_options, masking
 from runnorm._cli.output import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -47,7 +47,6 @@ from runnorm._errors import (
 )
 from runnorm._live.client import Client
 from runnorm._live.listing import Mark
-from runnorm._live.options import resolve_options
 from runnorm._live.when import parse_when
 from runnorm._model.run import Run
 from runnorm._plugins.normalize import resolve_provider
@@ -150,13 +149,6 @@ def _settings(provider: Provider, base_url: str | None, options: tuple[str, ...]
     return settings
 
 
-def _mask(provider: Provider, settings: Mapping[str, Any]) -> Mask:
-    try:
-        return Mask(resolve_options(provider, settings, listing=True))
-    except RunnormError:
-        return Mask()  # the call itself reports bad settings
-
-
 def _when(name: str, value: str | None, now: datetime) -> datetime | None:
     try:
         return parse_when(f"--{name}", value, now=now)
@@ -253,31 +245,31 @@ def list_command(
         raise click.UsageError("Parquet output needs a file: -o runs.parquet")
     settings = _settings(declared, base_url, options)
     checkpoint = _checkpoint(checkpoint_path, declared, upper, settings)
-    mask = _mask(declared, settings)
     mark = checkpoint.mark if checkpoint is not None else Mark()
     if mark.at is not None:
         lower = mark.at if lower is None else max(lower, mark.at)
     client = Client(declared)
     try:
-        _run(
-            client,
-            declared,
-            settings,
-            mask,
-            query={
-                "since": lower,
-                "until": upper,
-                "status": status,
-                "limit": limit,
-                "full": full,
-            },
-            checkpoint=checkpoint,
-            checkpoint_path=checkpoint_path,
-            output=output,
-            table=table,
-            fmt=fmt,
-            redact=not no_redact,
-        )
+        with masking(declared.name, settings) as mask:  # warnings masked too
+            _run(
+                client,
+                declared,
+                settings,
+                mask,
+                query={
+                    "since": lower,
+                    "until": upper,
+                    "status": status,
+                    "limit": limit,
+                    "full": full,
+                },
+                checkpoint=checkpoint,
+                checkpoint_path=checkpoint_path,
+                output=output,
+                table=table,
+                fmt=fmt,
+                redact=not no_redact,
+            )
     finally:
         client.close()
 
@@ -323,7 +315,7 @@ def _run(
         raise
     if progress is not None:
         progress.finish()
-    _publish(opened, sync, checkpoint_path if failure is None and cut is None else None)
+    _publish(opened, sync, checkpoint_path if failure is None and cut is None else None, mask)
     click.echo(sync.counts(sink.count), err=True)
     kept = "; checkpoint not advanced" if checkpoint is not None else ""
     if failure is not None:
@@ -332,7 +324,7 @@ def _run(
         fail(f"{mask(str(cut))}; the output holds the {sink.count} runs reached{kept}", EXIT_FAILED)
 
 
-def _publish(opened: Output | None, sync: _Sync, checkpoint_path: str | None) -> None:
+def _publish(opened: Output | None, sync: _Sync, checkpoint_path: str | None, mask: Mask) -> None:
     """The output first, then (when given: the listing was whole) the checkpoint."""
     if opened is not None:
         try:
@@ -341,7 +333,7 @@ def _publish(opened: Output | None, sync: _Sync, checkpoint_path: str | None) ->
             fail(f"cannot write {opened.name}: {exc.strerror or exc}; checkpoint not advanced")
     if checkpoint_path is not None and sync.start is not None:
         try:
-            sync.checkpoint().write(checkpoint_path)
+            sync.checkpoint().write(checkpoint_path, mask)
         except OSError as exc:
             fail(f"cannot write checkpoint {checkpoint_path}: {exc.strerror or exc}")
 

@@ -35,9 +35,12 @@ from runnorm._live.when import parse_when
 __all__ = ["exit_code", "watch_command"]
 
 
-def exit_code(order: Iterable[str], last: dict[str, RunEvent]) -> int:
+def exit_code(
+    order: Iterable[str], last: dict[str, RunEvent], *, discovery_failed: bool = False
+) -> int:
     """0 when every run succeeded, else the ``wait`` code of the first (in *order*) that did
-    not: 1 failed, 3 canceled, 4 timed out (or still unfinished), 5 a fetch error."""
+    not: 1 failed, 3 canceled, 4 timed out (or still unfinished), 5 a fetch error; 5 too
+    when every run succeeded but discovering runs (``--since``) failed: runs may be missing."""
     for run_id in order:
         event = last.get(run_id)
         if event is None:
@@ -50,7 +53,7 @@ def exit_code(order: Iterable[str], last: dict[str, RunEvent]) -> int:
         code = WAIT_EXIT.get(run.status, EXIT_FAILED)
         if code:
             return code
-    return 0
+    return EXIT_ERROR if discovery_failed else 0
 
 
 def _row(event: RunEvent, mask: Mask) -> str:
@@ -145,6 +148,7 @@ def watch_command(
     as_lines = as_json or not stdout_is_terminal()
     order = list(dict.fromkeys(run_ids))
     last: dict[str, RunEvent] = {}
+    discovery_failed = False
     with masking(provider, settings) as mask:
         try:
             events = watch(
@@ -158,6 +162,8 @@ def watch_command(
                 **settings,
             )
             for event in events:
+                if event.run_id is None and event.error is not None:
+                    discovery_failed = True  # a listing of new runs failed
                 if event.run_id is not None:
                     if event.run_id not in last and event.run_id not in order:
                         order.append(event.run_id)  # discovered: after the arguments
@@ -172,4 +178,4 @@ def watch_command(
             raise SystemExit(EXIT_TIMED_OUT) from None
         except RunnormError as exc:
             fail_with(mask, exc)
-    raise SystemExit(exit_code(order, last))
+    raise SystemExit(exit_code(order, last, discovery_failed=discovery_failed))
