@@ -51,6 +51,7 @@ from runnorm._fakemcp import FakeMcpServer, ToolFailure
 from runnorm._fakeserver import FakeProviderServer, RecordedRequest, Reply
 from runnorm._live.api import artifacts, cancel, download, get, list_runs, resume
 from runnorm._live.artifacts import link_expiry
+from runnorm._live.download import text_bytes
 from runnorm._live.options import resolve_options
 from runnorm._model.control import ControlResult
 from runnorm._model.run import Artifact, Run
@@ -1168,7 +1169,7 @@ class ArtifactChecks:
             written = self.fetch(site, artifact, directory)
             data = written.read_bytes()
             if isinstance(artifact.content, str):
-                assert data == artifact.content.encode("utf-8", "surrogateescape"), what
+                assert data == text_bytes(artifact.content), what
             else:
                 assert json.loads(data) == artifact.content, what
 

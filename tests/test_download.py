@@ -628,3 +628,158 @@ def test_a_declared_remint_gives_a_fresh_link(cdn: FakeProviderServer, tmp_path:
     assert [r.path for r in api.requests] == ["/v1/artifacts/a_1/signed-url"]
     assert [r.path for r in cdn.requests] == ["/fresh.png"]
     assert "x-api-key" not in cdn.requests[0].headers
+
+
+# -- a link that holds the key, bad artifacts, odd text, a failing callback -----------------
+
+ENCODED_KEY = "".join(f"%{ord(c):02X}" for c in KEY)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "/f.png?sig={key}",
+        "/f.png?X-Amz-Credential=a&token={encoded}",
+        "/{key}/f.png",
+        "/f.png#k={key}",
+    ],
+)
+@pytest.mark.parametrize("host", ["cdn", "api"])
+def test_a_link_that_holds_the_key_is_refused_before_any_request(
+    api: FakeProviderServer, cdn: FakeProviderServer, tmp_path: Path, where: str, host: str
+) -> None:
+    server = cdn if host == "cdn" else api
+    server.routes["/f.png"] = DATA
+    link = server.url + where.format(key=KEY, encoded=ENCODED_KEY)
+    with pytest.raises(TransportError, match="holds the API key; not fetched") as info:
+        runnorm.download("skyvern", shot(link), tmp_path, **sky(api))
+    assert info.value.kind == "request"  # as a redirect to such a URL is refused
+    assert KEY not in str(info.value) and KEY not in repr(info.value)
+    assert ENCODED_KEY not in str(info.value)
+    assert api.requests == [] and cdn.requests == []  # nothing sent, not even the renewal
+    assert leftovers(tmp_path) == []
+
+
+def test_a_renewed_link_that_holds_the_key_is_refused(
+    cdn: FakeProviderServer, tmp_path: Path
+) -> None:
+    import attrs
+
+    from runnorm import Remint
+    from runnorm._plugins.host import get_host
+
+    skyvern = get_host().get("skyvern")
+    assert skyvern.artifacts is not None
+    listing = attrs.evolve(
+        skyvern.artifacts.listings[0],
+        download=None,
+        remint=Remint("/v1/artifacts/{artifact_id}/signed-url"),
+    )
+    minting = attrs.evolve(
+        skyvern,
+        name="skyvern-reminting-key",
+        aliases=(),
+        artifacts=attrs.evolve(skyvern.artifacts, listings=(listing,)),
+    )
+    cdn.routes["/fresh.png"] = DATA
+    with FakeProviderServer(auth=("x-api-key", KEY)) as api:
+        api.routes["/v1/artifacts/a_1/signed-url"] = {
+            "signed_url": f"{cdn.url}/fresh.png?key={KEY}"
+        }
+        expired = shot(f"{cdn.url}/stale.png", expires_at=link_expiry(f"{cdn.url}/x?expiry=1000"))
+        client = runnorm.Client(minting, **sky(api))
+        with client, pytest.raises(TransportError, match="holds the API key") as info:
+            client.download(expired, tmp_path)
+    assert KEY not in str(info.value)
+    assert cdn.requests == []
+    assert leftovers(tmp_path) == []
+
+
+def test_a_dest_dir_with_a_nul_is_a_config_error(tmp_path: Path) -> None:
+    options = {"base_url": "http://127.0.0.1:9", "api_key": KEY}
+    log = Artifact(kind=ArtifactKind.LOG, content="hello")
+    for dest in (f"{tmp_path}/a\0b", Path(f"{tmp_path}/a\0b")):
+        with pytest.raises(ConfigError, match="NUL"):
+            runnorm.download("skyvern", log, dest, **options)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("url", 5),
+        ("kind", "x"),
+        ("name", 5),
+        ("id", 5),
+        ("checksum", 5),
+        ("expires_at", "tomorrow"),
+        ("media_type", b"text/plain"),
+        ("size", "3"),
+        ("size", True),
+        ("size", -1),
+        ("created_at", 0),
+    ],
+)
+def test_an_artifact_field_of_the_wrong_type_is_a_config_error(
+    tmp_path: Path, field: str, value: Any
+) -> None:
+    fields: dict[str, Any] = {"kind": ArtifactKind.LOG, "content": "hello", field: value}
+    artifact = Artifact(**fields)
+    options = {"base_url": "http://127.0.0.1:9", "api_key": KEY}
+    with pytest.raises(ConfigError, match=rf"artifact\.{field} must be"):
+        runnorm.download("skyvern", artifact, tmp_path, **options)
+
+    async def main() -> None:
+        await runnorm.adownload("skyvern", artifact, tmp_path, **options)
+
+    with pytest.raises(ConfigError, match=rf"artifact\.{field} must be"):
+        asyncio.run(main())
+    assert leftovers(tmp_path) == []
+
+
+def test_inline_text_with_lone_surrogates_is_written(tmp_path: Path) -> None:
+    # "\ud800" comes from a JSON "\ud800" escape; "\udcff" is surrogateescape's byte 0xff.
+    stdout = Artifact(kind=ArtifactKind.STDOUT, name="stdout", content="a\ud800b\udcffc")
+    options = {"base_url": "http://127.0.0.1:9", "api_key": KEY}
+    path = runnorm.download("bridgetown", stdout, tmp_path, **options)
+    assert path.read_bytes() == b"a\xed\xa0\x80b\xffc"
+    assert path.read_bytes()[:5].decode("utf-8", "surrogatepass") == "a\ud800b"
+    assert leftovers(tmp_path) == ["stdout"]
+
+
+class Refused(Exception):
+    """The caller's own failure, raised by its on_progress."""
+
+
+def test_an_on_progress_that_raises_leaves_no_partial_file(
+    api: FakeProviderServer, cdn: FakeProviderServer, tmp_path: Path
+) -> None:
+    cdn.routes["/f"] = DATA
+    failure = Refused("stop")
+    own = ConfigError("the caller's own RunnormError, key " + KEY)
+
+    def fails(done: int, total: int | None) -> None:
+        raise failure
+
+    def fails_with_own(done: int, total: int | None) -> None:
+        raise own
+
+    inline = Artifact(kind=ArtifactKind.LOG, name="run.log", content="hello")
+    for artifact in (shot(f"{cdn.url}/f"), inline):
+        with pytest.raises(Refused) as info:
+            runnorm.download("skyvern", artifact, tmp_path, on_progress=fails, **sky(api))
+        assert info.value is failure  # unchanged
+        assert leftovers(tmp_path) == []
+        with pytest.raises(ConfigError) as own_info:
+            runnorm.download("skyvern", artifact, tmp_path, on_progress=fails_with_own, **sky(api))
+        assert own_info.value is own and str(own) == own.args[0]  # not rewritten
+        assert leftovers(tmp_path) == []
+
+    async def main() -> None:
+        await runnorm.adownload(
+            "skyvern", shot(f"{cdn.url}/f"), tmp_path, on_progress=fails, **sky(api)
+        )
+
+    with pytest.raises(Refused):
+        asyncio.run(main())
+    assert leftovers(tmp_path) == []

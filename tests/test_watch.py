@@ -247,6 +247,75 @@ def test_a_transient_failure_is_an_event_and_the_run_is_polled_again(
     assert events[2].previous == events[0].run
 
 
+def test_a_body_that_is_not_json_is_an_error_event_and_the_run_is_polled_again(
+    server: FakeProviderServer,
+) -> None:
+    # A proxy's HTML page answered with 200: a passing fault, not a run that is gone.
+    page = Reply(200, b"<html>502 Bad Gateway</html>", headers={"content-type": "text/html"})
+    server.script(
+        "/v1/runs/wr_proxy",
+        Reply(200, payload("wr_proxy", ("running", None, False))),
+        page,
+        page,
+    )
+    server.routes["/v1/runs/wr_proxy"] = payload("wr_proxy", ("completed", None, False))
+    events = list(
+        runnorm.watch("skyvern", ["wr_proxy"], interval=0.01, max_retries=0, **options(server))
+    )
+    assert [type(e.error).__name__ if e.error else seen(e)[0] for e in events] == [
+        "running",
+        "PayloadError",
+        "PayloadError",
+        "completed",
+    ]
+    assert events[1].run == events[0].run and events[1].run_id == "wr_proxy"
+    assert len(server.requests_to("/v1/runs/wr_proxy")) == 4
+
+
+def test_a_body_that_is_never_json_holds_the_watch_until_its_deadline(
+    server: FakeProviderServer,
+) -> None:
+    server.handlers["/v1/runs/wr_page"] = lambda _: Reply(200, b"<html>sign in</html>")
+    server.handlers["/v1/runs/wr_gone_too"] = lambda _: Reply(404, {"detail": "not found"})
+    events: list[RunEvent] = []
+    watched = runnorm.watch(
+        "skyvern",
+        ["wr_page", "wr_gone_too"],
+        interval=0.01,
+        timeout=0.6,
+        max_retries=0,
+        **options(server),
+    )
+    with pytest.raises(WaitTimeout) as info:
+        events.extend(watched)  # appended one by one: those before the deadline stay
+    assert list(info.value.last_runs) == ["wr_page"]  # the 404 left; the page did not
+    assert len(server.requests_to("/v1/runs/wr_gone_too")) == 1
+    assert len(server.requests_to("/v1/runs/wr_page")) >= 2
+    assert all(isinstance(e.error, runnorm.PayloadError) for e in events if e.run_id == "wr_page")
+
+
+def test_a_watch_whose_runs_were_dropped_ends_normally(server: FakeProviderServer) -> None:
+    server.handlers["/v1/runs/wr_gone"] = lambda _: Reply(404, {"detail": "not found"})
+    server.handlers["/v1/runs/wr_locked"] = lambda _: Reply(403, {"detail": "forbidden"})
+    server.handlers["/v1/runs/wr_bad"] = lambda _: Reply(422, {"detail": "bad id"})
+    events = list(
+        runnorm.watch(
+            "skyvern",
+            ["wr_gone", "wr_locked", "wr_bad"],
+            interval=0.01,
+            timeout=30,
+            max_retries=0,
+            **options(server),
+        )
+    )
+    assert sorted((e.run_id, type(e.error).__name__) for e in events) == [
+        ("wr_bad", "APIError"),
+        ("wr_gone", "NotFoundError"),
+        ("wr_locked", "AuthError"),
+    ]
+    assert len(server.requests) == 3  # each polled once: dropped, not retried
+
+
 def test_a_terminal_run_is_seen_once_and_never_polled_again(server: FakeProviderServer) -> None:
     server.routes["/v1/runs/tsk_done"] = {"run_id": "tsk_done", "status": "completed"}
     (event,) = runnorm.watch("skyvern", ["tsk_done", "tsk_done"], **options(server))
@@ -354,7 +423,7 @@ def test_the_adaptive_schedule() -> None:
 def test_which_errors_end_a_run_in_the_watch() -> None:
     assert watching.is_permanent(runnorm.NotFoundError("x"))
     assert watching.is_permanent(runnorm.AuthError("x"))
-    assert watching.is_permanent(runnorm.PayloadError("x"))
+    assert not watching.is_permanent(runnorm.PayloadError("x"))  # polled again, with backoff
     assert watching.is_permanent(runnorm.APIError("x", status_code=422))
     assert not watching.is_permanent(runnorm.TransportError("x", kind="connect"))
     assert not watching.is_permanent(runnorm.RateLimitError("x", status_code=429))

@@ -183,8 +183,10 @@ def watch(
 
     Polls run concurrently (*concurrency* at a time) over one client, whose rate-limit gate
     they share: a 429 slows the whole watch. A terminal run is never polled again. A failed
-    fetch is an event with ``error`` set and the watch goes on (a run that is gone, or whose
-    reply is not a run, leaves the watch; transport errors, 429 and 5xx are polled again).
+    fetch is an event with ``error`` set and the watch goes on: a run that is gone (404),
+    whose key is refused or that gets another 4xx leaves the watch (the watch then ends
+    normally once the other runs are terminal); after a transport error, a 429, a 5xx or a
+    reply that is not usable (not JSON, not a run) it is polled again with backoff.
     *interval* ``None`` is the adaptive schedule (quick at first, slower while queued,
     quicker while running); a number fixes the first gap. Past *timeout* (the overall
     deadline, seconds; as in :func:`wait`, *request_timeout* is the HTTP one) it raises

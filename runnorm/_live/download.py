@@ -13,7 +13,14 @@ Where the bytes come from, in order:
 
 The key goes only to URLs under the provider's base URL (and the caller's ``headers`` with
 it); a link on another host gets neither, and a redirect that leaves the origin drops them
-(:mod:`runnorm._live.http`). Only http(s) links are followed.
+(:mod:`runnorm._live.http`). Only http(s) links are followed. A link that holds the API key
+itself (anywhere in the URL, plain or percent-encoded: the rule of
+:meth:`~runnorm._live.options.CallOptions.scrub`, as for redirects and next-page URLs) is
+refused before any request, as a redirect to one is: ``TransportError`` (``kind="request"``).
+
+Inline text is written as UTF-8; a lone surrogate in it is written as its ``surrogateescape``
+byte when it stands for one (U+DC80 to U+DCFF, an undecodable byte), else with
+``surrogatepass`` (its three-byte form): the text is written whole, never refused.
 
 The bytes stream into a hidden partial file in the destination directory
 (:class:`runnorm._files.PartialFile`, named from a digest of what identifies the artifact),
@@ -38,6 +45,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -66,7 +74,7 @@ from runnorm._live.replies import decode_json, error_for, scrubbed
 from runnorm._live.rest import path_segment, rest_get
 from runnorm._live.retry import backoff_delay, is_retryable_status, retry_after
 from runnorm._live.wire import Flow, Request, Response, Sleep
-from runnorm._model.run import Artifact
+from runnorm._model.run import Artifact, ArtifactKind
 from runnorm._plugins.capabilities import ArtifactListing, ToolContent
 
 __all__ = ["Progress", "checksum_digest", "download_flow", "partial_key"]
@@ -105,6 +113,67 @@ def partial_key(provider: str, artifact: Artifact) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
+_TEXT_FIELDS = ("url", "name", "checksum", "media_type", "id")
+_TIME_FIELDS = ("created_at", "expires_at")
+
+
+def check_artifact(artifact: object) -> Artifact:
+    """*artifact*, or ``ConfigError`` naming the first field whose value has the wrong type."""
+    if not isinstance(artifact, Artifact):
+        raise ConfigError(f"artifact must be a runnorm.Artifact, not {shorten(artifact)}")
+    if not isinstance(artifact.kind, ArtifactKind):
+        raise ConfigError(
+            f"artifact.kind must be a runnorm.ArtifactKind, not {shorten(artifact.kind)}"
+        )
+    for field in _TEXT_FIELDS:
+        value = getattr(artifact, field)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"artifact.{field} must be a string or None, not {shorten(value)}")
+    size = artifact.size
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise ConfigError(f"artifact.size must be a whole number >= 0 or None, not {shorten(size)}")
+    for field in _TIME_FIELDS:
+        value = getattr(artifact, field)
+        if value is not None and not isinstance(value, datetime):
+            raise ConfigError(f"artifact.{field} must be a datetime or None, not {shorten(value)}")
+    return artifact
+
+
+_NOT_ESCAPED = re.compile("([\ud800-\udc7f\udd00-\udfff]+)")
+"""Lone surrogates that ``surrogateescape`` cannot write (it writes U+DC80 to U+DCFF only)."""
+
+
+def text_bytes(text: str) -> bytes:
+    """*text* as UTF-8, lone surrogates included (see the module's docstring)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        pieces = _NOT_ESCAPED.split(text)  # odd indexes: the runs surrogateescape refuses
+        return b"".join(
+            piece.encode("utf-8", "surrogatepass" if index % 2 else "surrogateescape")
+            for index, piece in enumerate(pieces)
+        )
+
+
+def _holds_key(options: CallOptions, url: str) -> bool:
+    """True when *url* spells the API key: the rule redirects and next-page URLs follow."""
+    return options.scrub(url) != url
+
+
+def _dest_directory(dest_dir: object) -> Path:
+    if not isinstance(dest_dir, str | os.PathLike):
+        raise ConfigError(f"dest_dir must be a path, not {shorten(dest_dir)}")
+    try:
+        path = os.fspath(dest_dir)
+    except Exception as exc:  # a PathLike whose __fspath__ fails
+        raise ConfigError(f"dest_dir is not a usable path: {type(exc).__name__}") from None
+    if not isinstance(path, str):
+        raise ConfigError(f"dest_dir must be a text path, not {shorten(path)}")
+    if "\0" in path:
+        raise ConfigError(f"dest_dir holds a NUL character: {shorten(path)}")
+    return Path(path)
+
+
 # -- the call ---------------------------------------------------------------------------------
 
 
@@ -119,6 +188,8 @@ class _Job:
     max_bytes: int | None
     on_progress: Progress | None
     partial: PartialFile
+    callback_error: BaseException | None = None
+    """What ``on_progress`` raised: the caller's own, re-raised unchanged."""
     media_type: str | None = None
     """The response's media type (for a name when the artifact has none)."""
     disposition: str | None = None
@@ -153,18 +224,19 @@ def download_flow(
     on_progress: Progress | None = None,
     mcp_state: McpState | None = None,
 ) -> Flow[Path]:
-    """Download *artifact* into *dest_dir* (created if missing); the written ``Path``."""
-    if not isinstance(artifact, Artifact):
-        raise ConfigError(f"artifact must be a runnorm.Artifact, not {shorten(artifact)}")
-    if not isinstance(dest_dir, str | os.PathLike):
-        raise ConfigError(f"dest_dir must be a path, not {shorten(dest_dir)}")
+    """Download *artifact* into *dest_dir* (created if missing); the written ``Path``.
+
+    Every exception is a ``RunnormError`` (``ConfigError`` for an argument or an artifact
+    field of the wrong type), but for what ``on_progress`` raises: that goes to the caller
+    unchanged, once the partial file is deleted."""
+    artifact = check_artifact(artifact)
+    directory = _dest_directory(dest_dir)
     if not isinstance(overwrite, bool):
         raise ConfigError(f"overwrite must be True or False, not {shorten(overwrite)}")
     if max_bytes is not None:
         max_bytes = check_count("max_bytes", max_bytes)
     if on_progress is not None and not callable(on_progress):
         raise ConfigError(f"on_progress must be callable, not {shorten(on_progress)}")
-    directory = Path(os.fspath(dest_dir))
     partial = PartialFile(directory, partial_key(options.provider.name, artifact))
     job = _Job(options, artifact, directory, overwrite, max_bytes, on_progress, partial)
     try:
@@ -175,6 +247,8 @@ def download_flow(
         return (yield from _download(job, mcp_state))
     except RunnormError as exc:
         partial.close()
+        if exc is job.callback_error:
+            raise
         raise scrubbed(options, exc) from exc.__cause__
     except RecursionError:
         partial.close()
@@ -188,6 +262,8 @@ def download_flow(
 
 def _download(job: _Job, state: McpState | None) -> Flow[Path]:
     artifact, options = job.artifact, job.options
+    if artifact.url is not None and _holds_key(options, artifact.url):
+        raise _key_in_link(job, artifact.url)
     declared = options.provider.artifacts
     content = declared.content if declared is not None else None
     if (
@@ -299,6 +375,17 @@ def _fetch_fresh(job: _Job, fresh: Any, what: str) -> Flow[None]:
         raise job.fail("link", "the renewed link was refused too", keep=True)
 
 
+def _key_in_link(job: _Job, url: str) -> TransportError:
+    where = job.options.scrub(url.split("?", 1)[0].split("#", 1)[0])
+    shown = job.artifact.name or job.artifact.id or "the artifact"
+    return TransportError(
+        f"{job.provider}: {shorten(shown, 60)}: its link {shorten(where)} holds the API key; "
+        "not fetched",
+        provider=job.provider,
+        kind="request",
+    )
+
+
 # -- one link, streamed with Range resume -----------------------------------------------------
 
 
@@ -380,6 +467,8 @@ def _fetch(
     False when the link was refused (401, 403, 410) and *own* is False (a signed link, to
     be renewed). Anything else that fails raises."""
     options, partial = job.options, job.partial
+    if _holds_key(options, url):  # a renewed link, or a download path
+        raise _key_in_link(job, url)
     headers, secret = _headers(job, credential, accept)
     where = url.split("?", 1)[0].split("#", 1)[0]
     expected, limit = job.artifact.size, job.max_bytes
@@ -447,7 +536,8 @@ def _settle(
     (from byte 0), ``short`` (ended early: resume), ``retry`` (a retryable status); a
     failed check or another error status raises."""
     if seen.problem == "callback" and seen.error is not None:
-        job.partial.close()
+        job.partial.discard()  # nothing is left behind for the caller's own failure
+        job.callback_error = seen.error
         raise seen.error
     if seen.problem == "io":
         raise job.fail("io", f"cannot write in {job.directory}: {seen.error}")
@@ -546,7 +636,7 @@ def _sink(
 def _inline_bytes(job: _Job) -> bytes:
     content = job.artifact.content
     if isinstance(content, str):
-        return content.encode("utf-8", "surrogateescape")
+        return text_bytes(content)
     try:
         return dumps(content, indent=True) + b"\n"
     except ValueError as exc:
@@ -580,7 +670,7 @@ def _tool_bytes(job: _Job, content: ToolContent, state: McpState) -> Flow[bytes]
                 f"{what}: {content.content_key} is not valid base64", provider=job.provider
             ) from None
     elif isinstance(value, str):
-        data = value.encode("utf-8", "surrogateescape")
+        data = text_bytes(value)
     else:
         try:
             data = dumps(value, indent=True) + b"\n"
@@ -610,7 +700,12 @@ def _write_whole(job: _Job, data: bytes) -> Path:
     except OSError as exc:
         raise job.fail("io", f"cannot write in {job.directory}: {exc.strerror or exc}") from None
     if job.on_progress is not None:
-        job.on_progress(len(data), len(data))
+        try:
+            job.on_progress(len(data), len(data))
+        except BaseException as exc:  # the caller's own: re-raised, with nothing left behind
+            job.partial.discard()
+            job.callback_error = exc
+            raise
     if job.media_type is None and artifact.media_type is None:
         job.media_type = "text/plain" if isinstance(artifact.content, str) else "application/json"
     return _publish(job)

@@ -13,6 +13,15 @@ the gap of its status (:data:`SCHEDULE`), which grows by the factor after each p
 saw no change, up to the cap, and starts over after a change. A run with a retry pending is
 polled when its next attempt is due (``timing.next_attempt_at``), else on
 :data:`RETRY_PACE`; after a failed fetch that another poll may fix, on :data:`ERROR_PACE`.
+
+A failed fetch is an error event. :func:`is_permanent` says which errors drop the run from
+the watch (a 404, a refused key, another 4xx): such a run is never polled again and no
+longer holds the watch open, so a watch whose only unfinished runs were dropped ends
+normally, its error events the last word on them (the CLI exits 5 for them), not with
+``WaitTimeout``. Every other error (a transport error, a 429, a 5xx, a reply that is not
+usable JSON or not a run) keeps the run in the watch, polled again with the error backoff:
+the watch ends when every run is terminal or dropped, or with ``WaitTimeout`` (its
+``last_runs``) at the deadline.
 A number for ``interval`` is the first gap of every status (growing by 1.5 up to 30 s, or
 the interval itself when it is longer), as in ``wait``.
 """
@@ -122,7 +131,8 @@ SCHEDULE: Mapping[RunStatus, Pace] = {
 RETRY_PACE = Pace(2.0, 1.5, 30.0)
 """A run whose retry is pending without a ``next_attempt_at`` (or past it)."""
 ERROR_PACE = Pace(1.0, 2.0, 30.0)
-"""After a fetch that failed in a way another poll may fix (a transport error, 429, 5xx)."""
+"""After a fetch that failed in a way another poll may fix (a transport error, 429, 5xx, a
+reply that is not usable: :func:`is_permanent`)."""
 DISCOVERY_GAP = 10.0
 """Seconds between two listings of new runs (``since`` with ``follow=True``)."""
 _FIXED_BACKOFF, _FIXED_CAP = 1.5, 30.0
@@ -151,11 +161,18 @@ def _fixed(interval: float, factor: float = _FIXED_BACKOFF) -> Pace:
 
 
 def is_permanent(error: RunnormError) -> bool:
-    """True when polling again cannot help (the run is gone, the key refused, the reply not
-    a run): the run leaves the watch. Transport errors, 429, 5xx and tool failures do not."""
-    if isinstance(error, TransportError | RateLimitError | ServerError):
+    """True when polling again cannot help: the run leaves the watch (its error event is its
+    last). That is a 404 (``NotFoundError``, a tool's ``ToolNotFoundError`` too), a refused
+    key (``AuthError``), any other 4xx ``APIError`` (or one with no status), an
+    ``UnsupportedError`` and a ``ConfigError``.
+
+    Everything else is polled again on the error backoff (:data:`ERROR_PACE`): a transport
+    error, a 429, a 5xx, a tool's own failure (``ToolError``), and a ``PayloadError``: a 200
+    whose body is not usable (a proxy's HTML page, a cut reply) may be a passing fault, and
+    a reply the provider cannot map to a run is polled, with backoff, until the deadline."""
+    if isinstance(error, TransportError | RateLimitError | ServerError | PayloadError):
         return False
-    if isinstance(error, NotFoundError | AuthError | PayloadError | UnsupportedError):
+    if isinstance(error, NotFoundError | AuthError | UnsupportedError):
         return True
     if isinstance(error, ConfigError):
         return True
@@ -244,8 +261,10 @@ def watch_flow(
     mcp_state: McpState | None = None,
 ) -> WatchFlow:
     """Watch *run_ids* (and, with *since* and *discover*, the runs created after *since*)
-    until every one is terminal; ``WaitTimeout`` (``last_runs``) once *timeout* s pass, or,
-    with *follow*, a normal end then. Arguments as :func:`check_watch` returns them."""
+    until every one is terminal or dropped after an error that :func:`is_permanent` calls
+    final (its error event is its last); ``WaitTimeout`` (``last_runs``) once *timeout* s
+    pass, or, with *follow*, a normal end then. Arguments as :func:`check_watch` returns
+    them."""
     watch = _Watch(
         options,
         run_ids,
