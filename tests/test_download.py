@@ -300,6 +300,20 @@ def test_a_redirect_to_another_host_carries_no_credential(
     assert "authorization" not in hop.headers and hop.query == "X-Amz-Signature=s"
 
 
+def test_a_redirect_from_another_host_to_a_url_holding_the_key_is_refused(
+    api: FakeProviderServer, cdn: FakeProviderServer, tmp_path: Path
+) -> None:
+    with FakeProviderServer() as third:
+        cdn.script(
+            "/bucket/final.png", Reply(302, None, headers={"location": f"{third.url}/b?k={KEY}"})
+        )
+        with pytest.raises(runnorm.TransportError) as info:
+            runnorm.download("skyvern", shot(f"{cdn.url}/bucket/final.png"), tmp_path, **sky(api))
+        assert KEY not in str(info.value)
+        assert third.requests == []  # never followed
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_browserbase_recordings_are_renewed_by_listing_again(
     tmp_path: Path, cdn: FakeProviderServer
 ) -> None:

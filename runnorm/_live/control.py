@@ -166,6 +166,7 @@ def _rest(
         timeout=options.timeout,
         max_bytes=options.max_response_bytes,
         secret_headers=options.secret_headers(),
+        guard=options.api_key,
     )
     response = yield from send_with_retries(options, request, idempotent=False)
     what = f"{verb} ({declared.method} {path})"

@@ -487,6 +487,7 @@ def _fetch(
             idle_timeout=options.timeout,
             max_bytes=options.max_response_bytes,
             secret_headers=secret,
+            guard=options.api_key,
             sink=_sink(job, seen, offset),
         )
         try:

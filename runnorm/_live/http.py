@@ -237,7 +237,10 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 
 def _holds_credential(request: Request, url: str) -> bool:
-    """True when *url* spells the value of a credential header (the key after any scheme)."""
+    """True when *url* spells the caller's key (``Request.guard``) or the value of a
+    credential header (the key after any scheme)."""
+    if request.guard and mask_key(request.guard, url) != url:
+        return True
     for name, value in request.headers.items():
         if name.lower() in request.secret_headers:
             secret = value.rsplit(" ", 1)[-1]

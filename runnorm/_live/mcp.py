@@ -186,6 +186,7 @@ def _post(
         timeout=options.timeout,
         max_bytes=options.max_response_bytes,
         secret_headers=options.secret_headers() | {"mcp-session-id"},
+        guard=options.api_key,
         watch=_until_response(message.get("id") if "id" in message else None),
     )
     return (yield from send_with_retries(options, request, idempotent=idempotent))
@@ -512,6 +513,7 @@ def mcp_close(options: CallOptions, state: McpState) -> Flow[None]:
         timeout=min(options.timeout or 5.0, 5.0),
         max_bytes=64 * 1024,
         secret_headers=options.secret_headers() | {"mcp-session-id"},
+        guard=options.api_key,
     )
     try:
         yield request

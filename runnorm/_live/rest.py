@@ -55,6 +55,7 @@ def rest_get_url(options: CallOptions, url: str) -> Flow[Response]:
         timeout=options.timeout,
         max_bytes=options.max_response_bytes,
         secret_headers=options.secret_headers(),
+        guard=options.api_key,
     )
     return (yield from send_with_retries(options, request))
 

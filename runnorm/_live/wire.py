@@ -68,6 +68,9 @@ class Request:
     watch: Watch | None = attrs.field(default=None, repr=False, eq=False)
     sink: Sink | None = attrs.field(default=None, repr=False, eq=False)
     idle_timeout: float | None = None
+    guard: str | None = attrs.field(default=None, repr=False, eq=False)
+    """The caller's key, never sent as such: a redirect to a URL that spells it is refused,
+    whatever host the request went to (one without the credential header included)."""
 
 
 @attrs.frozen
