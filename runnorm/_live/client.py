@@ -310,7 +310,7 @@ class Client(_Base["httpx.Client", SyncSender]):
 
     def get(self, run_id: str, **options: Any) -> Run:
         """Fetch and normalize one run."""
-        return drive_sync(self._get_flow(run_id, options), self._sender, self._gate)
+        return self._drive(self._get_flow(run_id, options))
 
     def wait(
         self,
@@ -333,20 +333,20 @@ class Client(_Base["httpx.Client", SyncSender]):
             on_update=on_update,
             overrides=options,
         )
-        return drive_sync(flow, self._sender, self._gate)
+        return self._drive(flow)
 
     def cancel(self, run_id: str, *, message: str | None = None, **options: Any) -> ControlResult:
         """Cancel a run; the ``ControlResult`` says what came of it (see :func:`runnorm.cancel`)."""
-        return drive_sync(self._control_flow("cancel", run_id, message, options), *self._io())
+        return self._drive(self._control_flow("cancel", run_id, message, options))
 
     def resume(self, run_id: str, *, message: str | None = None, **options: Any) -> ControlResult:
         """Resume a paused run, with *message* where the provider takes one (see
         :func:`runnorm.resume`)."""
-        return drive_sync(self._control_flow("resume", run_id, message, options), *self._io())
+        return self._drive(self._control_flow("resume", run_id, message, options))
 
     def artifacts(self, run_id: str, **options: Any) -> list[Artifact]:
         """The run's artifacts as the provider lists them (see :func:`runnorm.artifacts`)."""
-        return drive_sync(self._artifacts_flow(run_id, options), *self._io())
+        return self._drive(self._artifacts_flow(run_id, options))
 
     def download(
         self,
@@ -367,10 +367,11 @@ class Client(_Base["httpx.Client", SyncSender]):
             on_progress=on_progress,
             overrides=options,
         )
-        return drive_sync(flow, *self._io())
+        return self._drive(flow)
 
-    def _io(self) -> tuple[SyncSender, Gate]:
-        return self._sender, self._gate
+    def _drive(self, flow: Flow[T]) -> T:
+        """Run *flow* on this client's connections and rate-limit gate."""
+        return drive_sync(flow, self._sender, self._gate)
 
     def get_many(
         self, ids: Iterable[str], *, concurrency: int = DEFAULT_CONCURRENCY, **options: Any
@@ -449,7 +450,7 @@ class Client(_Base["httpx.Client", SyncSender]):
     def _pairs(
         self, listing: Listing, full: bool, concurrency: int, fetch: Mapping[str, Any]
     ) -> Iterator[tuple[Run, Run]]:
-        while (runs := drive_sync(listing.page(), self._sender, self._gate)) is not None:
+        while (runs := self._drive(listing.page())) is not None:
             if not full or not runs:
                 yield from ((run, run) for run in runs)
                 continue
@@ -511,7 +512,7 @@ class Client(_Base["httpx.Client", SyncSender]):
         """End MCP sessions, then close the pool (unless it came as ``http_client``)."""
         for flow in self._close_flows():
             with contextlib.suppress(RunnormError):
-                drive_sync(flow, self._sender, self._gate)
+                self._drive(flow)
         self._sender.close()
 
     def __enter__(self) -> Client:
@@ -531,9 +532,13 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
     def _new_sender(self, http_client: httpx.AsyncClient | None) -> AsyncSender:
         return AsyncSender(http_client)
 
+    async def _drive(self, flow: Flow[T]) -> T:
+        """Run *flow* on this client's connections and rate-limit gate."""
+        return await drive_async(flow, self._sender, self._gate)
+
     async def get(self, run_id: str, **options: Any) -> Run:
         """Fetch and normalize one run."""
-        return await drive_async(self._get_flow(run_id, options), self._sender, self._gate)
+        return await self._drive(self._get_flow(run_id, options))
 
     async def wait(
         self,
@@ -556,25 +561,25 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
             on_update=on_update,
             overrides=options,
         )
-        return await drive_async(flow, self._sender, self._gate)
+        return await self._drive(flow)
 
     async def cancel(
         self, run_id: str, *, message: str | None = None, **options: Any
     ) -> ControlResult:
         """Cancel a run (see :func:`runnorm.acancel`)."""
         flow = self._control_flow("cancel", run_id, message, options)
-        return await drive_async(flow, self._sender, self._gate)
+        return await self._drive(flow)
 
     async def resume(
         self, run_id: str, *, message: str | None = None, **options: Any
     ) -> ControlResult:
         """Resume a paused run (see :func:`runnorm.aresume`)."""
         flow = self._control_flow("resume", run_id, message, options)
-        return await drive_async(flow, self._sender, self._gate)
+        return await self._drive(flow)
 
     async def artifacts(self, run_id: str, **options: Any) -> list[Artifact]:
         """The run's artifacts as the provider lists them (see :func:`runnorm.aartifacts`)."""
-        return await drive_async(self._artifacts_flow(run_id, options), self._sender, self._gate)
+        return await self._drive(self._artifacts_flow(run_id, options))
 
     async def download(
         self,
@@ -595,7 +600,7 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
             on_progress=on_progress,
             overrides=options,
         )
-        return await drive_async(flow, self._sender, self._gate)
+        return await self._drive(flow)
 
     async def get_many(
         self, ids: Iterable[str], *, concurrency: int = DEFAULT_CONCURRENCY, **options: Any
@@ -648,7 +653,7 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
     async def _runs(
         self, listing: Listing, full: bool, concurrency: int, fetch: Mapping[str, Any]
     ) -> AsyncGenerator[Run, None]:
-        while (runs := await drive_async(listing.page(), self._sender, self._gate)) is not None:
+        while (runs := await self._drive(listing.page())) is not None:
             if not full or not runs:
                 for run in runs:
                     yield run
@@ -700,7 +705,7 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
         """End MCP sessions, then close the pools (unless one came as ``http_client``)."""
         for flow in self._close_flows():
             with contextlib.suppress(RunnormError):
-                await drive_async(flow, self._sender, self._gate)
+                await self._drive(flow)
         await self._sender.aclose()
 
     async def __aenter__(self) -> AsyncClient:
