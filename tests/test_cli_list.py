@@ -331,26 +331,37 @@ def test_a_cut_listing_exits_1_publishes_what_was_reached_and_keeps_the_checkpoi
     assert checkpoint.read_bytes() == before
 
 
-def test_a_failure_mid_listing_publishes_what_was_written_and_keeps_the_checkpoint(
+def test_a_failure_mid_listing_leaves_the_output_and_the_checkpoint_as_they_were(
     skyvern: SkyvernApi, tmp_path: Path
 ) -> None:
     fill(skyvern, 20)
     checkpoint, target = tmp_path / "cp.json", tmp_path / "out.jsonl"
     target.write_text("previous\n")
     code, _, _ = invoke("list", "skyvern", "--checkpoint", str(checkpoint), "-o", str(target))
-    before = checkpoint.read_bytes()
+    before, published = checkpoint.read_bytes(), target.read_bytes()
     fill(skyvern, 250, start=20)
     items = skyvern.newest_first()
     skyvern.server.script("/v1/runs", Reply(200, items[:100]), Reply(500, {"detail": "down"}))
     code, _, err = invoke("list", "skyvern", "--checkpoint", str(checkpoint), "-o", str(target),
                           "-O", "max_retries=0")  # fmt: skip
     assert code == 5, err
-    assert "HTTP 500" in err and "100 runs written before" in err and "not advanced" in err
-    assert [r["id"] for r in lines(target.read_text())] == [i["run_id"] for i in items[:100]]
+    assert "HTTP 500" in err and "left as before" in err and "not advanced" in err
+    assert target.read_bytes() == published  # whole or not at all
+    assert {p.name for p in tmp_path.iterdir()} == {"cp.json", "out.jsonl"}  # no temporary file
     assert checkpoint.read_bytes() == before
     # The next call picks up everything the failed one did not record.
     code, _, err = invoke("list", "skyvern", "--checkpoint", str(checkpoint), "-o", str(target))
     assert code == 0 and len(lines(target.read_text())) == 250  # the pending ones unchanged
+
+
+def test_a_failure_mid_listing_on_stdout_says_how_many_runs_went_out(skyvern: SkyvernApi) -> None:
+    fill(skyvern, 150)
+    items = skyvern.newest_first()
+    skyvern.server.script("/v1/runs", Reply(200, items[:100]), Reply(500, {"detail": "down"}))
+    code, out, err = invoke("list", "skyvern", "-O", "max_retries=0")
+    assert code == 5, err
+    assert "HTTP 500" in err and "100 runs were written before it" in err
+    assert [r["id"] for r in lines(out)] == [i["run_id"] for i in items[:100]]
 
 
 def test_unknown_or_unlisting_providers_exit_5(make_dist: MakeDist) -> None:

@@ -11,8 +11,9 @@ identical records.
 runs it has not seen, fetches the pending ones again and writes those whose state changed;
 the file is replaced only after the output is published, and only when the listing was whole.
 Exit codes: 0; 1 when ``ListLimitError`` cut the listing (output published with what was
-reached, checkpoint not advanced); 2 usage; 5 errors (a failure part-way publishes the
-output with the runs written before it and leaves the checkpoint as it was).
+reached, checkpoint not advanced); 2 usage; 5 errors (a failure part-way leaves an output
+file as it was, as every output is published whole or not at all, and the checkpoint too;
+on standard output the runs written before it have gone out, and the message says how many).
 """
 
 from __future__ import annotations
@@ -315,11 +316,16 @@ def _run(
         raise
     if progress is not None:
         progress.finish()
-    _publish(opened, sync, checkpoint_path if failure is None and cut is None else None, mask)
-    click.echo(sync.counts(sink.count), err=True)
     kept = "; checkpoint not advanced" if checkpoint is not None else ""
-    if failure is not None:
-        fail(f"{mask(str(failure))}; the output holds the {sink.count} runs written before{kept}")
+    if failure is not None:  # published whole or not at all: a file is left as it was
+        if opened is not None and opened.kind == "file":
+            opened.discard()
+            fail(f"{mask(str(failure))}; {opened.name} left as before{kept}")
+        _publish(opened, sync, None, mask)
+        click.echo(sync.counts(sink.count), err=True)
+        fail(f"{mask(str(failure))}; {sink.count} runs were written before it{kept}")
+    _publish(opened, sync, checkpoint_path if cut is None else None, mask)
+    click.echo(sync.counts(sink.count), err=True)
     if cut is not None:
         fail(f"{mask(str(cut))}; the output holds the {sink.count} runs reached{kept}", EXIT_FAILED)
 
