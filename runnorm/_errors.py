@@ -7,7 +7,8 @@ status codes and shortened values, never from request headers.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ __all__ = [
     "TransportError",
     "UnknownProviderError",
     "UnknownStatusWarning",
+    "WARNING_MASK",
+    "warning_text",
     "UnsupportedError",
     "WaitTimeout",
     "shorten",
@@ -263,3 +266,15 @@ class RunnormWarning(UserWarning):
 
 class UnknownStatusWarning(RunnormWarning):
     """A provider sent a status word its plugin does not map; the run became ``unknown``."""
+
+
+WARNING_MASK: ContextVar[Callable[[str], str] | None] = ContextVar("WARNING_MASK", default=None)
+"""What masks the caller's key in a warning's text while a live call maps a reply (a provider
+may echo the key as a status word); None outside live calls. A context variable, so threads
+and tasks each see their own call's."""
+
+
+def warning_text(text: str) -> str:
+    """*text* with the current live call's key masked (:data:`WARNING_MASK`)."""
+    mask = WARNING_MASK.get()
+    return text if mask is None else mask(text)

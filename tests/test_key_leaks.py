@@ -23,10 +23,12 @@ import pytest
 from click.testing import CliRunner
 
 import runnorm
+from runnorm import UnknownStatusWarning
 from runnorm._cli import app as cli
 from runnorm._live.api import close_clients
 from runnorm._live.options import mask_key, resolve_options
 from runnorm._live.rest import rest_get
+from runnorm._model.status import reset_unknown_status_warnings
 from runnorm._plugins.normalize import resolve_provider
 from runnorm.testing import FakeProviderServer, Reply
 
@@ -142,6 +144,29 @@ def test_rest_channels_never_show_the_key(key: str, capture: pytest.LogCaptureFi
     assert failures >= 10
     check(key, [r.getMessage() for r in capture.records], "log line")
     check(key, [repr(r.args) for r in capture.records], "log args")
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_a_status_word_echoing_the_key_warns_with_it_masked(key: str) -> None:
+    reset_unknown_status_warnings()
+    with (
+        FakeProviderServer(auth=("x-api-key", key)) as server,
+        runnorm.Client("skyvern", api_key=key, base_url=server.url, max_retries=0) as client,
+    ):
+        server.routes[PATH] = {"run_id": RUN, "status": key}
+        server.routes["/v1/runs"] = [{"run_id": "tsk_2", "status": f"queued {key}"}]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = client.get(RUN)
+            listed = list(client.list_runs(limit=1))
+        assert run.native_status == key  # in memory: the payload as sent
+        assert listed[0].native_status == f"queued {key}"
+    texts = [str(w.message) for w in caught if issubclass(w.category, UnknownStatusWarning)]
+    assert len(texts) == 2 and all("unmapped status" in text for text in texts)
+    check(key, texts, "warning")
+    # Offline, nothing is masked: there is no key to mask.
+    with pytest.warns(UnknownStatusWarning, match="unmapped status 'plain_word'"):
+        runnorm.normalize({"run_id": RUN, "status": "plain_word"}, "skyvern")
 
 
 @pytest.mark.parametrize("key", KEYS)

@@ -34,14 +34,13 @@ from runnorm._json import dumps
 from runnorm._live.flows import check_run_id, get_run_flow
 from runnorm._live.mcp import McpState, mcp_call_tool, mcp_list_tools
 from runnorm._live.options import CallOptions
-from runnorm._live.replies import decode_json, error_detail, error_for, scrubbed
+from runnorm._live.replies import decode_json, error_detail, error_for, map_run, scrubbed
 from runnorm._live.rest import path_segment
 from runnorm._live.retry import send_with_retries
 from runnorm._live.wire import Flow, Request, Response
 from runnorm._model.control import ControlResult, Outcome
 from runnorm._model.run import Run
 from runnorm._plugins.capabilities import MESSAGE, McpControl, RestControl
-from runnorm._plugins.normalize import apply
 
 __all__ = ["Verb", "control_flow"]
 
@@ -197,7 +196,7 @@ def _reply_run(
         payload = decode_json(options, response, what)
         if not isinstance(payload, Mapping):
             return None, f"the reply was {type(payload).__name__}, not a run"
-        return apply(options.provider, payload), None
+        return map_run(options, payload), None
     except PayloadError as exc:
         return None, f"the reply is not a run this provider maps: {scrubbed(options, exc)}"
 
@@ -283,7 +282,7 @@ def _mcp(
     if isinstance(result, Mapping):
         try:
             if options.provider.detect(result):
-                run = apply(options.provider, result)
+                run = map_run(options, result)
         except Exception:  # a result that is no run: the call was accepted all the same
             run = None
     return ControlResult(name, run_id, "accepted", run=run)

@@ -49,14 +49,13 @@ from runnorm._errors import (
 from runnorm._live.mcp import McpState, mcp_call_tool
 from runnorm._live.options import CallOptions, check_count
 from runnorm._live.paging import Page, first_page, next_page, past_cap
-from runnorm._live.replies import decode_json, error_for, scrubbed
+from runnorm._live.replies import decode_json, error_for, map_run, scrubbed
 from runnorm._live.rest import rest_get_url
 from runnorm._live.when import parse_when
 from runnorm._live.wire import Flow
 from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
 from runnorm._plugins.capabilities import McpList, PageNumbers, RestList, TimeFilter
-from runnorm._plugins.normalize import apply
 from runnorm._plugins.provider import Provider
 
 __all__ = [
@@ -454,7 +453,7 @@ class Listing:
         runs: list[Run] = []
         new = False
         for item in items:
-            run = apply(provider, _with_shared(item, shared))
+            run = map_run(self.options, _with_shared(item, shared), provider)
             created = run.timing.created_at
             if run.id not in self._observed:  # a repeat (pages shifted) says nothing of order
                 self._observed.add(run.id)

@@ -48,13 +48,12 @@ from runnorm._errors import (
 )
 from runnorm._json import dumps, loads
 from runnorm._live.options import CallOptions
-from runnorm._live.replies import body_excerpt, error_for
+from runnorm._live.replies import body_excerpt, error_for, map_run
 from runnorm._live.retry import DeadlinePassed, send_with_retries
 from runnorm._live.sse import SseParser, iter_sse_data
 from runnorm._live.wire import Flow, Request, Response, Sleep, Watch
 from runnorm._model.run import Run
 from runnorm._plugins.fetching import McpFetch, fetch_target
-from runnorm._plugins.normalize import apply
 from runnorm._version import __version__
 
 __all__ = [
@@ -539,4 +538,4 @@ def mcp_get_run(options: CallOptions, fetch: McpFetch, state: McpState, run_id: 
             provider=options.provider.name,
             value=payload,
         )
-    return apply(options.provider, payload)
+    return map_run(options, payload)

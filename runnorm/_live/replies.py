@@ -2,7 +2,8 @@
 
 ``error_for`` picks the exception of an error response (``AuthError``, ``NotFoundError``,
 ``RateLimitError``, ``ServerError``, else ``APIError``); ``decode_json`` reads a body that
-must be JSON; ``scrubbed`` masks the key in an error a provider's echo may have put it in.
+must be JSON; ``scrubbed`` masks the key in an error a provider's echo may have put it in;
+``map_run`` maps a payload with the key masked in the warnings the mapping raises.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runnorm._errors import (
+    WARNING_MASK,
     APIError,
     AuthError,
     NotFoundError,
@@ -23,8 +25,11 @@ from runnorm._errors import (
 from runnorm._json import loads
 from runnorm._live.options import CallOptions
 from runnorm._live.wire import Response
+from runnorm._model.run import Run
+from runnorm._plugins.normalize import apply
+from runnorm._plugins.provider import Provider
 
-__all__ = ["body_excerpt", "decode_json", "error_detail", "error_for", "scrubbed"]
+__all__ = ["body_excerpt", "decode_json", "error_detail", "error_for", "map_run", "scrubbed"]
 
 _DETAIL = 300
 _EXCERPT = 200
@@ -138,3 +143,15 @@ def _shows_key(options: CallOptions, error: BaseException) -> bool:
     except Exception:  # a hostile __str__: not worth keeping
         return True
     return any(options.scrub(text) != text for text in texts)
+
+
+def map_run(
+    options: CallOptions, payload: Mapping[str, Any], provider: Provider | None = None
+) -> Run:
+    """*payload* mapped by *provider* (the call's by default), the caller's key masked in any
+    warning the mapping raises (an unmapped status word that echoes the key)."""
+    token = WARNING_MASK.set(options.scrub)
+    try:
+        return apply(options.provider if provider is None else provider, payload)
+    finally:
+        WARNING_MASK.reset(token)

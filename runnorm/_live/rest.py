@@ -15,12 +15,11 @@ from urllib.parse import quote
 
 from runnorm._errors import APIError, ConfigError, PayloadError, shorten
 from runnorm._live.options import CallOptions
-from runnorm._live.replies import decode_json, error_for
+from runnorm._live.replies import decode_json, error_for, map_run
 from runnorm._live.retry import send_with_retries
 from runnorm._live.wire import Flow, Request, Response
 from runnorm._model.run import Run
 from runnorm._plugins.fetching import RelatedFetch, RestFetch, fetch_target
-from runnorm._plugins.normalize import apply
 
 __all__ = ["path_segment", "rest_get", "rest_get_run", "rest_get_url"]
 
@@ -70,7 +69,7 @@ def rest_get_run(options: CallOptions, fetch: RestFetch, run_id: str) -> Flow[Ru
     if response.status != 200:
         raise error_for(options, response, what)
     payload = decode_json(options, response, what)
-    run = apply(options.provider, payload) if isinstance(payload, Mapping) else None
+    run = map_run(options, payload) if isinstance(payload, Mapping) else None
     if run is None:
         raise PayloadError(
             f"{what} answered with {type(payload).__name__}, not a run object",

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from enum import Enum
 from typing import Any
 
-from runnorm._errors import PayloadError, UnknownStatusWarning, shorten
+from runnorm._errors import PayloadError, UnknownStatusWarning, shorten, warning_text
 
 __all__ = ["TERMINAL_STATUSES", "RunStatus", "StatusMap", "reset_unknown_status_warnings"]
 
@@ -88,8 +88,8 @@ class StatusMap(Mapping[str, RunStatus]):
                 _warned.add(key)
             if first:
                 warnings.warn(
-                    f"{self.provider}: unmapped status {shorten(word)}; the run's status is "
-                    "'unknown' and native_status keeps the word",
+                    f"{self.provider}: unmapped status {shorten(warning_text(word))}; the "
+                    "run's status is 'unknown' and native_status keeps the word",
                     UnknownStatusWarning,
                     stacklevel=2,
                 )
