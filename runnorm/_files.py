@@ -49,6 +49,7 @@ _DEVICES = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 )
 _CHUNK = 1024 * 1024
+_VALIDATOR_MAX = 512
 
 
 class PartialInUse(OSError):
@@ -128,14 +129,46 @@ class PartialFile:
     how many bytes it holds and ``sha256`` their running digest (the bytes already there
     are read once, on :meth:`open`). An advisory lock (where the system has them) keeps a
     second download of the same bytes into the same directory out (:class:`PartialInUse`).
+
+    ``validator`` is the server's validator of the bytes held (a strong ETag, or a
+    Last-Modified date) when it gave one: kept in a small file beside the partial one
+    (``<partial>.validator``), so that a later call resumes with ``If-Range`` too.
     """
 
     def __init__(self, directory: Path, key: str) -> None:
         self.directory = directory
         self.path = directory / f".runnorm-{key}.partial"
+        self.validator_path = directory / f".runnorm-{key}.partial.validator"
         self.size = 0
         self.sha256 = hashlib.sha256()
+        self.validator: str | None = None
         self._stream: IO[bytes] | None = None
+
+    def remember(self, validator: str | None) -> None:
+        """Keep *validator* for the bytes held (None forgets it); best effort: a validator
+        that cannot be written only means a later resume sends no ``If-Range``."""
+        if validator is not None and validator == self.validator:
+            return
+        self.validator = validator
+        with contextlib.suppress(OSError):
+            if validator is None:
+                os.unlink(self.validator_path)
+                return
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+            with os.fdopen(os.open(self.validator_path, flags, 0o666), "wb") as stream:
+                stream.write(validator.encode("ascii"))
+
+    def _read_validator(self) -> str | None:
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            with os.fdopen(os.open(self.validator_path, flags), "rb") as stream:
+                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                    return None
+                data = stream.read(_VALIDATOR_MAX + 1)
+        except OSError:
+            return None
+        text = data.decode("ascii", "replace")
+        return text if 0 < len(data) <= _VALIDATOR_MAX and text.isprintable() else None
 
     def open(self, *, resume: bool) -> int:
         """Open for appending; with *resume*, keep (and hash) what is there. The size.
@@ -166,6 +199,9 @@ class PartialFile:
             stream.close()
             raise
         self.sha256, self.size = digest, size
+        self.validator = self._read_validator() if size else None
+        if self.validator is None:
+            self.remember(None)
         stream.seek(size)
         self._stream = stream
         return size
@@ -178,6 +214,7 @@ class PartialFile:
         self._stream.seek(0)
         self._stream.truncate()
         self.sha256, self.size = hashlib.sha256(), 0
+        self.remember(None)
 
     def write(self, data: bytes) -> None:
         """Append *data* (``OSError`` on a full disk)."""
@@ -198,12 +235,14 @@ class PartialFile:
             if self.size == 0:
                 with contextlib.suppress(OSError):
                     os.unlink(self.path)
+                self.remember(None)
 
     def discard(self) -> None:
         """Close and delete the file."""
         self.close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+        self.remember(None)
 
     def publish(self, name: str, *, overwrite: bool) -> Path:
         """fsync, then rename to ``directory/name``: over an existing file only with
@@ -217,6 +256,7 @@ class PartialFile:
             os.fsync(stream.fileno())
         finally:
             stream.close()
+        self.remember(None)
         if overwrite:
             target = self.directory / name
             os.replace(self.path, target)

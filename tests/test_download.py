@@ -206,6 +206,85 @@ def test_a_broken_transfer_resumes_within_the_call(api: FakeProviderServer, tmp_
         assert [r.headers.get("range") for r in files.requests] == [None, "bytes=1000-"]
 
 
+NEW_DATA = bytes(reversed(DATA))  # the same length, other bytes
+
+
+def _changing_file(cut: int, versions: list[tuple[str, bytes]]) -> Any:
+    """A file server whose content changes: each GET serves the next of *versions* (its
+    ETag and bytes; the last one stays), the first cut after *cut* bytes; a Range request
+    is answered 206 unless its ``If-Range`` names another version (then 200, whole), as
+    real servers do: without ``If-Range`` a resume would splice two versions."""
+
+    def handle(exchange: Exchange) -> bool:
+        etag, data = versions[min(exchange.index, len(versions) - 1)]
+        asked = exchange.request.headers.get("range")
+        if exchange.index == 0:
+            head = http_response(
+                200, b"", {"Content-Length": str(len(data)), "ETag": etag}, length=False
+            )
+            exchange.send(head + data[:cut])
+            return False
+        if asked and exchange.request.headers.get("if-range", etag) == etag:
+            start = int(re.fullmatch(r"bytes=(\d+)-", asked).group(1))  # type: ignore[union-attr]
+            content_range = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            exchange.send(
+                http_response(206, data[start:], {"Content-Range": content_range, "ETag": etag})
+            )
+        else:
+            exchange.send(http_response(200, data, {"ETag": etag}))
+        return True
+
+    return handle
+
+
+def test_a_resume_names_the_etag_and_a_changed_file_starts_over(
+    api: FakeProviderServer, tmp_path: Path
+) -> None:
+    with HostileServer(_changing_file(1000, [('"v1"', DATA), ('"v2"', NEW_DATA)])) as files:
+        artifact = shot(f"{files.url}/f.png", checksum=None)
+        path = runnorm.download("skyvern", artifact, tmp_path, **sky(api, max_retries=1))
+        assert path.read_bytes() == NEW_DATA  # not the first 1,000 bytes of v1 before v2's rest
+        sent = [(r.headers.get("range"), r.headers.get("if-range")) for r in files.requests]
+        assert sent == [(None, None), ("bytes=1000-", '"v1"')]
+    assert leftovers(tmp_path) == ["final.png"]
+
+
+def test_a_later_call_resumes_with_the_validator_it_kept(
+    api: FakeProviderServer, tmp_path: Path
+) -> None:
+    with HostileServer(_changing_file(1000, [('"v1"', DATA)])) as files:
+        artifact = shot(f"{files.url}/f.png")
+        with pytest.raises(TransportError, match="bytes received are kept"):
+            runnorm.download("skyvern", artifact, tmp_path, **sky(api))
+        partial = f".runnorm-{partial_key('skyvern', artifact)}.partial"
+        assert leftovers(tmp_path) == [partial, partial + ".validator"]
+        path = runnorm.download("skyvern", artifact, tmp_path, **sky(api))
+        assert path.read_bytes() == DATA
+        assert files.requests[1].headers["if-range"] == '"v1"'
+        assert files.requests[1].headers["range"] == "bytes=1000-"
+    assert leftovers(tmp_path) == ["final.png"]
+
+
+def test_a_weak_etag_is_not_sent_and_last_modified_is(
+    api: FakeProviderServer, cdn: FakeProviderServer, tmp_path: Path
+) -> None:
+    for validator, sent in (
+        ({"ETag": 'W/"weak"'}, None),
+        ({"ETag": 'W/"weak"', "Last-Modified": "Tue, 01 Dec 2026 10:00:00 GMT"},
+         "Tue, 01 Dec 2026 10:00:00 GMT"),
+    ):  # fmt: skip
+        directory = tmp_path / str(len(validator))
+        directory.mkdir()
+        artifact = shot(f"{cdn.url}/f")
+        cdn.requests.clear()
+        cdn.script("/f", Reply(200, DATA[:500], headers=validator, chunked=True))  # ends short
+        content_range = f"bytes 500-{len(DATA) - 1}/{len(DATA)}"
+        cdn.script("/f", Reply(206, DATA[500:], headers={"content-range": content_range}))
+        path = runnorm.download("skyvern", artifact, directory, **sky(api, max_retries=1))
+        assert path.read_bytes() == DATA
+        assert [r.headers.get("if-range") for r in cdn.requests] == [None, sent]
+
+
 def test_a_server_ignoring_the_range_starts_over(api: FakeProviderServer, tmp_path: Path) -> None:
     with HostileServer(_cut_then_ranges(5000, honour_range=False)) as files:
         path = runnorm.download(

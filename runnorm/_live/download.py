@@ -26,12 +26,14 @@ The bytes stream into a hidden partial file in the destination directory
 (:class:`runnorm._files.PartialFile`, named from a digest of what identifies the artifact),
 never into memory, with their SHA-256 computed as they come. An interrupted transfer
 resumes with ``Range: bytes=N-`` (within the call, up to ``max_retries`` times; and in a
-later call, from the partial file kept). Once complete, the size and checksum are checked
-where the provider gives them (a mismatch deletes the partial file: ``ArtifactError``), and
-the file is renamed to its clean name (:func:`runnorm._files.clean_name`): over an existing
-file only with ``overwrite=True``, else to ``name (1).ext``. ``max_bytes`` stops a larger
-artifact before or while it arrives. ``timeout`` bounds each network operation (connect,
-each read), not the whole transfer.
+later call, from the partial file kept), and ``If-Range`` naming the server's validator of
+the bytes held (a strong ETag, else Last-Modified, kept beside the partial file), so that a
+file changed in between is sent whole instead of spliced. Once complete, the size and
+checksum are checked where the provider gives them (a mismatch deletes the partial file:
+``ArtifactError``), and the file is renamed to its clean name
+(:func:`runnorm._files.clean_name`): over an existing file only with ``overwrite=True``, else
+to ``name (1).ext``. ``max_bytes`` stops a larger artifact before or while it arrives.
+``timeout`` bounds each network operation (connect, each read), not the whole transfer.
 """
 
 from __future__ import annotations
@@ -478,7 +480,7 @@ def _fetch(
     attempt = 0
     while True:
         seen = _Attempt()
-        sent = {**headers, "range": f"bytes={offset}-"} if offset else dict(headers)
+        sent = _resuming(headers, offset, partial.validator)
         request = Request(
             method="GET",
             url=url,
@@ -568,6 +570,27 @@ def _settle(
     raise error_for(job.options, response, f"GET {where}")
 
 
+def _resuming(headers: dict[str, str], offset: int, validator: str | None) -> dict[str, str]:
+    """*headers* of a request from byte *offset*: ``Range``, and ``If-Range`` when the
+    server gave a validator (a file changed since is then sent whole, with 200)."""
+    sent = dict(headers)
+    if offset:
+        sent["range"] = f"bytes={offset}-"
+        if validator is not None:
+            sent["if-range"] = validator
+    return sent
+
+
+def _validator(headers: Mapping[str, str]) -> str | None:
+    """What ``If-Range`` can name for these bytes: a strong ETag, else Last-Modified."""
+    value = headers.get("etag", "").strip()
+    if not value or value.startswith("W/"):
+        value = headers.get("last-modified", "").strip()
+    if not value or len(value) > 512 or not value.isascii() or not value.isprintable():
+        return None
+    return value
+
+
 def _range_total(headers: Mapping[str, str]) -> int | None:
     found = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", headers.get("content-range", ""), re.I)
     return int(found.group(1)) if found else None
@@ -585,17 +608,24 @@ def _sink(
 
     def accept(status: int, headers: Mapping[str, str]) -> Callable[[bytes], bool] | None:
         seen.status = status
+        validator = _validator(headers)
         if status == 200:
             if offset:
                 try:
                     partial.restart()  # the server sends it all again: start over
                 except OSError as exc:
                     return stop("io", exc)
+            partial.remember(validator)
             seen.total = _length(headers)
         elif status == 206:
             found = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip())
             if found is None or int(found.group(1)) != offset:
                 return stop("range")
+            known = partial.validator
+            if known is not None and validator is not None and validator != known:
+                return stop("range")  # the rest of other bytes than those held
+            if known is None:
+                partial.remember(validator)
             seen.total = None if found.group(3) == "*" else int(found.group(3))
         else:
             return None  # an error reply: collected (capped) for its message
