@@ -131,8 +131,10 @@ class Redactor:
         payload cannot see those."""
         if self._matcher is None:
             return False
-        raw = run.raw
-        for key, value in run.extra.items():
+        raw, extra = run.raw, run.extra
+        if type(raw) is dict and type(extra) is dict and extra.keys() <= raw.keys():
+            return False  # every key spelled as in raw (one C-level pass): the scan saw them
+        for key, value in extra.items():
             if key not in raw and not _is_empty(value) and self.is_sensitive(key):
                 return True
         return False
