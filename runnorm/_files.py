@@ -34,6 +34,7 @@ __all__ = [
     "MAX_NAME_BYTES",
     "PartialFile",
     "PartialInUse",
+    "VALIDATOR_MAX",
     "clean_name",
     "numbered",
     "sync_directory",
@@ -49,7 +50,8 @@ _DEVICES = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 )
 _CHUNK = 1024 * 1024
-_VALIDATOR_MAX = 512
+VALIDATOR_MAX = 512
+"""The longest server validator (ETag, Last-Modified) a partial file keeps."""
 
 
 class PartialInUse(OSError):
@@ -164,11 +166,11 @@ class PartialFile:
             with os.fdopen(os.open(self.validator_path, flags), "rb") as stream:
                 if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
                     return None
-                data = stream.read(_VALIDATOR_MAX + 1)
+                data = stream.read(VALIDATOR_MAX + 1)
         except OSError:
             return None
         text = data.decode("ascii", "replace")
-        return text if 0 < len(data) <= _VALIDATOR_MAX and text.isprintable() else None
+        return text if 0 < len(data) <= VALIDATOR_MAX and text.isprintable() else None
 
     def open(self, *, resume: bool) -> int:
         """Open for appending; with *resume*, keep (and hash) what is there. The size.

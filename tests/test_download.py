@@ -265,6 +265,17 @@ def test_a_later_call_resumes_with_the_validator_it_kept(
     assert leftovers(tmp_path) == ["final.png"]
 
 
+def test_an_etag_spelling_the_key_is_never_kept(api: FakeProviderServer, tmp_path: Path) -> None:
+    with HostileServer(_changing_file(1000, [(f'"{KEY}"', DATA)])) as files:
+        artifact = shot(f"{files.url}/f.png")
+        with pytest.raises(TransportError):
+            runnorm.download("skyvern", artifact, tmp_path, **sky(api))
+        (partial,) = leftovers(tmp_path)  # no validator file: it would write the key to disk
+        assert not partial.endswith(".validator")
+        path = runnorm.download("skyvern", artifact, tmp_path, **sky(api))
+        assert path.read_bytes() == DATA and "if-range" not in files.requests[1].headers
+
+
 def test_a_weak_etag_is_not_sent_and_last_modified_is(
     api: FakeProviderServer, cdn: FakeProviderServer, tmp_path: Path
 ) -> None:

@@ -63,7 +63,7 @@ from runnorm._errors import (
     TransportError,
     shorten,
 )
-from runnorm._files import PartialFile, PartialInUse, clean_name
+from runnorm._files import VALIDATOR_MAX, PartialFile, PartialInUse, clean_name
 from runnorm._json import dumps
 from runnorm._live.artifacts import (
     item_artifact,
@@ -586,7 +586,7 @@ def _validator(headers: Mapping[str, str]) -> str | None:
     value = headers.get("etag", "").strip()
     if not value or value.startswith("W/"):
         value = headers.get("last-modified", "").strip()
-    if not value or len(value) > 512 or not value.isascii() or not value.isprintable():
+    if not value or len(value) > VALIDATOR_MAX or not value.isascii() or not value.isprintable():
         return None
     return value
 
@@ -609,6 +609,8 @@ def _sink(
     def accept(status: int, headers: Mapping[str, str]) -> Callable[[bytes], bool] | None:
         seen.status = status
         validator = _validator(headers)
+        if validator is not None and _holds_key(job.options, validator):
+            validator = None  # never written to disk
         if status == 200:
             if offset:
                 try:
