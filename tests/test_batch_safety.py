@@ -383,6 +383,83 @@ def test_a_temporary_file_of_a_killed_run_is_swept(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
 
 
+# -- workers: killed, or a signal the main thread does not receive ------------------------------
+
+_WORKER_SCRIPT = """
+import os, signal, sys, threading, time
+
+from runnorm._batch import parallel, shards
+from runnorm._cli import app
+
+shards.SPLIT_MIN_BYTES = 1
+real = parallel.run_shard
+
+
+def run_shard(shard, *args, **kwargs):
+    if shard.start:  # every shard but the first, in the workers
+        {worker}
+    return real(shard, *args, **kwargs)
+
+
+parallel.run_shard = run_shard
+{parent}
+app.main(sys.argv[1:])
+"""
+
+
+def _run_workers(tmp_path: Path, worker: str, parent: str = "") -> tuple[int, str, Path]:
+    """``normalize --jobs 2`` in a subprocess whose workers run *worker* on every shard but
+    the first (and whose parent runs *parent* first); (exit code, stderr, output)."""
+    script = tmp_path / "workers.py"
+    script.write_text(_WORKER_SCRIPT.format(worker=worker, parent=parent))
+    source = tmp_path / "dump.jsonl"
+    source.write_bytes(jsonl(runs(2000)))
+    out = tmp_path / "out" / "runs.jsonl"
+    out.parent.mkdir()
+    out.write_bytes(b"previous\n")
+    command = [sys.executable, "-P", str(script), "normalize", str(source), "-o", str(out)]
+    process = subprocess.Popen([*command, "--jobs", "2"], stderr=subprocess.PIPE)
+    try:
+        _, stderr = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail("normalize --jobs 2 hung")
+    return process.returncode, stderr.decode(), out
+
+
+def test_a_worker_killed_mid_run_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    # What the OOM killer does to a worker: its shard is lost, so the run cannot complete.
+    code, stderr, out = _run_workers(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)")
+    assert code == 5, stderr
+    assert "worker process" in stderr and "left as before" in stderr
+    assert out.read_bytes() == b"previous\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["runs.jsonl"]
+
+
+def test_sigterm_received_by_another_thread_still_stops_a_parallel_run(tmp_path: Path) -> None:
+    # The kernel may hand a process's signal to any of its threads; the main thread, waiting
+    # for a worker that is still busy, must run the handler all the same.
+    to_thread = (
+        "threading.Timer(1.0, lambda: signal.pthread_kill(threading.get_ident(), "
+        "signal.SIGTERM)).start()"
+    )
+    code, stderr, out = _run_workers(tmp_path, "time.sleep(60)", to_thread)
+    assert code == 143, stderr
+    assert "terminated" in stderr and "left as before" in stderr
+    assert out.read_bytes() == b"previous\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["runs.jsonl"]
+
+
+def test_ctrl_c_on_a_parallel_run_prints_no_worker_tracebacks(tmp_path: Path) -> None:
+    # Ctrl-C signals the whole process group: the parent says "interrupted", workers say nothing.
+    group = "threading.Timer(1.0, lambda: os.killpg(0, signal.SIGINT)).start()"
+    code, stderr, out = _run_workers(tmp_path, "time.sleep(60)", "os.setpgrp()\n" + group)
+    assert code == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert "interrupted" in stderr and out.read_bytes() == b"previous\n"
+
+
 # -- --jobs 1 and --jobs 2 agree ----------------------------------------------------------------
 
 

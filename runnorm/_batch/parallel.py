@@ -5,6 +5,12 @@ Each worker normalizes one shard and writes the *serialized* output to a tempora
 appends the fragments to the output in shard order (in the kernel where it can), reports
 each shard's failed records with their lines counted from the start of the file, and adds
 up the counts.
+
+The parent waits for each shard in short slices, so that it runs its signal handlers
+(SIGTERM, Ctrl-C) at once whichever of its threads the kernel delivered the signal to. A
+worker that dies (killed, out of memory) loses its shard: the run stops with
+:class:`WorkerDied` rather than wait for a result that will never come. However the run
+ends, the workers are ended with it.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import multiprocessing
 import os
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import IO, Any
 
 import attrs
@@ -23,10 +31,19 @@ from runnorm._batch.records import RecordError
 from runnorm._batch.shards import Shard, count_lines
 from runnorm._batch.summary import Summary
 from runnorm._batch.writers import WRITE_BUFFER, OutputDocument, make_writer
+from runnorm._errors import RunnormError
 from runnorm._json import dumps, loads
 from runnorm._plugins.host import get_host
 
-__all__ = ["run_parallel"]
+__all__ = ["WorkerDied", "run_parallel"]
+
+_POLL = 0.2
+"""Seconds the parent waits for a shard at a time before it looks at its signals again."""
+
+
+class WorkerDied(RunnormError):
+    """A worker process ended abruptly (a signal, the out-of-memory killer): its shard is
+    lost, so the run cannot complete."""
 
 
 @attrs.frozen
@@ -59,9 +76,12 @@ def _worker(args: tuple[int, Shard, BatchOptions, str]) -> _ShardResult:
     return _ShardResult(index, output, errors, stats)
 
 
-def _default_signals() -> None:
-    """Workers die on SIGTERM as processes do (the CLI's own handler is for the parent)."""
+def _worker_signals() -> None:
+    """Workers die on SIGTERM as processes do (the CLI's own handler is for the parent) and
+    leave Ctrl-C, which the terminal sends to every process of the group, to the parent:
+    it ends them and says the run was interrupted, without a traceback from each."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _context() -> Any:
@@ -108,9 +128,9 @@ def run_parallel(
         work = [(i, shard, options, directory) for i, shard in enumerate(shards)]
         output_document = OutputDocument(options.fmt, output)
         get_host().usable()  # plugins loaded once, here: forked workers inherit them
-        pool = _context().Pool(processes=jobs, initializer=_default_signals)
+        pool = ProcessPoolExecutor(jobs, mp_context=_context(), initializer=_worker_signals)
         try:
-            for result in pool.imap(_worker, work):
+            for result in _in_order([pool.submit(_worker, task) for task in work]):
                 shard = shards[result.index]
                 with open(result.errors, "rb") as errors:
                     for line in errors:
@@ -124,9 +144,37 @@ def run_parallel(
                 if stats.stopped:
                     break
         finally:
-            pool.terminate()
-            pool.join()
+            _stop(pool)
             output_document.close()
+
+
+def _in_order(futures: list[Future[_ShardResult]]) -> Iterator[_ShardResult]:
+    """The shards' results in input order, each waited for in slices of :data:`_POLL`
+    seconds: a signal handler of the parent runs between two slices."""
+    for future in futures:
+        while True:
+            try:
+                yield future.result(timeout=_POLL)
+                break
+            except TimeoutError:
+                continue
+            except BrokenProcessPool:
+                raise WorkerDied(
+                    "a worker process died (killed by a signal, or out of memory?); "
+                    "its shard is lost"
+                ) from None
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel the shards not started and end the workers now, busy or not: a run that
+    stopped (``--strict``, an interrupt, an error) does not wait for them."""
+    processes = list(pool._processes.values())  # no public handle on them before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
+    pool.shutdown(wait=True)
 
 
 def _add(stats: BatchStats, part: BatchStats, shard: Shard) -> None:
