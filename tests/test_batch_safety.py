@@ -24,6 +24,7 @@ from support import ROOT
 import runnorm
 from runnorm import DumpError, RecordError, Run, RunnormError
 from runnorm._batch import shards as shards_module
+from runnorm._batch import writers as writers_module
 from runnorm._cli import app as cli
 
 MIXED = ROOT / "examples" / "mixed-runs.jsonl"
@@ -498,6 +499,30 @@ def test_jobs_1_and_2_are_byte_identical(
             assert code in (0, 1), err
             outputs.append((out.read_bytes(), errors.read_bytes(), err))
         assert outputs[0] == outputs[1], name
+
+
+def test_jobs_1_and_2_write_the_same_parquet_rows_in_the_same_row_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small batches and row groups, many shards: workers' batches end where shards do, and
+    # a bad line empties a shard, yet the row groups are cut as one process cuts them.
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(shards_module, "SPLIT_MIN_BYTES", 1)
+    monkeypatch.setattr(writers_module._Batches, "SIZE", 3)
+    monkeypatch.setattr(writers_module.ParquetWriter, "ROW_GROUP", 7)
+    source = tmp_path / "dump.jsonl"
+    source.write_bytes(jsonl(runs(40)) + b"{broken}\n" * 30 + jsonl(runs(41, 40)))
+    tables = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out-{jobs}.parquet"
+        code, _, err = invoke("normalize", str(source), "-o", str(out), "--jobs", jobs)
+        assert code == 1, err
+        metadata = pq.ParquetFile(out).metadata
+        groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        assert groups == [7] * 11 + [4], jobs
+        tables.append(pq.read_table(out))
+    assert tables[0].equals(tables[1])
 
 
 # -- generated files ----------------------------------------------------------------------------

@@ -406,11 +406,16 @@ class ParquetWriter:
         self._batches.write(row)
 
     def add(self, batch: Any) -> None:
-        """Add a record batch of the schema; a row group is written when it is full."""
-        self.group.append(batch)
-        self._grouped += batch.num_rows
-        if self._grouped >= self.ROW_GROUP:
-            self._write_group()
+        """Add a record batch of the schema; a row group is written each time it holds
+        :attr:`ROW_GROUP` rows, cutting *batch* where one ends. Row groups are the same
+        whatever batches come in: one process's, or workers' ending where their shards do."""
+        while batch.num_rows:
+            room = self.ROW_GROUP - self._grouped
+            self.group.append(batch.slice(0, room))
+            self._grouped += min(room, batch.num_rows)
+            batch = batch.slice(room)
+            if self._grouped >= self.ROW_GROUP:
+                self._write_group()
 
     def _write_group(self) -> None:
         if self.group:
