@@ -184,11 +184,20 @@ def test_binary_garbage_is_one_failed_record(tmp_path: Path) -> None:
     "line",
     [
         b'{"run_id": "tsk_x", "status": "completed", "note": "\\ud800"}',
+        b'{"run_id": "tsk_x", "status": "completed", "note": "\\udc00"}',
+        b'{"run_id": "tsk_x", "status": "completed", "note": "a\\uDFFFb"}',
         b'{"run_id": "tsk_x", "status": "completed", "deep": ' + b"[" * 5000 + b"]" * 5000 + b"}",
         b'{"run_id": "tsk_x", "status": "completed", "cost": NaN}',
         b'{"run_id": "tsk_x", "status": "completed", "cost": -Infinity}',
     ],
-    ids=["lone-surrogate", "5000-deep", "nan", "infinity"],
+    ids=[
+        "lone-surrogate",
+        "lone-low-surrogate",
+        "lone-low-surrogate-upper",
+        "5000-deep",
+        "nan",
+        "infinity",
+    ],
 )
 def test_values_json_cannot_hold_fail_alone(tmp_path: Path, line: bytes) -> None:
     data = jsonl(runs(2)) + line + b"\n" + jsonl(runs(2, 5))

@@ -34,7 +34,7 @@ MAX_ELEMENT = 64 * 1024 * 1024
 _WS = " \t\r\n"
 _STRUCTURE = re.compile(r'[\[\]{}",]')
 _STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # high or low: orjson checks the pairs
 _DEPTH_LIMIT = 1024
 
 
