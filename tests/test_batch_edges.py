@@ -80,6 +80,36 @@ def test_odd_bytes_never_reach_the_output(tmp_path: Path) -> None:
     assert "records in: 3, normalized: 2, failed: 1" in err
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "{'run_id': 'tsk_1', 'status': 'completed', 'totp_secret': '%s'}",  # a Python repr
+        '{run_id: "tsk_1", totp_code: "%s"}',  # JavaScript, keys unquoted
+        'run_id=tsk_1 extra_http_headers={"Authorization": "%s"}',  # a log line
+        '["tsk_1", {"signingKey": "%s"',  # a broken array on a line
+        '{"run_id": "tsk_1", "t\\u006ftp_secret": "%s"',  # an escape spelling the key
+    ],
+    ids=["python-repr", "unquoted-keys", "log-line", "broken-array", "escaped-key"],
+)
+def test_text_that_is_not_json_is_withheld_when_it_names_a_sensitive_key(
+    tmp_path: Path, line: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(lines([GOOD]).decode() + (line % SECRET) + "\n")
+    errors = tmp_path / "errors.jsonl"
+    code, _, err = invoke("normalize", str(path), "--errors", str(errors))
+    assert code == 1 and SECRET not in err
+    reported = [json.loads(text) for text in errors.read_text().splitlines()]
+    assert reported and all(r["text"] == records_module.WITHHELD for r in reported)
+
+
+def test_text_that_is_not_json_is_shown_when_it_names_no_sensitive_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(lines([GOOD]) + b"{'run_id': 'tsk_1', 'status': 'completed'}\n")
+    (error,) = [i for i in runnorm.read_dump(path) if isinstance(i, RecordError)]
+    assert error.text == "{'run_id': 'tsk_1', 'status': 'completed'}"
+
+
 def test_failed_records_never_show_secrets(tmp_path: Path) -> None:
     bad = {**GOOD, "created_at": "never", "run_request": {"extra_http_headers": {"A": SECRET}}}
     path = tmp_path / "bad.jsonl"

@@ -144,7 +144,7 @@ class _Records:
         for value, line, index, source in raws:
             if isinstance(value, Bad):
                 text = value.text
-                if self.host.redactor(None).may_hold_secrets(text.encode("utf-8", "replace")):
+                if self.host.redactor(None).may_mention_secrets(text.encode("utf-8", "replace")):
                     text = WITHHELD
                 yield self.failure(None, line, index, value.reason, text), None
             else:
@@ -213,7 +213,7 @@ class _Records:
             yield from self.raws(_parts(parts, number))
             return
         text = short_text(raw)
-        if self.host.redactor(None).may_hold_secrets(raw):
+        if self.host.redactor(None).may_mention_secrets(raw):
             text = WITHHELD
         hint = "; NaN and Infinity are not JSON" if _NON_FINITE.search(raw) else ""
         yield self.failure(None, number, None, f"invalid JSON: {exc}{hint}", text), None

@@ -68,7 +68,15 @@ def _hiding_escapes(stems: bytes, *, empty_stem: bool) -> Any:
 class Redactor:
     """Replaces the values of sensitive keys, at any depth, in copies of JSON documents."""
 
-    __slots__ = ("_cache", "_escapes", "_hidden", "_holds_value", "_literals", "_matcher")
+    __slots__ = (
+        "_cache",
+        "_escapes",
+        "_hidden",
+        "_holds_value",
+        "_literals",
+        "_matcher",
+        "_stems",
+    )
 
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         every = list(dict.fromkeys(patterns))
@@ -87,6 +95,7 @@ class Redactor:
             literals.append(b'"' + stem + (b'"' if exact else b""))
             keys.append(re.escape(stem) + (b'"' if exact else rb'(?:[^"\\]|\\.)*"'))
         self._literals = tuple(dict.fromkeys(literals))
+        self._stems = tuple(dict.fromkeys(literal.strip(b'"') for literal in literals))
         self._escapes = _hiding_escapes(stems, empty_stem=any(lit == b'"' for lit in literals))
         self._hidden = any(char in stems for char in (b"/", b'"', b"\\"))
         self._holds_value = (
@@ -124,6 +133,17 @@ class Redactor:
         if json_text.find(b"\\") < 0 or (json_text.find(b"\\u") < 0 and not self._hidden):
             return False  # find: memchr, the fastest test
         return self._escapes(json_text) is not None
+
+    def may_mention_secrets(self, text: bytes | bytearray) -> bool:
+        """For text that is not JSON (a broken record, shown to say why it failed): True
+        when it spells the start of a sensitive key anywhere, quoted or not (a Python repr's
+        ``'totp_secret'``, a log's ``extra_http_headers=``), or holds an escape that could
+        hide one. The byte scan of :meth:`may_hold_secrets` only knows JSON's quoted keys."""
+        if self._holds_value is None:
+            return False
+        if any(stem in text for stem in self._stems):
+            return True
+        return self.may_hold_secrets(text)
 
     def renamed_secrets(self, run: Run) -> bool:
         """True when ``run.extra`` holds a sensitive key, with a value, that ``raw`` does not
