@@ -354,15 +354,18 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(mount)], check=True)
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".json.gz"])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".json.gz", ".csv", ".parquet"])
 def test_a_full_disk_is_a_clear_error_and_publishes_nothing(
-    tmp_path: Path, small_disk: Path, suffix: str
+    tmp_path: Path, small_disk: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, jobs: str
 ) -> None:
+    monkeypatch.setattr(shards_module, "SPLIT_MIN_BYTES", 1)
+    monkeypatch.setattr(writers_module.ParquetWriter, "ROW_GROUP", 500)  # the disk fills mid-run
     dump = tmp_path / "big.jsonl"
     dump.write_bytes(jsonl([{**r, "note": os.urandom(200).hex()} for r in runs(3000)]))
     out = small_disk / f"out{suffix}"
     out.write_bytes(b"previous\n")
-    code, _, err = invoke("normalize", str(dump), "-o", str(out))
+    code, _, err = invoke("normalize", str(dump), "-o", str(out), "--jobs", jobs)
     assert code == 5, err
     assert "No space left on device" in err and "left as before" in err
     assert "Traceback" not in err

@@ -94,5 +94,7 @@ def _run_serial(
                 done_bytes += os.path.getsize(path)
             if stats.stopped:
                 break
-    finally:
-        document.close()
+    except BaseException:
+        document.abandon()
+        raise
+    document.close()

@@ -143,9 +143,12 @@ def run_parallel(
                     progress(stats)
                 if stats.stopped:
                     break
-        finally:
+        except BaseException:
             _stop(pool)
-            output_document.close()
+            output_document.abandon()
+            raise
+        _stop(pool)
+        output_document.close()
 
 
 def _in_order(futures: list[Future[_ShardResult]]) -> Iterator[_ShardResult]:

@@ -12,6 +12,7 @@ for one process and for shards concatenated alike.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -516,6 +517,13 @@ class OutputDocument:
             self.output.write(b",")
         _append_file(self.output, path)
         self._appended = self._appended or size > 0
+
+    def abandon(self) -> None:
+        """Let go of an output whose run failed (its writer may have failed mid-write: a full
+        disk): close what can be closed, so that the run's own error is the one raised, not
+        a writer's complaint about a file in that state. The output is discarded."""
+        with contextlib.suppress(Exception):
+            self.close()
 
     def close(self) -> None:
         """Finish the format (not the stream)."""
