@@ -396,3 +396,27 @@ def test_a_key_echoed_in_listed_runs_reaches_neither_checkpoint_nor_stderr(
     for text in (stdout, stderr, checkpoint.read_text(), out.read_text()):
         assert key not in text
     assert "***" in checkpoint.read_text()
+
+
+@pytest.mark.parametrize("bad_id", ["..", ".", " "])
+def test_a_listed_run_whose_id_cannot_be_fetched_never_wedges_the_sync(
+    skyvern: SkyvernApi, tmp_path: Path, bad_id: str
+) -> None:
+    fill(skyvern, 3)  # tsk_00000 is running
+    skyvern.items["tsk_00000"]["run_id"] = bad_id  # listed running, by an id no GET can carry
+    checkpoint, out = tmp_path / "cp.json", tmp_path / "out.jsonl"
+    args = ("list", "skyvern", "--checkpoint", str(checkpoint), "-o", str(out))
+    code, _, stderr = invoke(*args)
+    assert code == 0, stderr
+    assert [r["id"] for r in lines(out.read_text())] == ["tsk_00002", "tsk_00001", bad_id]
+    assert bad_id not in json.loads(checkpoint.read_text())["pending"]
+    code, _, stderr = invoke(*args)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and lines(out.read_text()) == []
+    # A checkpoint that holds such an id (hand-edited, or from an older runnorm) is read too.
+    saved = json.loads(checkpoint.read_text())
+    saved["pending"][bad_id] = {"status": "running", "native_status": "running"}
+    checkpoint.write_text(json.dumps(saved))
+    code, _, stderr = invoke(*args)
+    assert code == 0, stderr
+    assert bad_id not in json.loads(checkpoint.read_text())["pending"]

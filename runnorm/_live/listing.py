@@ -46,6 +46,7 @@ from runnorm._errors import (
     UnsupportedError,
     shorten,
 )
+from runnorm._live.flows import sendable
 from runnorm._live.mcp import McpState, mcp_call_tool
 from runnorm._live.options import CallOptions, check_count
 from runnorm._live.paging import Page, first_page, next_page, past_cap
@@ -67,6 +68,7 @@ __all__ = [
     "Listing",
     "Mark",
     "discover_flow",
+    "fetchable",
     "list_query",
     "status_choice",
 ]
@@ -77,6 +79,20 @@ REPEATED_PAGES = 3
 """Pages in a row holding only runs already listed, after which a listing stops (the
 provider ignores the page it is asked for)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def fetchable(provider: str, runs: list[Run]) -> tuple[list[Run], PayloadError | None]:
+    """What ``full=True`` can fetch of a page: the runs before the first whose listed id
+    cannot be sent as a run id (``..``, empty), and the ``PayloadError`` for that one (None
+    when every id can be sent). The provider's odd id is no fault of the caller's arguments."""
+    for index, run in enumerate(runs):
+        if not sendable(run.id):
+            return runs[:index], PayloadError(
+                f"{provider}: the listing holds a run whose id {shorten(run.id)} cannot be "
+                "sent as a run id, so it cannot be fetched",
+                provider=provider,
+            )
+    return runs, None
 
 
 # -- the call's arguments -------------------------------------------------------------------
