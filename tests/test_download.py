@@ -556,6 +556,32 @@ def test_a_missing_name_comes_from_the_id_and_media_type(
     assert path.name == "na\u00efve plan.pdf"
 
 
+@pytest.mark.parametrize(
+    "where",
+    ["disposition", "disposition-encoded", "name", "id", "slashed-name"],
+)
+def test_a_file_name_spelling_the_key_is_never_written_to_disk(
+    api: FakeProviderServer, cdn: FakeProviderServer, tmp_path: Path, where: str
+) -> None:
+    key = "sk-name_test-0123456789"  # the "_" lets a "/" in a name clean into the key
+    headers = {
+        "disposition": {"content-disposition": f'attachment; filename="report-{key}.pdf"'},
+        "disposition-encoded": {
+            "content-disposition": f"attachment; filename*=UTF-8''report-{key.replace('-', '%2D')}"
+        },
+    }.get(where, {})
+    fields: dict[str, Any] = {
+        "name": {"name": f"{key}.png", "slashed-name": key.replace("_", "/")}.get(where),
+        "id": f"a_{key}" if where == "id" else "a_1",
+    }
+    cdn.script("/x", Reply(200, DATA, headers=headers))
+    options = {"base_url": api.url, "api_key": key, **QUICK}
+    path = runnorm.download("skyvern", shot(f"{cdn.url}/x", **fields), tmp_path, **options)
+    assert path.read_bytes() == DATA and path.parent == tmp_path
+    assert key not in str(path) and key.replace("_", "/") not in str(path)
+    assert all(key not in name for name in leftovers(tmp_path))
+
+
 def test_a_symlink_planted_at_the_partial_name_is_refused(
     api: FakeProviderServer, cdn: FakeProviderServer, tmp_path: Path
 ) -> None:

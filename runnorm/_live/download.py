@@ -31,9 +31,10 @@ the bytes held (a strong ETag, else Last-Modified, kept beside the partial file)
 file changed in between is sent whole instead of spliced. Once complete, the size and
 checksum are checked where the provider gives them (a mismatch deletes the partial file:
 ``ArtifactError``), and the file is renamed to its clean name
-(:func:`runnorm._files.clean_name`): over an existing file only with ``overwrite=True``, else
-to ``name (1).ext``. ``max_bytes`` stops a larger artifact before or while it arrives.
-``timeout`` bounds each network operation (connect, each read), not the whole transfer.
+(:func:`runnorm._files.clean_name`, the API key masked before and after cleaning): over an
+existing file only with ``overwrite=True``, else to ``name (1).ext``. ``max_bytes`` stops a
+larger artifact before or while it arrives. ``timeout`` bounds each network operation
+(connect, each read), not the whole transfer.
 """
 
 from __future__ import annotations
@@ -762,6 +763,25 @@ def _fallback_name(job: _Job) -> str:
     return base
 
 
+_NAME_ROUNDS = 3
+"""Times a name is masked and cleaned again at most (cleaning can spell the key: ``a/b``
+becomes ``a_b``), after which the artifact's kind names it."""
+
+
+def _file_name(job: _Job) -> str:
+    """The clean name to publish under (the artifact's, the server's ``Content-Disposition``,
+    else one from its id or link), with the caller's key masked before and after cleaning: a
+    name that spells the key never reaches the disk, nor the path returned."""
+    scrub = job.options.scrub
+    fallback = clean_name(scrub(_fallback_name(job)), fallback=job.artifact.kind.value)
+    name = clean_name(scrub(job.artifact.name or job.disposition or ""), fallback=fallback)
+    for _ in range(_NAME_ROUNDS):
+        if scrub(name) == name:
+            return name
+        name = clean_name(scrub(name), fallback=job.artifact.kind.value)
+    return job.artifact.kind.value
+
+
 def _publish(job: _Job) -> Path:
     artifact, partial = job.artifact, job.partial
     if artifact.size is not None and partial.size != artifact.size:
@@ -781,7 +801,7 @@ def _publish(job: _Job) -> Path:
                 "checksum",
                 f"the bytes do not match the provider's SHA-256 (got {partial.sha256.hexdigest()})",
             )
-    name = clean_name(artifact.name or job.disposition or "", fallback=_fallback_name(job))
+    name = _file_name(job)
     try:
         return partial.publish(name, overwrite=job.overwrite)
     except OSError as exc:
