@@ -318,6 +318,32 @@ def test_a_range_answered_from_the_wrong_offset_starts_over(
     assert [r.headers.get("range") for r in cdn.requests] == ["bytes=100-", None]
 
 
+@pytest.mark.parametrize(
+    ("content_range", "body"),
+    [
+        (f"bytes 100-{len(DATA) - 1}/{len(DATA)}", DATA[100:] + b"spliced junk"),  # too long
+        (f"bytes 100-199/{len(DATA)}", DATA[100:]),  # more than the range it names
+        (f"bytes 100-{len(DATA)}/{len(DATA)}", DATA[100:] + b"x"),  # past the total
+        ("bytes 100-50/*", DATA[100:]),  # ends before it starts
+    ],
+)
+def test_a_range_reply_holding_more_than_it_says_is_never_spliced(
+    api: FakeProviderServer,
+    cdn: FakeProviderServer,
+    tmp_path: Path,
+    content_range: str,
+    body: bytes,
+) -> None:
+    artifact = shot(f"{cdn.url}/f", size=None, checksum=None)  # nothing else to check it by
+    partial = tmp_path / f".runnorm-{partial_key('skyvern', artifact)}.partial"
+    partial.write_bytes(DATA[:100])
+    cdn.script("/f", Reply(206, body, headers={"content-range": content_range}))
+    cdn.routes["/f"] = DATA
+    path = runnorm.download("skyvern", artifact, tmp_path, **sky(api, max_retries=1))
+    assert path.read_bytes() == DATA
+    assert [r.headers.get("range") for r in cdn.requests] == ["bytes=100-", None]
+
+
 def test_a_complete_partial_file_answered_416_is_published(
     api: FakeProviderServer, cdn: FakeProviderServer, tmp_path: Path
 ) -> None:

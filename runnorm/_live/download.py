@@ -398,6 +398,8 @@ class _Attempt:
 
     status: int = 0
     total: int | None = None
+    end: int | None = None
+    """What the partial file holds once a 206's range is written (its last byte + 1)."""
     problem: str | None = None
     """``max_bytes``, ``size``, ``io``, ``range`` or ``callback``: the writer stopped."""
     error: BaseException | None = None
@@ -592,6 +594,15 @@ def _validator(headers: Mapping[str, str]) -> str | None:
     return value
 
 
+def _range_fits(found: re.Match[str], offset: int) -> bool:
+    """True when a 206's ``Content-Range`` starts at *offset* and names a range that can be
+    (its end not before its start, nor at or past its total)."""
+    start, end, total = found.group(1, 2, 3)
+    return (
+        int(start) == offset and int(end) >= int(start) and (total == "*" or int(end) < int(total))
+    )
+
+
 def _range_total(headers: Mapping[str, str]) -> int | None:
     found = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", headers.get("content-range", ""), re.I)
     return int(found.group(1)) if found else None
@@ -622,8 +633,9 @@ def _sink(
             seen.total = _length(headers)
         elif status == 206:
             found = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip())
-            if found is None or int(found.group(1)) != offset:
+            if found is None or not _range_fits(found, offset):
                 return stop("range")
+            seen.end = int(found.group(2)) + 1
             known = partial.validator
             if known is not None and validator is not None and validator != known:
                 return stop("range")  # the rest of other bytes than those held
@@ -644,6 +656,9 @@ def _sink(
                 partial.write(piece)
             except OSError as exc:
                 seen.problem, seen.error = "io", exc
+                return True
+            if seen.end is not None and partial.size > seen.end:
+                seen.problem = "range"  # more bytes than the range it named: never spliced
                 return True
             if limit is not None and partial.size > limit:
                 seen.problem = "max_bytes"
