@@ -364,6 +364,26 @@ def test_a_failure_mid_listing_on_stdout_says_how_many_runs_went_out(skyvern: Sk
     assert [r["id"] for r in lines(out)] == [i["run_id"] for i in items[:100]]
 
 
+def test_a_run_dated_in_the_future_does_not_hide_the_runs_created_after_it(
+    skyvern: SkyvernApi, tmp_path: Path
+) -> None:
+    for number in range(5):
+        skyvern.put(number, number, "completed")
+    skyvern.put(99, 60 * 24 * 365 * 70, "completed")  # created in 2096: a bogus clock
+    checkpoint, first, second = tmp_path / "cp.json", tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    code, _, err = invoke("list", "skyvern", "--checkpoint", str(checkpoint), "-o", str(first))
+    assert code == 0 and len(lines(first.read_text())) == 6, err
+    mark = json.loads(checkpoint.read_text())["mark"]
+    assert mark["created_at"] == at(4).isoformat() and list(mark["ahead"]) == ["tsk_00099"]
+    for number in range(5, 8):  # created after the first five (and long before 2096)
+        skyvern.put(number, number, "completed")
+    code, _, err = invoke("list", "skyvern", "--checkpoint", str(checkpoint), "-o", str(second))
+    assert code == 0, err
+    written = sorted(r["id"] for r in lines(second.read_text()))
+    assert written == ["tsk_00005", "tsk_00006", "tsk_00007"]  # not hidden, 2096 not again
+    assert list(json.loads(checkpoint.read_text())["mark"]["ahead"]) == ["tsk_00099"]
+
+
 def test_unknown_or_unlisting_providers_exit_5(make_dist: MakeDist) -> None:
     code, _, err = invoke("list", "skyvernn")
     assert code == 5 and "Did you mean 'skyvern'" in err
@@ -396,3 +416,27 @@ def test_a_key_echoed_in_listed_runs_reaches_neither_checkpoint_nor_stderr(
     for text in (stdout, stderr, checkpoint.read_text(), out.read_text()):
         assert key not in text
     assert "***" in checkpoint.read_text()
+
+
+@pytest.mark.parametrize("bad_id", ["..", ".", " "])
+def test_a_listed_run_whose_id_cannot_be_fetched_never_wedges_the_sync(
+    skyvern: SkyvernApi, tmp_path: Path, bad_id: str
+) -> None:
+    fill(skyvern, 3)  # tsk_00000 is running
+    skyvern.items["tsk_00000"]["run_id"] = bad_id  # listed running, by an id no GET can carry
+    checkpoint, out = tmp_path / "cp.json", tmp_path / "out.jsonl"
+    args = ("list", "skyvern", "--checkpoint", str(checkpoint), "-o", str(out))
+    code, _, stderr = invoke(*args)
+    assert code == 0, stderr
+    assert [r["id"] for r in lines(out.read_text())] == ["tsk_00002", "tsk_00001", bad_id]
+    assert bad_id not in json.loads(checkpoint.read_text())["pending"]
+    code, _, stderr = invoke(*args)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and lines(out.read_text()) == []
+    # A checkpoint that holds such an id (hand-edited, or from an older runnorm) is read too.
+    saved = json.loads(checkpoint.read_text())
+    saved["pending"][bad_id] = {"status": "running", "native_status": "running"}
+    checkpoint.write_text(json.dumps(saved))
+    code, _, stderr = invoke(*args)
+    assert code == 0, stderr
+    assert bad_id not in json.loads(checkpoint.read_text())["pending"]

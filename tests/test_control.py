@@ -315,6 +315,22 @@ def test_a_tool_requiring_what_runnorm_cannot_fill_is_not_called() -> None:
             runnorm.cancel("bridgetown", RUNNING_ID, base_url=server.url, api_key="btk_x")
 
 
+@pytest.mark.parametrize("required", [5, True, "run_id", {"run_id": 1}, None])
+def test_a_tool_schema_whose_required_is_no_list_is_a_payload_error(required: Any) -> None:
+    from runnorm.testing import FakeMcpServer
+
+    with FakeMcpServer(auth=("Authorization", "Bearer btk_x")) as server:
+        server.tools["cancel_run"] = lambda arguments: {"ok": True}
+        server.schemas["cancel_run"] = {
+            "type": "object",
+            "properties": {"id": {"type": "string"}},
+            "required": required,
+        }
+        with pytest.raises(runnorm.PayloadError, match="cannot tell which argument"):
+            runnorm.cancel("bridgetown", RUNNING_ID, base_url=server.url, api_key="btk_x")
+        assert server.tool_calls() == []
+
+
 # -- requests that change state are not sent twice ------------------------------------------
 
 

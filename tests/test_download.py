@@ -318,6 +318,32 @@ def test_a_range_answered_from_the_wrong_offset_starts_over(
     assert [r.headers.get("range") for r in cdn.requests] == ["bytes=100-", None]
 
 
+@pytest.mark.parametrize(
+    ("content_range", "body"),
+    [
+        (f"bytes 100-{len(DATA) - 1}/{len(DATA)}", DATA[100:] + b"spliced junk"),  # too long
+        (f"bytes 100-199/{len(DATA)}", DATA[100:]),  # more than the range it names
+        (f"bytes 100-{len(DATA)}/{len(DATA)}", DATA[100:] + b"x"),  # past the total
+        ("bytes 100-50/*", DATA[100:]),  # ends before it starts
+    ],
+)
+def test_a_range_reply_holding_more_than_it_says_is_never_spliced(
+    api: FakeProviderServer,
+    cdn: FakeProviderServer,
+    tmp_path: Path,
+    content_range: str,
+    body: bytes,
+) -> None:
+    artifact = shot(f"{cdn.url}/f", size=None, checksum=None)  # nothing else to check it by
+    partial = tmp_path / f".runnorm-{partial_key('skyvern', artifact)}.partial"
+    partial.write_bytes(DATA[:100])
+    cdn.script("/f", Reply(206, body, headers={"content-range": content_range}))
+    cdn.routes["/f"] = DATA
+    path = runnorm.download("skyvern", artifact, tmp_path, **sky(api, max_retries=1))
+    assert path.read_bytes() == DATA
+    assert [r.headers.get("range") for r in cdn.requests] == ["bytes=100-", None]
+
+
 def test_a_complete_partial_file_answered_416_is_published(
     api: FakeProviderServer, cdn: FakeProviderServer, tmp_path: Path
 ) -> None:
@@ -554,6 +580,32 @@ def test_a_missing_name_comes_from_the_id_and_media_type(
     )
     path = runnorm.download("skyvern", shot(f"{cdn.url}/x", name=None), tmp_path, **sky(api))
     assert path.name == "na\u00efve plan.pdf"
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["disposition", "disposition-encoded", "name", "id", "slashed-name"],
+)
+def test_a_file_name_spelling_the_key_is_never_written_to_disk(
+    api: FakeProviderServer, cdn: FakeProviderServer, tmp_path: Path, where: str
+) -> None:
+    key = "sk-name_test-0123456789"  # the "_" lets a "/" in a name clean into the key
+    headers = {
+        "disposition": {"content-disposition": f'attachment; filename="report-{key}.pdf"'},
+        "disposition-encoded": {
+            "content-disposition": f"attachment; filename*=UTF-8''report-{key.replace('-', '%2D')}"
+        },
+    }.get(where, {})
+    fields: dict[str, Any] = {
+        "name": {"name": f"{key}.png", "slashed-name": key.replace("_", "/")}.get(where),
+        "id": f"a_{key}" if where == "id" else "a_1",
+    }
+    cdn.script("/x", Reply(200, DATA, headers=headers))
+    options = {"base_url": api.url, "api_key": key, **QUICK}
+    path = runnorm.download("skyvern", shot(f"{cdn.url}/x", **fields), tmp_path, **options)
+    assert path.read_bytes() == DATA and path.parent == tmp_path
+    assert key not in str(path) and key.replace("_", "/") not in str(path)
+    assert all(key not in name for name in leftovers(tmp_path))
 
 
 def test_a_symlink_planted_at_the_partial_name_is_refused(

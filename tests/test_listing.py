@@ -286,6 +286,34 @@ def test_full_fetches_each_run_as_get_does_in_page_order(skyvern: SkyvernApi) ->
     assert [run.id for run in reached] == [f"tsk_{n:05d}" for n in range(249, 240, -1)]
 
 
+@pytest.mark.parametrize("bad_id", ["..", ".", " "])
+def test_full_a_listed_id_that_cannot_be_sent_is_a_payload_error_after_the_runs_before_it(
+    skyvern: SkyvernApi, bad_id: str
+) -> None:
+    fill_skyvern(skyvern, 5)
+    skyvern.items["tsk_00002"]["run_id"] = bad_id  # the provider lists a run by an odd id
+    options = {"base_url": skyvern.server.url, "api_key": SKYVERN_KEY, "full": True}
+    reached: list[runnorm.Run] = []
+    with pytest.raises(PayloadError, match="cannot be sent") as caught:
+        reached.extend(runnorm.list_runs("skyvern", **options))
+    assert not isinstance(caught.value, ConfigError)
+    assert [run.id for run in reached] == ["tsk_00004", "tsk_00003"]
+
+    async def alisted(seen: list[str]) -> None:
+        async for run in runnorm.alist_runs("skyvern", **options):
+            seen.append(run.id)
+
+    seen: list[str] = []
+    with pytest.raises(PayloadError, match="cannot be sent"):
+        asyncio.run(alisted(seen))
+    assert seen == ["tsk_00004", "tsk_00003"]
+    assert {r.path for r in skyvern.server.requests} == {
+        "/v1/runs",
+        "/v1/runs/tsk_00004",
+        "/v1/runs/tsk_00003",
+    }
+
+
 # -- Browserbase: cursors, no promised order, server-side bounds ----------------------------
 
 

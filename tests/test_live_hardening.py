@@ -152,6 +152,18 @@ def test_wait_deadline_cuts_a_slow_request(server: FakeProviderServer) -> None:
     assert time.monotonic() - started < 1.5
 
 
+def test_a_timeout_reads_the_same_in_sync_and_async(server: FakeProviderServer) -> None:
+    server.script("/v1/runs/tsk_1", Reply(200, RUN, delay=2), Reply(200, RUN, delay=2))
+    settings = options(server, timeout=0.2, max_retries=0)
+    with pytest.raises(runnorm.TransportError) as sync:
+        runnorm.get("skyvern", "tsk_1", **settings)
+    with pytest.raises(runnorm.TransportError) as asynchronous:
+        asyncio.run(runnorm.aget("skyvern", "tsk_1", **settings))
+    assert sync.value.kind == asynchronous.value.kind == "timeout"
+    assert str(sync.value) == str(asynchronous.value)
+    assert str(sync.value).endswith("no complete response within timeout=0.2 s")
+
+
 # -- get_many -----------------------------------------------------------------------------------
 
 

@@ -708,3 +708,12 @@ def test_the_docs_starlette_receiver_feeds_awatch(
     assert "wr_x: attempt 1 failed, retry pending (webhook)" in printed
     assert "wr_x: succeeded (webhook)" in printed
     assert printed.count("wr_x: attempt 1 failed, retry pending (webhook)") == 1  # a repeat
+
+
+def test_a_watch_that_found_nothing_says_so_and_why(server: FakeProviderServer) -> None:
+    server.script("/v1/runs", *[Reply(503, {"detail": "listing down"})] * 100)
+    with pytest.raises(WaitTimeout) as info:
+        list(runnorm.watch("skyvern", since="1h", timeout=0.5, **options(server, max_retries=0)))
+    text = str(info.value)
+    assert text.startswith("skyvern: no run to watch was found within 0.5 s")
+    assert "the last listing failed" in text and "503" in text and KEY not in text

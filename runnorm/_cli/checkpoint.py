@@ -1,7 +1,8 @@
 """The checkpoint file of ``runnorm list --checkpoint FILE``: where an incremental sync got to.
 
 A checkpoint holds the creation high-water mark (a :class:`~runnorm._live.listing.Mark`: the
-newest creation time listed, and the ids created exactly then) and the runs written that were
+newest creation time listed, and the ids created exactly then; runs dated past this machine's
+clock, under ``"ahead"``, do not move it) and the runs written that were
 not terminal yet, each with the state it was written in. The next call lists what was created
 since the mark and fetches those runs again, writing each one whose state changed, so new and
 changed runs both arrive, each once. It also records what the sync selects (provider,
@@ -76,11 +77,17 @@ class Checkpoint:
             "mark": {
                 "created_at": None if at is None else at.isoformat(),
                 "ids": sorted(self.mark.ids),
+                **self._ahead(),
             },
             "pending": {run_id: dict(state) for run_id, state in sorted(self.pending.items())},
             "written_at": datetime.now(UTC).isoformat(),
         }
         return dumps(document, indent=True) + b"\n"
+
+    def _ahead(self) -> dict[str, Any]:
+        """The mark's runs dated past the clock, when it has some (``{"ahead": {id: at}}``)."""
+        ahead = self.mark.ahead
+        return {"ahead": {i: t.isoformat() for i, t in sorted(ahead.items())}} if ahead else {}
 
     def write(self, path: str, mask: Callable[[str], str] | None = None) -> None:
         """Publish the checkpoint at *path* whole (``OSError`` leaves the old one as it was),
@@ -139,12 +146,18 @@ def read_checkpoint(path: str) -> Checkpoint | None:
         or not isinstance(mark.get("ids"), list)
         or not all(isinstance(i, str) for i in mark["ids"])
         or not all(isinstance(state, dict) for state in pending.values())
+        or not isinstance(mark.get("ahead", {}), dict)
     ):
         raise CheckpointError(f"{where} is damaged: its provider, mark, pending or options")
+    ahead = {str(i): _stamp(t, f"{where}: mark") for i, t in mark.get("ahead", {}).items()}
     return Checkpoint(
         provider=provider,
         until=_stamp(document.get("until"), f"{where}: until"),
         options=options,
-        mark=Mark(_stamp(mark.get("created_at"), f"{where}: mark"), frozenset(mark["ids"])),
+        mark=Mark(
+            _stamp(mark.get("created_at"), f"{where}: mark"),
+            frozenset(mark["ids"]),
+            {i: t for i, t in ahead.items() if t is not None},
+        ),
         pending=pending,
     )

@@ -47,6 +47,7 @@ from runnorm._errors import (
     UnsupportedError,
 )
 from runnorm._live.client import Client
+from runnorm._live.flows import sendable
 from runnorm._live.listing import Mark
 from runnorm._live.when import parse_when
 from runnorm._model.run import Run
@@ -395,14 +396,18 @@ class _Sync:
     def _write(self, sink: _Sink, run: Run) -> None:
         sink.write(run)
         self.written.add(run.id)
-        if run.is_terminal:
+        if run.is_terminal or not sendable(run.id):  # an id no GET can carry is never pending
             self.pending.pop(run.id, None)
         else:
             self.pending[run.id] = run_state(run)
 
     def _refetch(self, sink: _Sink) -> RunnormError | None:
         assert self.start is not None
-        before = {k: v for k, v in self.start.pending.items() if k not in self.written}
+        before = {
+            k: v
+            for k, v in self.start.pending.items()
+            if k not in self.written and sendable(k)  # a hand-edited file: dropped
+        }
         if not before:
             return None
         own = self.client.provider.list_options

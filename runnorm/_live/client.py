@@ -42,7 +42,7 @@ from runnorm._live.drivers import (
 )
 from runnorm._live.flows import check_run_id, get_run_flow, wait_flow
 from runnorm._live.http import AsyncSender, SyncSender
-from runnorm._live.listing import MAX_PAGES, Discovery, Listing, list_query
+from runnorm._live.listing import MAX_PAGES, Discovery, Listing, fetchable, list_query
 from runnorm._live.mcp import McpState, mcp_close
 from runnorm._live.options import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -454,11 +454,14 @@ class Client(_Base["httpx.Client", SyncSender]):
             if not full or not runs:
                 yield from ((run, run) for run in runs)
                 continue
-            fetched = self.get_many([run.id for run in runs], concurrency=concurrency, **fetch)
-            for run, result in zip(runs, fetched, strict=True):
+            wanted, odd = fetchable(self.provider.name, runs)
+            fetched = self.get_many([run.id for run in wanted], concurrency=concurrency, **fetch)
+            for run, result in zip(wanted, fetched, strict=True):
                 if isinstance(result, RunnormError):
                     raise result
                 yield run, result
+            if odd is not None:
+                raise odd
 
     def _get_many_threaded(
         self, ids: list[str], concurrency: int, options: Mapping[str, Any]
@@ -658,13 +661,16 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
                 for run in runs:
                     yield run
                 continue
+            wanted, odd = fetchable(self.provider.name, runs)
             fetched = await self.get_many(
-                [run.id for run in runs], concurrency=concurrency, **fetch
+                [run.id for run in wanted], concurrency=concurrency, **fetch
             )
             for result in fetched:
                 if isinstance(result, RunnormError):
                     raise result
                 yield result
+            if odd is not None:
+                raise odd
 
     def watch(
         self,

@@ -219,12 +219,14 @@ def _settled(
 
 def _run_argument(options: CallOptions, tool: Mapping[str, Any]) -> tuple[str, list[str]]:
     """The argument taking the run id (``run_id``, else the one required string property)
-    and the required arguments of the tool's ``inputSchema``."""
+    and the required arguments of the tool's ``inputSchema`` (a ``required`` that is not a
+    list names none)."""
     schema = tool.get("inputSchema")
     schema = schema if isinstance(schema, Mapping) else {}
     properties = schema.get("properties")
     properties = properties if isinstance(properties, Mapping) else {}
-    required = [n for n in schema.get("required") or [] if isinstance(n, str)]
+    listed = schema.get("required")
+    required = [n for n in listed if isinstance(n, str)] if isinstance(listed, list) else []
     if "run_id" in properties:
         return "run_id", required
     strings = [

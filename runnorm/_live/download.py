@@ -31,9 +31,10 @@ the bytes held (a strong ETag, else Last-Modified, kept beside the partial file)
 file changed in between is sent whole instead of spliced. Once complete, the size and
 checksum are checked where the provider gives them (a mismatch deletes the partial file:
 ``ArtifactError``), and the file is renamed to its clean name
-(:func:`runnorm._files.clean_name`): over an existing file only with ``overwrite=True``, else
-to ``name (1).ext``. ``max_bytes`` stops a larger artifact before or while it arrives.
-``timeout`` bounds each network operation (connect, each read), not the whole transfer.
+(:func:`runnorm._files.clean_name`, the API key masked before and after cleaning): over an
+existing file only with ``overwrite=True``, else to ``name (1).ext``. ``max_bytes`` stops a
+larger artifact before or while it arrives. ``timeout`` bounds each network operation
+(connect, each read), not the whole transfer.
 """
 
 from __future__ import annotations
@@ -397,6 +398,8 @@ class _Attempt:
 
     status: int = 0
     total: int | None = None
+    end: int | None = None
+    """What the partial file holds once a 206's range is written (its last byte + 1)."""
     problem: str | None = None
     """``max_bytes``, ``size``, ``io``, ``range`` or ``callback``: the writer stopped."""
     error: BaseException | None = None
@@ -591,6 +594,15 @@ def _validator(headers: Mapping[str, str]) -> str | None:
     return value
 
 
+def _range_fits(found: re.Match[str], offset: int) -> bool:
+    """True when a 206's ``Content-Range`` starts at *offset* and names a range that can be
+    (its end not before its start, nor at or past its total)."""
+    start, end, total = found.group(1, 2, 3)
+    return (
+        int(start) == offset and int(end) >= int(start) and (total == "*" or int(end) < int(total))
+    )
+
+
 def _range_total(headers: Mapping[str, str]) -> int | None:
     found = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", headers.get("content-range", ""), re.I)
     return int(found.group(1)) if found else None
@@ -621,8 +633,9 @@ def _sink(
             seen.total = _length(headers)
         elif status == 206:
             found = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip())
-            if found is None or int(found.group(1)) != offset:
+            if found is None or not _range_fits(found, offset):
                 return stop("range")
+            seen.end = int(found.group(2)) + 1
             known = partial.validator
             if known is not None and validator is not None and validator != known:
                 return stop("range")  # the rest of other bytes than those held
@@ -643,6 +656,9 @@ def _sink(
                 partial.write(piece)
             except OSError as exc:
                 seen.problem, seen.error = "io", exc
+                return True
+            if seen.end is not None and partial.size > seen.end:
+                seen.problem = "range"  # more bytes than the range it named: never spliced
                 return True
             if limit is not None and partial.size > limit:
                 seen.problem = "max_bytes"
@@ -762,6 +778,25 @@ def _fallback_name(job: _Job) -> str:
     return base
 
 
+_NAME_ROUNDS = 3
+"""Times a name is masked and cleaned again at most (cleaning can spell the key: ``a/b``
+becomes ``a_b``), after which the artifact's kind names it."""
+
+
+def _file_name(job: _Job) -> str:
+    """The clean name to publish under (the artifact's, the server's ``Content-Disposition``,
+    else one from its id or link), with the caller's key masked before and after cleaning: a
+    name that spells the key never reaches the disk, nor the path returned."""
+    scrub = job.options.scrub
+    fallback = clean_name(scrub(_fallback_name(job)), fallback=job.artifact.kind.value)
+    name = clean_name(scrub(job.artifact.name or job.disposition or ""), fallback=fallback)
+    for _ in range(_NAME_ROUNDS):
+        if scrub(name) == name:
+            return name
+        name = clean_name(scrub(name), fallback=job.artifact.kind.value)
+    return job.artifact.kind.value
+
+
 def _publish(job: _Job) -> Path:
     artifact, partial = job.artifact, job.partial
     if artifact.size is not None and partial.size != artifact.size:
@@ -781,7 +816,7 @@ def _publish(job: _Job) -> Path:
                 "checksum",
                 f"the bytes do not match the provider's SHA-256 (got {partial.sha256.hexdigest()})",
             )
-    name = clean_name(artifact.name or job.disposition or "", fallback=_fallback_name(job))
+    name = _file_name(job)
     try:
         return partial.publish(name, overwrite=job.overwrite)
     except OSError as exc:

@@ -40,6 +40,7 @@ __all__ = [
     "get_run_flow",
     "run_state",
     "seconds_until",
+    "sendable",
     "wait_flow",
 ]
 
@@ -59,6 +60,15 @@ def check_run_id(run_id: object) -> str:
             "surrogates are not run ids"
         )
     return run_id
+
+
+def sendable(run_id: object) -> bool:
+    """True when *run_id* passes :func:`check_run_id`: it can be fetched again by that id."""
+    try:
+        check_run_id(run_id)
+    except ConfigError:
+        return False
+    return True
 
 
 def run_state(run: Run) -> Hashable:

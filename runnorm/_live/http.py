@@ -212,6 +212,8 @@ def _where(request: Request) -> str:
 
 def _transport_error(exc: Exception, request: Request) -> TransportError:
     kind = _kind(exc)
+    if kind == "timeout":  # httpx's own words ("timed out") differ between sync and async
+        return _timed_out(request)
     if _bad_location(exc):
         detail = "a redirect to a Location that is not a valid URL"
     elif kind == "request":
@@ -225,10 +227,14 @@ def _transport_error(exc: Exception, request: Request) -> TransportError:
 
 
 def _timed_out(request: Request) -> TransportError:
+    if request.timeout is not None:
+        detail = f"no complete response within timeout={request.timeout:g} s"
+    elif request.idle_timeout is not None:
+        detail = f"nothing received for timeout={request.idle_timeout:g} s"
+    else:
+        detail = "timed out"
     return TransportError(
-        f"timeout error on {request.method} {_where(request)}: no complete response within "
-        f"timeout={request.timeout:g} s",
-        kind="timeout",
+        f"timeout error on {request.method} {_where(request)}: {detail}", kind="timeout"
     )
 
 

@@ -46,6 +46,7 @@ from runnorm._errors import (
     UnsupportedError,
     shorten,
 )
+from runnorm._live.flows import sendable
 from runnorm._live.mcp import McpState, mcp_call_tool
 from runnorm._live.options import CallOptions, check_count
 from runnorm._live.paging import Page, first_page, next_page, past_cap
@@ -59,6 +60,7 @@ from runnorm._plugins.capabilities import McpList, PageNumbers, RestList, TimeFi
 from runnorm._plugins.provider import Provider
 
 __all__ = [
+    "CLOCK_SKEW",
     "MAX_PAGES",
     "REPEATED_PAGES",
     "Discovered",
@@ -67,6 +69,7 @@ __all__ = [
     "Listing",
     "Mark",
     "discover_flow",
+    "fetchable",
     "list_query",
     "status_choice",
 ]
@@ -77,6 +80,20 @@ REPEATED_PAGES = 3
 """Pages in a row holding only runs already listed, after which a listing stops (the
 provider ignores the page it is asked for)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def fetchable(provider: str, runs: list[Run]) -> tuple[list[Run], PayloadError | None]:
+    """What ``full=True`` can fetch of a page: the runs before the first whose listed id
+    cannot be sent as a run id (``..``, empty), and the ``PayloadError`` for that one (None
+    when every id can be sent). The provider's odd id is no fault of the caller's arguments."""
+    for index, run in enumerate(runs):
+        if not sendable(run.id):
+            return runs[:index], PayloadError(
+                f"{provider}: the listing holds a run whose id {shorten(run.id)} cannot be "
+                "sent as a run id, so it cannot be fetched",
+                provider=provider,
+            )
+    return runs, None
 
 
 # -- the call's arguments -------------------------------------------------------------------
@@ -539,18 +556,30 @@ class Listing:
 # -- incremental discovery ------------------------------------------------------------------
 
 
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far past this machine's clock a creation time may lie and still move a :class:`Mark`."""
+
+
 @attrs.frozen
 class Mark:
     """How far discovery by creation time has got: every run created before ``at`` was
     seen, and of those created exactly at ``at``, the ones in ``ids``. ``at`` None: none
-    yet (every run is new)."""
+    yet (every run is new).
+
+    ``ahead`` holds the runs seen with a creation time past this machine's clock (more
+    than :data:`CLOCK_SKEW` ahead: a bogus ``2099``), id -> that time: they do not move
+    ``at``, which would hide every run created until then, and are not new again while the
+    mark has not passed them."""
 
     at: datetime | None = None
     ids: frozenset[str] = frozenset()
+    ahead: Mapping[str, datetime] = attrs.field(factory=dict)
 
     def admits(self, run: Run) -> bool:
         """True for a run this mark has not seen: created after ``at``, or at ``at`` and not
         in ``ids``. With ``at`` set, a run without a creation time is never new."""
+        if run.id in self.ahead:
+            return False
         if self.at is None:
             return True
         created = run.timing.created_at
@@ -558,18 +587,24 @@ class Mark:
             return False
         return created > self.at or (created == self.at and run.id not in self.ids)
 
-    def after(self, runs: Iterable[Run]) -> Mark:
-        """This mark moved past *runs* (the newest creation time, and the ids created then)."""
-        at, ids = self.at, set(self.ids)
+    def after(self, runs: Iterable[Run], now: datetime | None = None) -> Mark:
+        """This mark moved past *runs* (the newest creation time, and the ids created then);
+        a run created past *now* (this machine's clock) plus :data:`CLOCK_SKEW` goes to
+        ``ahead`` instead."""
+        limit = (datetime.now(UTC) if now is None else now) + CLOCK_SKEW
+        at, ids, ahead = self.at, set(self.ids), dict(self.ahead)
         for run in runs:
             created = run.timing.created_at
             if created is None:
                 continue
-            if at is None or created > at:
+            if created > limit:
+                ahead[run.id] = created
+            elif at is None or created > at:
                 at, ids = created, {run.id}
             elif created == at:
                 ids.add(run.id)
-        return Mark(at, frozenset(ids))
+        kept = {run_id: t for run_id, t in ahead.items() if at is None or t > at}
+        return Mark(at, frozenset(ids), kept)
 
 
 @attrs.frozen

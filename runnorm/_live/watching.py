@@ -306,6 +306,8 @@ class _Watch:
         self.polling = 0
         self.discovering = discover is not None and since is not None
         self.listed_once, self.listing, self.next_listing = False, False, start
+        self.listing_error: RunnormError | None = None
+        """Why the last listing failed (None after one that did not): for the timeout's text."""
         self.listing_gap = DISCOVERY_GAP if interval is None else max(interval, DISCOVERY_GAP)
 
     def flow(self) -> WatchFlow:
@@ -377,10 +379,16 @@ class _Watch:
             for run_id, run in list(unfinished.items())[:3]
         ]
         more = f", and {len(unfinished) - 3} more" if len(unfinished) > 3 else ""
-        text = (
-            f"{self.options.provider.name}: {len(unfinished)} of {len(self.watched)} watched "
-            f"runs unfinished after {self.timeout:g} s: {', '.join(shown)}{more}"
-        )
+        name = self.options.provider.name
+        if self.watched:
+            text = (
+                f"{name}: {len(unfinished)} of {len(self.watched)} watched "
+                f"runs unfinished after {self.timeout:g} s: {', '.join(shown)}{more}"
+            )
+        else:
+            text = f"{name}: no run to watch was found within {self.timeout:g} s"
+        if self.listing_error is not None:
+            text += f" (the last listing failed: {self.listing_error})"
         return WaitTimeout(self.options.scrub(text), last_runs=unfinished)
 
     def passed(self, error: BaseException) -> bool:
@@ -448,8 +456,9 @@ class _Watch:
                 raise error
             if is_permanent(error):
                 self.discovering = False
+            self.listing_error = error
             return [Emit(RunEvent(None, None, _now(), "list", error, run_id=None))]
-        self.listed_once = True
+        self.listed_once, self.listing_error = True, None
         emits: list[Emit] = []
         for run in item.value:
             if isinstance(run, RunnormError):  # a listing cut short, after the runs reached
