@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeAlias
 
 from runnorm._errors import (
+    WARNING_MASK,
     ConfigError,
     PayloadError,
     RunnormError,
@@ -36,6 +37,7 @@ from runnorm._errors import (
     shorten,
 )
 from runnorm._json import loads
+from runnorm._masking import SecretMask, scrubbed
 from runnorm._model.run import Run
 from runnorm._model.run import dedupe_key as _dedupe_key
 from runnorm._plugins.host import PLUGIN_FAULTS
@@ -274,23 +276,36 @@ def parse(
             UnverifiedWebhookWarning,
             stacklevel=2,
         )
-    else:
+        return _run_of(chosen, raw)
+    mask = SecretMask(key)
+    token = WARNING_MASK.set(mask.scrub)  # an unmapped status word may echo the secret
+    try:
         _verify(chosen, verify, raw, received, key, tolerance=window, now=moment)
+        return _run_of(chosen, raw)
+    except RunnormError as exc:  # a header or the body may echo the secret: never show it
+        scrubbed(mask, exc)
+        raise
+    finally:
+        WARNING_MASK.reset(token)
+
+
+def _run_of(provider: Provider, raw: bytes) -> Run:
+    """The ``Run`` of a webhook body: ``PayloadError`` unless it is a JSON object."""
     try:
         payload = loads(raw)
     except ValueError as exc:
         raise PayloadError(
             f"webhook body is not JSON ({str(exc)[:80]}): {shorten(raw[:200])}",
-            provider=chosen.name,
+            provider=provider.name,
         ) from exc
     if not isinstance(payload, Mapping):
         raise PayloadError(
             f"webhook body must be a JSON object, got {type(payload).__name__}",
-            provider=chosen.name,
+            provider=provider.name,
             path="$",
             value=payload,
         )
-    return apply(chosen, payload)
+    return apply(provider, payload)
 
 
 def dedupe_key(run: Run) -> str:

@@ -241,3 +241,27 @@ def test_flask_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
         client.post("/webhooks/skyvern", data=garbage, headers=_now_signed(garbage)).status_code
         == 400
     )
+
+
+def _leaky_deliveries() -> dict[str, tuple[bytes, dict[str, str]]]:
+    """Deliveries whose rejection would echo the secret: in a header, or in the body."""
+    good = task_body()
+    not_json = b'{"run_id":"tsk_1","api_key":"' + KEY.encode() + b'"'
+    mistyped = skyvern_body({"run_id": "tsk_1", "status": {"key": KEY}})
+    return {
+        "the secret as the timestamp": (good, {**signed(good), "x-skyvern-timestamp": KEY}),
+        "the secret in a body that is not JSON": (not_json, signed(not_json)),
+        "the secret as a mistyped status": (mistyped, signed(mistyped)),
+    }
+
+
+@pytest.mark.parametrize("secret", [KEY, KEY.encode()], ids=["str", "bytes"])
+@pytest.mark.parametrize("case", sorted(_leaky_deliveries()))
+def test_a_rejected_delivery_never_shows_the_secret(case: str, secret: str | bytes) -> None:
+    body, headers = _leaky_deliveries()[case]
+    with pytest.raises(runnorm.RunnormError) as info:
+        webhooks.parse("skyvern", body, headers, secret=secret, now=NOW)
+    error = info.value
+    shown = [str(error), repr(error), repr(getattr(error, "value", None))]
+    shown += [str(error.__cause__), str(error.__context__)]
+    assert all(KEY not in text and KEY[:12] not in text for text in shown), shown

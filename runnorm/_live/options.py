@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from runnorm._errors import AuthError, ConfigError, shorten
+from runnorm._masking import mask_key
 from runnorm._plugins.fetching import GENERIC_OPTIONS, chosen_kind
 from runnorm._plugins.provider import Provider
 from runnorm._version import __version__
@@ -99,90 +100,6 @@ class CallOptions:
         if isinstance(value, list):
             return [self.scrub_value(v) for v in value]
         return value
-
-
-_MASKS = ("***", "###", "~~~", "^^^", "___")
-"""The mask: the first of these that shares no character with the key (else nothing)."""
-_ELLIPSES = re.compile(r"\.\.\.|\u2026")
-
-
-def _char_pattern(char: str) -> str:
-    r"""One key character as a text may spell it: itself; after any run of backslashes (repr,
-    JSON, or both at once: ``\'``, ``\"``, ``\\``); as ``\u0041`` or ``\x41``; or as
-    ``%41``. Escaped spellings come first, so that a match takes a whole escape."""
-    plain = re.escape(char)
-    if ord(char) > 0xFF:  # keys are ASCII (resolve_options checks); kept general all the same
-        return f"(?:\\\\+{plain}|{plain})"
-    hexa = "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{ord(char):02x}")
-    return f"(?:\\\\+(?:{plain}|u00{hexa}|x{hexa})|{plain}|%{hexa})"
-
-
-@functools.lru_cache(maxsize=64)
-def _key_masker(key: str) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...], str]:
-    """The whole key as one flat pattern (found overlapping, through a lookahead), each of its
-    characters as a pattern of its own (for a key cut short: matched one after the other,
-    so a key of any length compiles), and the mask."""
-    chars = [_char_pattern(char) for char in key]
-    whole = re.compile(f"(?=({''.join(chars)}))")
-    steps = tuple(re.compile(char) for char in chars)
-    mask = next((m for m in _MASKS if not set(m) & set(key)), "")
-    return whole, steps, mask
-
-
-def _key_spans(key: str, text: str) -> list[list[int]]:
-    """Where *key* occurs in *text* (whole, or its first part then an ellipsis), merged."""
-    whole, steps, _ = _key_masker(key)
-    found = [match.span(1) for match in whole.finditer(text)]
-    for ellipsis in _ELLIPSES.finditer(text):
-        end = ellipsis.start()
-        # a cut key: its first characters, in order, right up to the ellipsis
-        for start_match in steps[0].finditer(text, 0, end):
-            position = start_match.end()
-            for step in steps[1:]:
-                if position == end:
-                    break
-                match = step.match(text, position, end)
-                if match is None:
-                    break
-                position = match.end()
-            if position == end:
-                found.append((start_match.start(), ellipsis.end()))
-                break
-    spans: list[list[int]] = []
-    for start, stop in sorted(found):
-        if spans and start <= spans[-1][1]:
-            spans[-1][1] = max(spans[-1][1], stop)
-        else:
-            spans.append([start, stop])
-    return spans
-
-
-def mask_key(key: str, text: str) -> str:
-    r"""*text* with every occurrence of *key* replaced by ``***``.
-
-    An occurrence is the key plain, escaped as ``repr`` or JSON write it (``\'``, ``\"``,
-    ``\\``, ``\u0041``), percent-encoded, or its first part cut short by an ellipsis (a
-    shortened value). Overlapping occurrences are masked as one. Every length is masked, so
-    a key of one to three characters is masked inside ordinary words too, and a key of
-    thousands (a JWT) as well. The mask is ``###`` (or ``~~~``, ...) for a key that holds
-    ``*``: a mask never spells part of a key.
-    """
-    if key[0] not in text and "\\" not in text and "%" not in text:
-        return text  # the quick answer: nothing here can begin an occurrence
-    mask = _key_masker(key)[2]
-    while True:
-        spans = _key_spans(key, text)
-        if not spans:
-            return text
-        pieces: list[str] = []
-        last = 0
-        for start, end in spans:
-            pieces += (text[last:start], mask)
-            last = end
-        pieces.append(text[last:])
-        text = "".join(pieces)
-        if mask:  # a mask with none of the key's characters cannot join two parts into a key
-            return text
 
 
 _IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")

@@ -18,13 +18,13 @@ from runnorm._errors import (
     NotFoundError,
     PayloadError,
     RateLimitError,
-    RunnormError,
     ServerError,
     shorten,
 )
 from runnorm._json import loads
 from runnorm._live.options import CallOptions
 from runnorm._live.wire import Response
+from runnorm._masking import scrubbed
 from runnorm._model.run import Run
 from runnorm._plugins.normalize import apply
 from runnorm._plugins.provider import Provider
@@ -101,48 +101,6 @@ def decode_json(options: CallOptions, response: Response, what: str) -> Any:
 def body_excerpt(options: CallOptions, body: bytes) -> str:
     """The start of a body for a message: decoded, the key masked, then shortened."""
     return shorten(options.scrub(body.decode("utf-8", "replace")), _EXCERPT)
-
-
-def scrubbed(options: CallOptions, error: RunnormError) -> RunnormError:
-    """*error* with the API key masked in its message, ``body`` and ``value``, and in the
-    messages of the exceptions chained to it; a chained exception whose text still shows
-    the key once its arguments are masked (its own ``__str__``) is cut from the chain."""
-    if not options.api_key:
-        return error
-    _mask_args(options, error)
-    for attribute in ("body", "value", "error", "hint"):  # ToolError keeps the tool's words
-        if hasattr(error, attribute):
-            setattr(error, attribute, options.scrub_value(getattr(error, attribute)))
-    seen = {id(error)}
-    pending: list[BaseException] = [error]
-    while pending:
-        current = pending.pop()
-        for link in ("__cause__", "__context__"):
-            chained = getattr(current, link)
-            if chained is None or id(chained) in seen:
-                continue
-            seen.add(id(chained))
-            _mask_args(options, chained)
-            if _shows_key(options, chained):
-                setattr(current, link, None)
-                current.__suppress_context__ = True
-            else:
-                pending.append(chained)
-    return error
-
-
-def _mask_args(options: CallOptions, error: BaseException) -> None:
-    error.args = tuple(
-        options.scrub(a) if isinstance(a, str) else options.scrub_value(a) for a in error.args
-    )
-
-
-def _shows_key(options: CallOptions, error: BaseException) -> bool:
-    try:
-        texts = (str(error), repr(error))
-    except Exception:  # a hostile __str__: not worth keeping
-        return True
-    return any(options.scrub(text) != text for text in texts)
 
 
 def map_run(

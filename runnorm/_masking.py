@@ -1,0 +1,190 @@
+"""Masking one secret (an API key, a webhook's signing secret) wherever a text may echo it.
+
+``mask_key`` masks a key in a text, in every escaping a server's echo may use; ``scrubbed``
+masks it in an exception's message, its ``body`` and ``value``, and in the exceptions chained
+to it. ``SecretMask`` is the ``Scrubber`` of a bare secret (``CallOptions`` is the live one).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from runnorm._errors import RunnormError
+
+__all__ = ["Scrubber", "SecretMask", "mask_key", "scrubbed"]
+
+
+class Scrubber(Protocol):
+    """What masks one secret in texts and JSON values."""
+
+    @property
+    def api_key(self) -> str | None:
+        """The secret to mask (nothing is masked without one)."""
+
+    def scrub(self, text: str) -> str:
+        """*text* with the secret masked."""
+
+    def scrub_value(self, value: Any) -> Any:
+        """A JSON value with the secret masked in every string it holds."""
+
+
+@attrs.frozen
+class SecretMask:
+    """The ``Scrubber`` of one secret; bytes are masked as the text they decode to."""
+
+    secret: str | bytes = attrs.field(repr=False)
+
+    @property
+    def api_key(self) -> str:
+        """The secret as text (UTF-8 when it decodes so, else Latin-1)."""
+        if isinstance(self.secret, str):
+            return self.secret
+        try:
+            return self.secret.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.secret.decode("latin-1")
+
+    def scrub(self, text: str) -> str:
+        """*text* with the secret masked (see :func:`mask_key`)."""
+        return mask_key(self.api_key, text)
+
+    def scrub_value(self, value: Any) -> Any:
+        """A JSON value with the secret masked in every string it holds."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, Mapping):
+            return {self.scrub(str(k)): self.scrub_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_value(v) for v in value]
+        return value
+
+
+_MASKS = ("***", "###", "~~~", "^^^", "___")
+"""The mask: the first of these that shares no character with the key (else nothing)."""
+_ELLIPSES = re.compile(r"\.\.\.|\u2026")
+
+
+def _char_pattern(char: str) -> str:
+    r"""One key character as a text may spell it: itself; after any run of backslashes (repr,
+    JSON, or both at once: ``\'``, ``\"``, ``\\``); as ``\u0041`` or ``\x41``; or as
+    ``%41``. Escaped spellings come first, so that a match takes a whole escape."""
+    plain = re.escape(char)
+    if ord(char) > 0xFF:  # keys are ASCII (resolve_options checks); kept general all the same
+        return f"(?:\\\\+{plain}|{plain})"
+    hexa = "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{ord(char):02x}")
+    return f"(?:\\\\+(?:{plain}|u00{hexa}|x{hexa})|{plain}|%{hexa})"
+
+
+@functools.lru_cache(maxsize=64)
+def _key_masker(key: str) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...], str]:
+    """The whole key as one flat pattern (found overlapping, through a lookahead), each of its
+    characters as a pattern of its own (for a key cut short: matched one after the other,
+    so a key of any length compiles), and the mask."""
+    chars = [_char_pattern(char) for char in key]
+    whole = re.compile(f"(?=({''.join(chars)}))")
+    steps = tuple(re.compile(char) for char in chars)
+    mask = next((m for m in _MASKS if not set(m) & set(key)), "")
+    return whole, steps, mask
+
+
+def _key_spans(key: str, text: str) -> list[list[int]]:
+    """Where *key* occurs in *text* (whole, or its first part then an ellipsis), merged."""
+    whole, steps, _ = _key_masker(key)
+    found = [match.span(1) for match in whole.finditer(text)]
+    for ellipsis in _ELLIPSES.finditer(text):
+        end = ellipsis.start()
+        # a cut key: its first characters, in order, right up to the ellipsis
+        for start_match in steps[0].finditer(text, 0, end):
+            position = start_match.end()
+            for step in steps[1:]:
+                if position == end:
+                    break
+                match = step.match(text, position, end)
+                if match is None:
+                    break
+                position = match.end()
+            if position == end:
+                found.append((start_match.start(), ellipsis.end()))
+                break
+    spans: list[list[int]] = []
+    for start, stop in sorted(found):
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], stop)
+        else:
+            spans.append([start, stop])
+    return spans
+
+
+def mask_key(key: str, text: str) -> str:
+    r"""*text* with every occurrence of *key* replaced by ``***``.
+
+    An occurrence is the key plain, escaped as ``repr`` or JSON write it (``\'``, ``\"``,
+    ``\\``, ``\u0041``), percent-encoded, or its first part cut short by an ellipsis (a
+    shortened value). Overlapping occurrences are masked as one. Every length is masked, so
+    a key of one to three characters is masked inside ordinary words too, and a key of
+    thousands (a JWT) as well. The mask is ``###`` (or ``~~~``, ...) for a key that holds
+    ``*``: a mask never spells part of a key.
+    """
+    if key[0] not in text and "\\" not in text and "%" not in text:
+        return text  # the quick answer: nothing here can begin an occurrence
+    mask = _key_masker(key)[2]
+    while True:
+        spans = _key_spans(key, text)
+        if not spans:
+            return text
+        pieces: list[str] = []
+        last = 0
+        for start, end in spans:
+            pieces += (text[last:start], mask)
+            last = end
+        pieces.append(text[last:])
+        text = "".join(pieces)
+        if mask:  # a mask with none of the key's characters cannot join two parts into a key
+            return text
+
+
+def scrubbed(options: Scrubber, error: RunnormError) -> RunnormError:
+    """*error* with the API key masked in its message, ``body`` and ``value``, and in the
+    messages of the exceptions chained to it; a chained exception whose text still shows
+    the key once its arguments are masked (its own ``__str__``) is cut from the chain."""
+    if not options.api_key:
+        return error
+    _mask_args(options, error)
+    for attribute in ("body", "value", "error", "hint"):  # ToolError keeps the tool's words
+        if hasattr(error, attribute):
+            setattr(error, attribute, options.scrub_value(getattr(error, attribute)))
+    seen = {id(error)}
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        for link in ("__cause__", "__context__"):
+            chained = getattr(current, link)
+            if chained is None or id(chained) in seen:
+                continue
+            seen.add(id(chained))
+            _mask_args(options, chained)
+            if _shows_key(options, chained):
+                setattr(current, link, None)
+                current.__suppress_context__ = True
+            else:
+                pending.append(chained)
+    return error
+
+
+def _mask_args(options: Scrubber, error: BaseException) -> None:
+    error.args = tuple(
+        options.scrub(a) if isinstance(a, str) else options.scrub_value(a) for a in error.args
+    )
+
+
+def _shows_key(options: Scrubber, error: BaseException) -> bool:
+    try:
+        texts = (str(error), repr(error))
+    except Exception:  # a hostile __str__: not worth keeping
+        return True
+    return any(options.scrub(text) != text for text in texts)
