@@ -39,6 +39,7 @@ layer when they first run).
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from collections.abc import Mapping
@@ -92,6 +93,18 @@ def _quiet_normalize(payload: Mapping[str, Any], provider: str | None = None) ->
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownStatusWarning)
         return normalize(payload, provider)
+
+
+def _assert_unchanged(
+    payload: Mapping[str, Any], pristine: Mapping[str, Any], what: str, provider: str
+) -> None:
+    """A plugin's code must leave the payload it reads as it was: it is the caller's (and
+    ``Run.raw`` is the payload as sent)."""
+    assert payload == pristine, (
+        f"the {provider!r} plugin's {what} changed the payload it was given (keys now: "
+        f"{sorted(map(str, payload))}); read it without writing to it, and copy what you "
+        "need to change"
+    )
 
 
 _USED = "PayloadError"
@@ -304,7 +317,9 @@ class ProviderConformance:
     # -- each sample (parametrized by the pytest plugin below) --------------------------------
 
     def test_sample_normalizes(self, runnorm_sample: Mapping[str, Any]) -> None:
+        pristine = copy.deepcopy(runnorm_sample)
         run = _quiet_normalize(runnorm_sample, self.provider)
+        _assert_unchanged(runnorm_sample, pristine, "mapping", self.provider)
         assert run.provider == self.declared_provider().name
         assert isinstance(run.id, str) and run.id
         assert isinstance(run.status, RunStatus)
@@ -318,7 +333,9 @@ class ProviderConformance:
         assert Run.from_dict(json.loads(text)) == run
 
     def test_detector_accepts_own_sample(self, runnorm_sample: Mapping[str, Any]) -> None:
+        pristine = copy.deepcopy(runnorm_sample)
         assert self.declared_provider().detect(runnorm_sample)
+        _assert_unchanged(runnorm_sample, pristine, "detector", self.provider)
         assert _quiet_normalize(runnorm_sample).provider == self.declared_provider().name
 
     def test_sample_loses_nothing(

@@ -419,6 +419,36 @@ def test_a_lost_key_fails_with_the_three_fixes(install: Callable[[Provider], Non
     assert "FieldNote.dropped('secretSauce', reason)" in message
 
 
+def mutating_to_run(p: Mapping[str, Any]) -> Run:
+    """Tidies the caller's payload in place: pops ``goal`` after reading it."""
+    run = to_run(p)
+    p.pop("goal", None)  # type: ignore[attr-defined]
+    return run
+
+
+def mutating_detect(payload: Mapping[str, Any]) -> bool:
+    """Strips the caller's payload in place while deciding."""
+    payload.pop("colour", None)  # type: ignore[attr-defined]
+    return detect(payload)
+
+
+@pytest.mark.parametrize(
+    ("declared", "failing"),
+    [
+        ({"to_run": mutating_to_run}, "test_sample_normalizes"),
+        ({"detect": mutating_detect}, "test_detector_accepts_own_sample"),
+    ],
+    ids=["mapping", "detector"],
+)
+def test_a_plugin_that_changes_the_payload_it_is_given_fails(
+    install: Callable[[Provider], None], declared: dict[str, Any], failing: str
+) -> None:
+    install(attrs.evolve(BARE, **declared))
+    outcomes = run_suite(Widget)
+    assert failing in failures(outcomes)
+    assert "changed the payload it was given" in str(outcomes[failing])
+
+
 def test_a_key_declared_dropped_is_not_lost(install: Callable[[Provider], None]) -> None:
     note = FieldNote.dropped("secretSauce", "a recipe, not run data")
     install(attrs.evolve(BARE, to_run=lossy_to_run, field_notes=(note,)))
