@@ -271,11 +271,6 @@ def test_first_party_detectors_accept_no_other_providers_samples() -> None:
             "mapping returned SimpleNamespace, not a Run",
         ),
         ("return None", "mapping returned NoneType, not a Run"),
-        (
-            "import runnorm\n"
-            "return runnorm.normalize({'run_id': 'tsk_1', 'status': 'completed'}, 'skyvern')",
-            "mapping returned a Run of provider 'skyvern'",
-        ),
     ],
 )
 def test_a_mapping_that_exits_or_returns_no_run_is_a_payload_error(

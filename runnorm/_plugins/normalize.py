@@ -78,7 +78,7 @@ def normalize(payload: Any, provider: str | Provider | None = None) -> Run:
 
 def apply(provider: Provider, payload: Mapping[str, Any]) -> Run:
     """Run *provider*'s mapping: a plugin's unexpected exception (``SystemExit`` included)
-    or a result that is not a ``Run`` of this provider becomes a ``PayloadError`` naming it."""
+    or a result that is not a ``Run`` becomes a ``PayloadError`` naming the provider."""
     try:
         run = provider.to_run(payload)
     except (RunnormError, Warning):  # a warning turned into an error by a filter stays itself
@@ -93,13 +93,6 @@ def apply(provider: Provider, payload: Mapping[str, Any]) -> Run:
     if not isinstance(run, Run):
         raise PayloadError(
             f"the {provider.name!r} plugin's mapping returned {type(run).__name__}, not a Run",
-            provider=provider.name,
-            value=payload,
-        )
-    if run.provider != provider.name:  # a mislabelled run would be keyed and routed as another's
-        raise PayloadError(
-            f"the {provider.name!r} plugin's mapping returned a Run of provider "
-            f"{shorten(run.provider, 40)}, not {provider.name!r}",
             provider=provider.name,
             value=payload,
         )
