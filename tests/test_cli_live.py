@@ -119,3 +119,45 @@ def test_base_url_flag_and_provider_options(monkeypatch: pytest.MonkeyPatch) -> 
     assert code == 0, err
     assert json.loads(out)["extra"]["session"]["region"] == "eu-central-1"
     assert invoke("get", "browserbase", run_id, "-O", "nonsense")[0] == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("get", "skyvern", "tsk_5", "-O", "run_id=x"),
+        ("get", "skyvern", "tsk_5", "-O", "provider=x"),
+        ("wait", "skyvern", "tsk_5", "-O", "interval=5"),
+        ("wait", "skyvern", "tsk_5", "-O", "stop_on_paused=false"),
+        ("wait", "skyvern", "tsk_5", "-O", "on_update=1"),
+        ("wait", "skyvern", "tsk_5", "-O", "request_timeout=5"),
+        ("watch", "skyvern", "tsk_5", "-O", "since=1h"),
+        ("watch", "skyvern", "tsk_5", "-O", "run_ids=x"),
+        ("cancel", "skyvern", "tsk_5", "-O", "run_id=x"),
+        ("resume", "skyvern", "tsk_5", "-O", "message=x"),
+        ("list", "skyvern", "-O", "limit=5"),
+        ("list", "skyvern", "-O", "status=failed"),
+    ],
+)
+def test_an_option_naming_a_parameter_of_the_command_is_a_usage_error(
+    server: FakeProviderServer, args: tuple[str, ...]
+) -> None:
+    server.routes["/v1/runs/tsk_5"] = run("tsk_5", "completed")
+    result = CliRunner().invoke(cli.main, list(args))
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    name = args[-1].partition("=")[0]
+    assert f"-O {name}" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["wait", "watch", "cancel"])
+def test_option_timeout_is_the_http_timeout_of_the_polling_commands(
+    server: FakeProviderServer, command: str
+) -> None:
+    server.routes["/v1/runs/tsk_6"] = run("tsk_6", "completed")
+    server.routes["/v1/runs/tsk_6/cancel"] = {}
+    args = [command, "skyvern", "tsk_6", "--timeout", "5", "-O", "timeout=3", "--json"]
+    if command == "cancel":
+        args.append("--wait")
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -22,6 +22,7 @@ from runnorm._cli.live import (
     json_option,
     live_options,
     masking,
+    polling_options,
     show_run,
 )
 from runnorm._cli.output import (
@@ -142,7 +143,7 @@ def cancel_command(
                 timeout=timeout,
                 interval=interval,
                 stop_on_paused=False,
-                **settings,
+                **polling_options(settings),
             )
         except WaitTimeout as exc:
             click.echo(f"runnorm: {mask(str(exc))}", err=True)

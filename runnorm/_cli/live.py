@@ -31,6 +31,7 @@ from runnorm._live.flows import describe_state
 from runnorm._live.options import CallOptions, resolve_options
 from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
+from runnorm._plugins.fetching import GENERIC_OPTIONS, RESERVED_OPTIONS
 from runnorm._plugins.normalize import resolve_provider
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "json_option",
     "live_options",
     "masking",
+    "polling_options",
     "show_run",
     "wait_command",
 ]
@@ -56,16 +58,40 @@ WAIT_EXIT = {
 }
 
 
+_PARAMETERS = RESERVED_OPTIONS - GENERIC_OPTIONS
+"""Parameters of the calls behind the commands (``run_id``, ``interval``, ``since``, ...):
+the commands set them from their own arguments and flags, never from ``-O``."""
+
+
 def live_options(base_url: str | None, options: tuple[str, ...]) -> dict[str, Any]:
+    """``--base-url`` and the ``-O NAME=VALUE`` options as call options. A name that is a
+    parameter of the call itself (``-O run_id=...``, ``-O interval=...``) is a usage error,
+    never a second value for it."""
     settings: dict[str, Any] = {}
     if base_url:
         settings["base_url"] = base_url
     for item in options:
         name, sep, value = item.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise click.UsageError(f"--option takes NAME=VALUE, not {item!r}")
-        settings[name.strip()] = _option_value(name.strip(), value)
+        if name in _PARAMETERS:
+            hint = " (the HTTP timeout is -O timeout=SECONDS)" if name == "request_timeout" else ""
+            raise click.UsageError(
+                f"-O {name} is not a provider option: the command sets it from its own "
+                f"arguments and flags{hint}"
+            )
+        settings[name] = _option_value(name, value)
     return settings
+
+
+def polling_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """*settings* for a call that polls (``wait``, ``watch``), whose ``timeout`` is the overall
+    deadline (``--timeout``): ``-O timeout=N`` stays the per-request HTTP timeout."""
+    polling = dict(settings)
+    if "timeout" in polling:
+        polling["request_timeout"] = polling.pop("timeout")
+    return polling
 
 
 _NUMBER_OPTIONS: dict[str, type] = {"timeout": float, "max_retries": int, "max_response_bytes": int}
@@ -251,7 +277,7 @@ def wait_command(
                 interval=interval,
                 stop_on_paused=stop_on_paused,
                 on_update=on_update,
-                **settings,
+                **polling_options(settings),
             )
         except WaitTimeout as exc:
             if live:

@@ -18,6 +18,7 @@ from runnorm._cli.live import (
     json_option,
     live_options,
     masking,
+    polling_options,
 )
 from runnorm._cli.output import (
     EXIT_ERROR,
@@ -159,7 +160,7 @@ def watch_command(
                 interval=interval,
                 timeout=timeout,
                 concurrency=concurrency,
-                **settings,
+                **polling_options(settings),
             )
             for event in events:
                 if event.run_id is None and event.error is not None:
