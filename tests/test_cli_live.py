@@ -161,3 +161,28 @@ def test_option_timeout_is_the_http_timeout_of_the_polling_commands(
     result = CliRunner().invoke(cli.main, args)
     assert result.exit_code == 0, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_the_table_escapes_control_characters_from_the_payload(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_live, "stdout_is_terminal", lambda: True)
+    server.routes["/v1/runs/tsk_8"] = {
+        "run_id": "tsk_8",
+        "status": "failed",
+        "failure_reason": "bad\nline\x1b]0;owned\x07\x1b[2J\u202e\x9b",
+        "run_request": {"prompt": "a\rb"},
+    }
+    code, out, _ = invoke("get", "skyvern", "tsk_8")
+    assert code == 0
+    assert not any(ch in out for ch in "\x1b\x07\r\u202e\x9b")
+    assert "error  bad\\nline\\x1b]0;owned\\x07\\x1b[2J\\u202e\\x9b" in out
+    assert "task  a\\rb" in out
+    assert len(out.splitlines()) == 5  # provider, id, status, task, error: one line each
+
+
+def test_an_error_message_from_the_server_is_escaped_on_stderr(server: FakeProviderServer) -> None:
+    server.script("/v1/runs/tsk_9", Reply(404, {"detail": "gone\x1b[2J"}))
+    code, _, err = invoke("get", "skyvern", "tsk_9")
+    assert code == 5
+    assert "\x1b" not in err and "gone\\x1b[2J" in err

@@ -24,6 +24,7 @@ from runnorm._cli.output import (
     fail,
     redacted_document,
     stdout_is_terminal,
+    terminal_text,
 )
 from runnorm._errors import ConfigError, RunnormError, WaitTimeout
 from runnorm._live.api import get, wait
@@ -127,6 +128,11 @@ class Mask:
     def value(self, value: Any) -> Any:
         return self.options.scrub_value(value) if self.options else value
 
+    def line(self, text: str) -> str:
+        """*text* masked, for a terminal: control characters escaped
+        (:func:`~runnorm._cli.output.terminal_text`)."""
+        return terminal_text(self(text))
+
 
 @contextlib.contextmanager
 def masking(provider: str, settings: dict[str, Any]) -> Iterator[Mask]:
@@ -141,7 +147,7 @@ def masking(provider: str, settings: dict[str, Any]) -> Iterator[Mask]:
         shown = warnings.showwarning
 
         def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-            shown(mask(str(message)), *args, **kwargs)
+            shown(mask.line(str(message)), *args, **kwargs)
 
         warnings.showwarning = show
         yield mask
@@ -149,7 +155,7 @@ def masking(provider: str, settings: dict[str, Any]) -> Iterator[Mask]:
 
 def fail_with(mask: Mask, exc: RunnormError) -> NoReturn:
     if isinstance(exc, ConfigError):
-        raise click.UsageError(mask(str(exc))) from None
+        raise click.UsageError(mask.line(str(exc))) from None
     fail(mask(str(exc)), EXIT_ERROR)
 
 
@@ -181,7 +187,7 @@ def show_run(run: Run, as_json: bool, mask: Mask) -> None:
     ]
     for label, value in rows:
         if value is not None and value != "":
-            click.echo(mask(f"{label:>10}  {value}"))
+            click.echo(mask.line(f"{label:>10}  {value}"))
 
 
 def _attempt(run: Run) -> str | None:
@@ -266,7 +272,7 @@ def wait_command(
 
         def on_update(run: Run) -> None:
             if live:
-                line = mask(f"{run.provider} {run.id}: {describe_state(run)}")
+                line = mask.line(f"{run.provider} {run.id}: {describe_state(run)}")
                 click.echo(f"\r{line}\033[K", err=True, nl=False)
 
         try:
@@ -282,7 +288,7 @@ def wait_command(
         except WaitTimeout as exc:
             if live:
                 click.echo("", err=True)
-            click.echo(f"runnorm: {mask(str(exc))}", err=True)
+            click.echo(f"runnorm: {mask.line(str(exc))}", err=True)
             if exc.last_run is not None:
                 show_run(exc.last_run, as_json, mask)
             raise SystemExit(EXIT_TIMED_OUT) from None
