@@ -19,7 +19,7 @@ from typing import IO, Any, Literal
 
 from runnorm._batch.reader import read_dump
 from runnorm._batch.records import RecordError, record_text
-from runnorm._batch.sources import dump_files
+from runnorm._batch.sources import check_not_empty, dump_files
 from runnorm._errors import RunnormError
 from runnorm._model.run import Run
 from runnorm._plugins.host import get_host
@@ -46,6 +46,7 @@ def _expand(paths: Iterable[str | Path]) -> list[str]:
     _, fsspec = _require()
     files: list[str] = []
     for path in map(str, paths):
+        check_not_empty(path)
         if "://" not in path and Path(path).is_dir():
             files.extend(str(file) for file in dump_files(Path(path)))
         elif any(char in path for char in _GLOB):

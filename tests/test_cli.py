@@ -189,3 +189,28 @@ def test_version_names_the_version_only() -> None:
         timeout=60,
     )
     assert done.stdout.strip() == f"runnorm {runnorm.__version__}"
+
+
+def test_an_empty_path_is_missing_input_not_the_current_directory(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "runs.jsonl").write_text('{"run_id": "tsk_1", "status": "completed"}\n')
+    monkeypatch.chdir(tmp_path)
+    for engine in ("local", "dask"):
+        result = runner.invoke(cli.main, ["normalize", "", "--engine", engine])
+        assert result.exit_code == 5, (engine, result.output)
+        assert result.stdout == ""
+        assert "empty path" in result.stderr
+
+
+def test_an_empty_path_is_a_dump_error_in_the_library_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runnorm.dask
+
+    (tmp_path / "runs.jsonl").write_text('{"run_id": "tsk_1", "status": "completed"}\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(runnorm.DumpError, match="empty path"):
+        list(runnorm.read_dump(""))
+    with pytest.raises(runnorm.DumpError, match="empty path"):
+        runnorm.dask.read_dumps([""])

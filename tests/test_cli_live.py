@@ -119,3 +119,70 @@ def test_base_url_flag_and_provider_options(monkeypatch: pytest.MonkeyPatch) -> 
     assert code == 0, err
     assert json.loads(out)["extra"]["session"]["region"] == "eu-central-1"
     assert invoke("get", "browserbase", run_id, "-O", "nonsense")[0] == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("get", "skyvern", "tsk_5", "-O", "run_id=x"),
+        ("get", "skyvern", "tsk_5", "-O", "provider=x"),
+        ("wait", "skyvern", "tsk_5", "-O", "interval=5"),
+        ("wait", "skyvern", "tsk_5", "-O", "stop_on_paused=false"),
+        ("wait", "skyvern", "tsk_5", "-O", "on_update=1"),
+        ("wait", "skyvern", "tsk_5", "-O", "request_timeout=5"),
+        ("watch", "skyvern", "tsk_5", "-O", "since=1h"),
+        ("watch", "skyvern", "tsk_5", "-O", "run_ids=x"),
+        ("cancel", "skyvern", "tsk_5", "-O", "run_id=x"),
+        ("resume", "skyvern", "tsk_5", "-O", "message=x"),
+        ("list", "skyvern", "-O", "limit=5"),
+        ("list", "skyvern", "-O", "status=failed"),
+    ],
+)
+def test_an_option_naming_a_parameter_of_the_command_is_a_usage_error(
+    server: FakeProviderServer, args: tuple[str, ...]
+) -> None:
+    server.routes["/v1/runs/tsk_5"] = run("tsk_5", "completed")
+    result = CliRunner().invoke(cli.main, list(args))
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    name = args[-1].partition("=")[0]
+    assert f"-O {name}" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["wait", "watch", "cancel"])
+def test_option_timeout_is_the_http_timeout_of_the_polling_commands(
+    server: FakeProviderServer, command: str
+) -> None:
+    server.routes["/v1/runs/tsk_6"] = run("tsk_6", "completed")
+    server.routes["/v1/runs/tsk_6/cancel"] = {}
+    args = [command, "skyvern", "tsk_6", "--timeout", "5", "-O", "timeout=3", "--json"]
+    if command == "cancel":
+        args.append("--wait")
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_the_table_escapes_control_characters_from_the_payload(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_live, "stdout_is_terminal", lambda: True)
+    server.routes["/v1/runs/tsk_8"] = {
+        "run_id": "tsk_8",
+        "status": "failed",
+        "failure_reason": "bad\nline\x1b]0;owned\x07\x1b[2J\u202e\x9b",
+        "run_request": {"prompt": "a\rb"},
+    }
+    code, out, _ = invoke("get", "skyvern", "tsk_8")
+    assert code == 0
+    assert not any(ch in out for ch in "\x1b\x07\r\u202e\x9b")
+    assert "error  bad\\nline\\x1b]0;owned\\x07\\x1b[2J\\u202e\\x9b" in out
+    assert "task  a\\rb" in out
+    assert len(out.splitlines()) == 5  # provider, id, status, task, error: one line each
+
+
+def test_an_error_message_from_the_server_is_escaped_on_stderr(server: FakeProviderServer) -> None:
+    server.script("/v1/runs/tsk_9", Reply(404, {"detail": "gone\x1b[2J"}))
+    code, _, err = invoke("get", "skyvern", "tsk_9")
+    assert code == 5
+    assert "\x1b" not in err and "gone\\x1b[2J" in err

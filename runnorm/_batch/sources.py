@@ -25,6 +25,7 @@ __all__ = [
     "GZIP_MAGIC",
     "READ_BUFFER",
     "CorruptSource",
+    "check_not_empty",
     "dump_files",
     "expand_paths",
     "open_stream",
@@ -39,6 +40,13 @@ READ_BUFFER = 1 << 20
 
 class CorruptSource(DumpError):
     """A compressed source broke off: truncated, corrupt, or followed by garbage."""
+
+
+def check_not_empty(path: str) -> None:
+    """``DumpError`` for ``""``: ``Path("")`` is ``.``, and an empty argument (an unset shell
+    variable) must not read the current directory."""
+    if not path:
+        raise DumpError("an empty path names no input (write . for the current directory)")
 
 
 def dump_files(directory: Path) -> list[Path]:
@@ -64,10 +72,12 @@ def _scan(directory: Path) -> tuple[list[Path], int, int]:
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Files to read, in order: ``"-"`` (stdin) kept, directories expanded (recursive,
-    sorted, dump files only). ``DumpError`` for a missing path or a directory without a
-    single dump file (saying what it skipped)."""
+    sorted, dump files only). ``DumpError`` for a missing path, an empty one (never the
+    current directory in disguise) or a directory without a single dump file (saying what it
+    skipped)."""
     out: list[str] = []
     for path in (os.fspath(p) for p in paths):
+        check_not_empty(path)
         if path == "-":
             out.append(path)
             continue

@@ -92,7 +92,7 @@ def _table(found: list[Artifact], mask: Mask) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        click.echo(mask("  ".join([*cells, row[4]])))
+        click.echo(mask.line("  ".join([*cells, row[4]])))
 
 
 @click.command("artifacts")
@@ -153,7 +153,7 @@ def artifacts_command(
         live = stderr_is_terminal()
         for artifact in found:
             shown = artifact.name or artifact.id or artifact.kind.value
-            bar = _Bar(mask(shown)) if live else None
+            bar = _Bar(mask.line(shown)) if live else None
             try:
                 path = download(
                     provider,
@@ -169,14 +169,14 @@ def artifacts_command(
                     bar.finish()
                 failed_check = isinstance(exc, ArtifactError) and exc.check != "io"
                 code = max(code, EXIT_FAILED if failed_check else EXIT_ERROR)
-                click.echo(f"runnorm: {mask(str(exc))}", err=True)
+                click.echo(f"runnorm: {mask.line(str(exc))}", err=True)
                 if not table:
                     _line(_document(artifact, path=None, error=str(exc)), mask)
                 continue
             if bar is not None:
                 bar.finish()
             if table:
-                click.echo(mask(f"{artifact.kind.value:<10}  {shown}  ->  {path}"))
+                click.echo(mask.line(f"{artifact.kind.value:<10}  {shown}  ->  {path}"))
             else:
                 _line(_document(artifact, path=str(path), error=None), mask)
     raise SystemExit(code)

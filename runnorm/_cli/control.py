@@ -22,6 +22,7 @@ from runnorm._cli.live import (
     json_option,
     live_options,
     masking,
+    polling_options,
     show_run,
 )
 from runnorm._cli.output import (
@@ -74,9 +75,9 @@ def _show(verb: str, result: ControlResult, as_json: bool, mask: Mask) -> None:
         emit_json(mask.value(document), mask)
         return
     said = _SAID[(verb, result.outcome)]
-    click.echo(mask(f"{result.provider} {result.run_id}: {said} ({result.outcome})"))
+    click.echo(mask.line(f"{result.provider} {result.run_id}: {said} ({result.outcome})"))
     if result.detail and not result.accepted:
-        click.echo(mask(f"  {result.detail}"))
+        click.echo(mask.line(f"  {result.detail}"))
     if result.run is not None:
         show_run(result.run, False, mask)
 
@@ -133,7 +134,7 @@ def cancel_command(
             raise SystemExit(_CANCEL_EXIT[result.outcome])
         if not as_json and stdout_is_terminal():
             click.echo(
-                mask(f"{result.provider} {result.run_id}: {_SAID[('cancel', result.outcome)]}")
+                mask.line(f"{result.provider} {result.run_id}: {_SAID[('cancel', result.outcome)]}")
             )
         try:
             run = wait(
@@ -142,10 +143,10 @@ def cancel_command(
                 timeout=timeout,
                 interval=interval,
                 stop_on_paused=False,
-                **settings,
+                **polling_options(settings),
             )
         except WaitTimeout as exc:
-            click.echo(f"runnorm: {mask(str(exc))}", err=True)
+            click.echo(f"runnorm: {mask.line(str(exc))}", err=True)
             if exc.last_run is not None:
                 show_run(exc.last_run, as_json, mask)
             raise SystemExit(EXIT_TIMED_OUT) from None

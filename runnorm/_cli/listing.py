@@ -92,7 +92,7 @@ class _Table:
         status = f"{run.status.value} ({run.native_status})"
         task = (run.task or "").replace("\n", " ")
         task = task if len(task) <= 60 else task[:57] + "..."
-        click.echo(self.mask(f"{when:<19}  {status:<24}  {run.id}  {task}".rstrip()))
+        click.echo(self.mask.line(f"{when:<19}  {status:<24}  {run.id}  {task}".rstrip()))
 
 
 def _masked(mask: Mask, item: Any) -> Any:
@@ -293,7 +293,7 @@ def _run(
     try:
         pairs = client.list_pairs(**query, **settings)
     except ConfigError as exc:
-        raise click.UsageError(mask(str(exc))) from None
+        raise click.UsageError(mask.line(str(exc))) from None
     except RunnormError as exc:
         fail(mask(str(exc)))
     opened: Output | None = None

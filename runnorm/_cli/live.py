@@ -24,6 +24,7 @@ from runnorm._cli.output import (
     fail,
     redacted_document,
     stdout_is_terminal,
+    terminal_text,
 )
 from runnorm._errors import ConfigError, RunnormError, WaitTimeout
 from runnorm._live.api import get, wait
@@ -31,6 +32,7 @@ from runnorm._live.flows import describe_state
 from runnorm._live.options import CallOptions, resolve_options
 from runnorm._model.run import Run
 from runnorm._model.status import RunStatus
+from runnorm._plugins.fetching import GENERIC_OPTIONS, RESERVED_OPTIONS
 from runnorm._plugins.normalize import resolve_provider
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "json_option",
     "live_options",
     "masking",
+    "polling_options",
     "show_run",
     "wait_command",
 ]
@@ -56,16 +59,40 @@ WAIT_EXIT = {
 }
 
 
+_PARAMETERS = RESERVED_OPTIONS - GENERIC_OPTIONS
+"""Parameters of the calls behind the commands (``run_id``, ``interval``, ``since``, ...):
+the commands set them from their own arguments and flags, never from ``-O``."""
+
+
 def live_options(base_url: str | None, options: tuple[str, ...]) -> dict[str, Any]:
+    """``--base-url`` and the ``-O NAME=VALUE`` options as call options. A name that is a
+    parameter of the call itself (``-O run_id=...``, ``-O interval=...``) is a usage error,
+    never a second value for it."""
     settings: dict[str, Any] = {}
     if base_url:
         settings["base_url"] = base_url
     for item in options:
         name, sep, value = item.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise click.UsageError(f"--option takes NAME=VALUE, not {item!r}")
-        settings[name.strip()] = _option_value(name.strip(), value)
+        if name in _PARAMETERS:
+            hint = " (the HTTP timeout is -O timeout=SECONDS)" if name == "request_timeout" else ""
+            raise click.UsageError(
+                f"-O {name} is not a provider option: the command sets it from its own "
+                f"arguments and flags{hint}"
+            )
+        settings[name] = _option_value(name, value)
     return settings
+
+
+def polling_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """*settings* for a call that polls (``wait``, ``watch``), whose ``timeout`` is the overall
+    deadline (``--timeout``): ``-O timeout=N`` stays the per-request HTTP timeout."""
+    polling = dict(settings)
+    if "timeout" in polling:
+        polling["request_timeout"] = polling.pop("timeout")
+    return polling
 
 
 _NUMBER_OPTIONS: dict[str, type] = {"timeout": float, "max_retries": int, "max_response_bytes": int}
@@ -101,6 +128,11 @@ class Mask:
     def value(self, value: Any) -> Any:
         return self.options.scrub_value(value) if self.options else value
 
+    def line(self, text: str) -> str:
+        """*text* masked, for a terminal: control characters escaped
+        (:func:`~runnorm._cli.output.terminal_text`)."""
+        return terminal_text(self(text))
+
 
 @contextlib.contextmanager
 def masking(provider: str, settings: dict[str, Any]) -> Iterator[Mask]:
@@ -115,7 +147,7 @@ def masking(provider: str, settings: dict[str, Any]) -> Iterator[Mask]:
         shown = warnings.showwarning
 
         def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-            shown(mask(str(message)), *args, **kwargs)
+            shown(mask.line(str(message)), *args, **kwargs)
 
         warnings.showwarning = show
         yield mask
@@ -123,7 +155,7 @@ def masking(provider: str, settings: dict[str, Any]) -> Iterator[Mask]:
 
 def fail_with(mask: Mask, exc: RunnormError) -> NoReturn:
     if isinstance(exc, ConfigError):
-        raise click.UsageError(mask(str(exc))) from None
+        raise click.UsageError(mask.line(str(exc))) from None
     fail(mask(str(exc)), EXIT_ERROR)
 
 
@@ -155,7 +187,7 @@ def show_run(run: Run, as_json: bool, mask: Mask) -> None:
     ]
     for label, value in rows:
         if value is not None and value != "":
-            click.echo(mask(f"{label:>10}  {value}"))
+            click.echo(mask.line(f"{label:>10}  {value}"))
 
 
 def _attempt(run: Run) -> str | None:
@@ -240,7 +272,7 @@ def wait_command(
 
         def on_update(run: Run) -> None:
             if live:
-                line = mask(f"{run.provider} {run.id}: {describe_state(run)}")
+                line = mask.line(f"{run.provider} {run.id}: {describe_state(run)}")
                 click.echo(f"\r{line}\033[K", err=True, nl=False)
 
         try:
@@ -251,12 +283,12 @@ def wait_command(
                 interval=interval,
                 stop_on_paused=stop_on_paused,
                 on_update=on_update,
-                **settings,
+                **polling_options(settings),
             )
         except WaitTimeout as exc:
             if live:
                 click.echo("", err=True)
-            click.echo(f"runnorm: {mask(str(exc))}", err=True)
+            click.echo(f"runnorm: {mask.line(str(exc))}", err=True)
             if exc.last_run is not None:
                 show_run(exc.last_run, as_json, mask)
             raise SystemExit(EXIT_TIMED_OUT) from None

@@ -9,6 +9,7 @@ missing); 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import sys
+import unicodedata
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -29,6 +30,7 @@ __all__ = [
     "fail",
     "redacted_document",
     "stdout_is_terminal",
+    "terminal_text",
 ]
 
 EXIT_FAILED = 1
@@ -57,9 +59,28 @@ def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def terminal_text(text: str) -> str:
+    """*text* for a line a person reads: control characters (C0, DEL, C1: escape sequences,
+    carriage returns, newlines) and bidirectional overrides become visible escapes
+    (``\\x1b``, ``\\n``, ``\\u202e``), so that a payload or a server's message can neither
+    drive the terminal nor forge or reorder a line."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) == "Cc" or ch in _BIDI
+        else ch
+        for ch in text
+    )
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    """Print ``runnorm: message`` on stderr and exit with *code*."""
-    click.echo(f"runnorm: {message}", err=True)
+    """Print ``runnorm: message`` on stderr (control characters escaped) and exit with
+    *code*."""
+    click.echo(f"runnorm: {terminal_text(message)}", err=True)
     raise SystemExit(code)
 
 

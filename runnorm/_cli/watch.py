@@ -18,6 +18,7 @@ from runnorm._cli.live import (
     json_option,
     live_options,
     masking,
+    polling_options,
 )
 from runnorm._cli.output import (
     EXIT_ERROR,
@@ -71,7 +72,7 @@ def _row(event: RunEvent, mask: Mask) -> str:
     else:  # pragma: no cover - an event has a run or an error
         state = "-"
     source = "" if event.source == "poll" else f"  [{event.source}]"
-    return mask(f"{when}  {event.run_id or '-'}  {state}{source}")
+    return mask.line(f"{when}  {event.run_id or '-'}  {state}{source}")
 
 
 def _state(run: Any) -> dict[str, Any] | None:
@@ -159,7 +160,7 @@ def watch_command(
                 interval=interval,
                 timeout=timeout,
                 concurrency=concurrency,
-                **settings,
+                **polling_options(settings),
             )
             for event in events:
                 if event.run_id is None and event.error is not None:
@@ -174,7 +175,7 @@ def watch_command(
                 else:
                     click.echo(_row(event, mask))
         except WaitTimeout as exc:
-            click.echo(f"runnorm: {mask(str(exc))}", err=True)
+            click.echo(f"runnorm: {mask.line(str(exc))}", err=True)
             raise SystemExit(EXIT_TIMED_OUT) from None
         except RunnormError as exc:
             fail_with(mask, exc)
