@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
 
 from runnorm._errors import RunnormError
 
-__all__ = ["Scrubber", "SecretMask", "mask_key", "scrubbed"]
+__all__ = ["Scrubber", "SecretMask", "mask_key", "mask_value", "scrubbed"]
 
 
 class Scrubber(Protocol):
@@ -55,13 +55,18 @@ class SecretMask:
 
     def scrub_value(self, value: Any) -> Any:
         """A JSON value with the secret masked in every string it holds."""
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, Mapping):
-            return {self.scrub(str(k)): self.scrub_value(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.scrub_value(v) for v in value]
-        return value
+        return mask_value(self.scrub, value)
+
+
+def mask_value(scrub: Callable[[str], str], value: Any) -> Any:
+    """A JSON value with *scrub* applied to every string it holds, keys included."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {scrub(str(k)): mask_value(scrub, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_value(scrub, v) for v in value]
+    return value
 
 
 _MASKS = ("***", "###", "~~~", "^^^", "___")

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from runnorm._errors import AuthError, ConfigError, shorten
-from runnorm._masking import mask_key
+from runnorm._masking import mask_key, mask_value
 from runnorm._plugins.fetching import GENERIC_OPTIONS, chosen_kind
 from runnorm._plugins.provider import Provider
 from runnorm._version import __version__
@@ -93,13 +93,7 @@ class CallOptions:
 
     def scrub_value(self, value: Any) -> Any:
         """A JSON value with the API key masked in every string it holds."""
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, Mapping):
-            return {self.scrub(str(k)): self.scrub_value(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.scrub_value(v) for v in value]
-        return value
+        return mask_value(self.scrub, value)
 
 
 _IPV4 = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
