@@ -20,7 +20,7 @@ from typing import IO, Any, Literal
 from runnorm._batch.reader import read_dump
 from runnorm._batch.records import RecordError, record_text
 from runnorm._batch.sources import check_not_empty, dump_files
-from runnorm._errors import RunnormError
+from runnorm._errors import ConfigError, RunnormError, shorten
 from runnorm._model.run import Run
 from runnorm._plugins.host import get_host
 from runnorm._plugins.normalize import normalize, resolve_provider
@@ -28,6 +28,15 @@ from runnorm._plugins.normalize import normalize, resolve_provider
 __all__ = ["normalize_bag", "read_dumps"]
 
 Errors = Literal["skip", "include"]
+
+
+def _check_errors(errors: object) -> None:
+    """``errors`` must be ``"skip"`` or ``"include"`` (else ``ConfigError``, here, not on a
+    worker, nor silently read as one of them)."""
+    if errors not in ("skip", "include"):
+        raise ConfigError(f"errors must be 'skip' or 'include', not {shorten(errors)}")
+
+
 _GLOB = ("*", "?", "[")
 
 
@@ -113,6 +122,7 @@ def read_dumps(
     *paths* are files, directories (expanded here, recursively) or fsspec URLs and globs.
     """
     bag_module, _ = _require()
+    _check_errors(errors)
     if provider is not None:
         resolve_provider(provider)  # an unknown name fails here, not on a worker
     files = _expand([paths] if isinstance(paths, str | Path) else paths)
@@ -147,6 +157,7 @@ def normalize_bag(
 ) -> Any:
     """Normalize a Dask bag of native payloads (mappings) into a bag of normalized dicts."""
     _require()
+    _check_errors(errors)
     if provider is not None:
         resolve_provider(provider)
     return bag.map_partitions(_normalize_payloads, provider, errors, redact)

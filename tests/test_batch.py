@@ -390,6 +390,16 @@ def test_progress_line_format(capsys: pytest.CaptureFixture[str]) -> None:
 # -- Dask ----------------------------------------------------------------------------------------
 
 
+def test_dask_errors_must_be_skip_or_include(tmp_path: Path) -> None:
+    bag_module = pytest.importorskip("dask.bag")
+    from runnorm.dask import normalize_bag, read_dumps
+
+    with pytest.raises(runnorm.ConfigError, match="errors must be 'skip' or 'include'"):
+        read_dumps(MIXED, errors="raise")  # type: ignore[arg-type]
+    with pytest.raises(runnorm.ConfigError, match="not 'Skip'"):
+        normalize_bag(bag_module.from_sequence(SAMPLES[:2]), errors="Skip")  # type: ignore[arg-type]
+
+
 def test_dask_bag_equals_single_process(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     from runnorm.dask import normalize_bag, read_dumps
