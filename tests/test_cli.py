@@ -203,6 +203,27 @@ def test_an_empty_path_is_missing_input_not_the_current_directory(
         assert "empty path" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["normalize", "runs.jsonl", "-o", ""],
+        ["normalize", "runs.jsonl", "--errors", ""],
+        ["list", "skyvern", "-o", ""],
+        ["list", "skyvern", "--checkpoint", ""],
+        ["artifacts", "skyvern", "tsk_1", "--download", ""],
+    ],
+)
+def test_an_empty_output_name_is_a_usage_error(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    (tmp_path / "runs.jsonl").write_text('{"run_id": "tsk_1", "status": "completed"}\n')
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli.main, args)
+    assert result.exit_code == 2, result.output
+    assert "an empty name is not a path" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.jsonl"]  # nothing written
+
+
 def test_an_empty_path_is_a_dump_error_in_the_library_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,7 +23,7 @@ from runnorm._cli.live import (
     live_options,
     masking,
 )
-from runnorm._cli.output import EXIT_ERROR, EXIT_FAILED, stdout_is_terminal
+from runnorm._cli.output import EXIT_ERROR, EXIT_FAILED, NamedPath, stdout_is_terminal
 from runnorm._errors import ArtifactError, RunnormError
 from runnorm._json import dumps
 from runnorm._live.api import artifacts, download
@@ -108,7 +108,7 @@ def _table(found: list[Artifact], mask: Mask) -> None:
 @click.option(
     "--download",
     "directory",
-    type=click.Path(file_okay=False),
+    type=NamedPath(file_okay=False),
     help="Download them into this directory (created if missing).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace files of the same name.")

@@ -36,6 +36,7 @@ from runnorm._cli.output import (
     EXIT_ERROR,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    NamedPath,
     fail,
     stdout_is_terminal,
 )
@@ -188,7 +189,7 @@ def _checkpoint(
 @click.option("--limit", type=click.IntRange(min=0), help="At most N runs.")
 @click.option("--full", is_flag=True, help="Fetch each run as get does (concurrently).")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Output file."
+    "-o", "--output", type=NamedPath(dir_okay=False, allow_dash=True), help="Output file."
 )
 @click.option(
     "--format",
@@ -199,7 +200,7 @@ def _checkpoint(
 @click.option(
     "--checkpoint",
     "checkpoint_path",
-    type=click.Path(dir_okay=False),
+    type=NamedPath(dir_okay=False),
     metavar="FILE",
     help="Incremental sync: list what is new since FILE, fetch its unfinished runs again.",
 )

@@ -24,7 +24,7 @@ from runnorm._batch.outfile import Output, open_output, same_target
 from runnorm._batch.records import RecordError
 from runnorm._batch.sources import expand_paths
 from runnorm._batch.writers import FORMATS, format_for
-from runnorm._cli.output import EXIT_FAILED, EXIT_INTERRUPTED, fail
+from runnorm._cli.output import EXIT_FAILED, EXIT_INTERRUPTED, NamedPath, fail
 from runnorm._errors import DumpError, RunnormError
 from runnorm._json import dumps
 from runnorm._plugins.normalize import resolve_provider
@@ -61,7 +61,7 @@ class _Progress:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-p", "--provider", help="Provider of every record (default: detect per record).")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Output file."
+    "-o", "--output", type=NamedPath(dir_okay=False, allow_dash=True), help="Output file."
 )
 @click.option(
     "--format",
@@ -70,7 +70,7 @@ class _Progress:
     help="Output format (default: from the -o suffix, else jsonl).",
 )
 @click.option(
-    "--errors", "errors_path", type=click.Path(dir_okay=False), help="Failed records, as JSONL."
+    "--errors", "errors_path", type=NamedPath(dir_okay=False), help="Failed records, as JSONL."
 )
 @click.option("--strict", is_flag=True, help="Stop at the first record that fails.")
 @click.option(

@@ -27,6 +27,7 @@ __all__ = [
     "EXIT_TIMED_OUT",
     "EXIT_USAGE",
     "emit_json",
+    "NamedPath",
     "fail",
     "redacted_document",
     "stdout_is_terminal",
@@ -52,6 +53,16 @@ def emit_json(document: Any, mask: Callable[[str], str] | None = None) -> None:
     out = sys.stdout.buffer
     out.write(text + b"\n")
     out.flush()
+
+
+class NamedPath(click.Path):
+    """``click.Path`` that refuses an empty name (an unset shell variable): a usage error,
+    not a write into the directory the empty name resolves to."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "":
+            self.fail("an empty name is not a path", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def stdout_is_terminal() -> bool:
