@@ -58,8 +58,24 @@ def shorten(value: object, limit: int = _SHORT) -> str:
     return text
 
 
+def _restore(cls: type[BaseException], args: tuple[object, ...]) -> BaseException:
+    """An exception of *cls* with *args*, built without calling its ``__init__`` (pickle then
+    restores its attributes): an ``__init__`` whose parameters differ from ``args`` (required
+    or keyword-only ones) would fail to unpickle through ``cls(*args)``."""
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError's subclasses (TimeoutError) set them in __init__
+    return error
+
+
 class RunnormError(Exception):
-    """Base class of every error runnorm raises."""
+    """Base class of every error runnorm raises.
+
+    Every subclass (a plugin's too, whatever its ``__init__`` takes) pickles and copies with
+    its message and attributes, so errors can cross process boundaries.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args), self.__dict__)
 
 
 class UnknownProviderError(RunnormError, KeyError):
