@@ -1,6 +1,6 @@
 """``runnorm list``: a provider's runs, through the writers of ``normalize``; incremental sync.
 
-The runs come from ``list_runs`` (``Client.list_pairs``: each run as listed beside the one
+The runs come from ``list_runs`` (``Client._list_pairs``: each run as listed beside the one
 written, the fetched one with ``--full``). On a terminal without ``-o`` they are a table;
 otherwise documents built as ``runnorm normalize`` builds them (``Normalizer.document``:
 redaction, then the caller's key masked), framed by the same ``OutputDocument`` and published
@@ -292,7 +292,7 @@ def _run(
     redact: bool,
 ) -> None:
     try:
-        pairs = client.list_pairs(**query, **settings)
+        pairs = client._list_pairs(**query, **settings)
     except ConfigError as exc:
         raise click.UsageError(mask.line(str(exc))) from None
     except RunnormError as exc:

@@ -409,7 +409,7 @@ class Client(_Base["httpx.Client", SyncSender]):
 
         Arguments are checked at once; the first request goes out with the first ``next()``.
         """
-        pairs = self.list_pairs(
+        pairs = self._list_pairs(
             since=since,
             until=until,
             status=status,
@@ -421,7 +421,7 @@ class Client(_Base["httpx.Client", SyncSender]):
         )
         return (run for _, run in pairs)
 
-    def list_pairs(
+    def _list_pairs(
         self,
         *,
         since: Any = None,

@@ -1,0 +1,68 @@
+"""The live API's shapes agree: module functions and their async twins, and the clients'
+methods, take the same parameters with the same defaults; the clients show no internals."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+
+import runnorm
+from runnorm import AsyncClient, Client
+
+TWINS = [
+    ("get", "aget"),
+    ("wait", "await_run"),
+    ("watch", "awatch"),
+    ("list_runs", "alist_runs"),
+    ("cancel", "acancel"),
+    ("resume", "aresume"),
+    ("artifacts", "aartifacts"),
+    ("download", "adownload"),
+]
+METHODS = {
+    "artifacts",
+    "cancel",
+    "download",
+    "get",
+    "get_many",
+    "list_runs",
+    "resume",
+    "wait",
+    "watch",
+}
+
+
+def _params(function: Any, *, skip: int = 0) -> list[tuple[str, Any, Any]]:
+    parameters = list(inspect.signature(function).parameters.values())[skip:]
+    return [(p.name, p.kind, p.default) for p in parameters]
+
+
+def _annotations(function: Any, *, skip: int = 0) -> dict[str, Any]:
+    parameters = list(inspect.signature(function).parameters.values())[skip:]
+    return {p.name: p.annotation for p in parameters if p.name != "webhooks"}
+
+
+@pytest.mark.parametrize(("sync", "async_"), TWINS)
+def test_async_twins_take_the_same_parameters(sync: str, async_: str) -> None:
+    assert _params(getattr(runnorm, sync)) == _params(getattr(runnorm, async_))
+    # ``webhooks`` is an async iterable, for ``awatch`` only
+    assert _annotations(getattr(runnorm, sync)) == _annotations(getattr(runnorm, async_))
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_client_methods_match_the_module_functions(name: str) -> None:
+    expected = _params(getattr(runnorm, name), skip=1)  # the provider
+    for client in (Client, AsyncClient):
+        assert _params(getattr(client, name), skip=1) == expected, client  # self
+        assert _annotations(getattr(client, name), skip=1) == _annotations(
+            getattr(runnorm, name), skip=1
+        )
+
+
+def test_clients_show_only_their_public_methods() -> None:
+    public = {n for n in dir(Client) if not n.startswith("_")}
+    assert public == METHODS | {"close"}
+    assert {n for n in dir(AsyncClient) if not n.startswith("_")} == METHODS | {"aclose"}
+    assert _params(Client.__init__) == _params(AsyncClient.__init__)
