@@ -4,7 +4,8 @@ methods, take the same parameters with the same defaults; the clients show no in
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, get_type_hints
 
 import pytest
 
@@ -66,3 +67,28 @@ def test_clients_show_only_their_public_methods() -> None:
     assert public == METHODS | {"close"}
     assert {n for n in dir(AsyncClient) if not n.startswith("_")} == METHODS | {"aclose"}
     assert _params(Client.__init__) == _params(AsyncClient.__init__)
+
+
+TIME_BOUND = datetime | timedelta | str | None
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        runnorm.list_runs,
+        runnorm.alist_runs,
+        runnorm.watch,
+        runnorm.awatch,
+        Client.list_runs,
+        AsyncClient.list_runs,
+        Client.watch,
+        AsyncClient.watch,
+    ],
+    ids=lambda f: f.__qualname__,
+)
+def test_time_bounds_are_typed_as_documented(function: Any) -> None:
+    # an aware datetime, a timedelta back from now, ISO 8601 text or a span ("2h"): not Any
+    hints = get_type_hints(function)
+    for name in ("since", "until"):
+        if name in inspect.signature(function).parameters:
+            assert hints[name] == TIME_BOUND, name

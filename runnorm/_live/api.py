@@ -25,7 +25,6 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +33,7 @@ from runnorm._live.client import DEFAULT_CONCURRENCY, AsyncClient, Client
 from runnorm._live.download import Progress
 from runnorm._live.listing import MAX_PAGES
 from runnorm._live.watching import RunEvent
+from runnorm._live.when import TimeBound
 from runnorm._model.control import ControlResult
 from runnorm._model.run import Artifact, Run
 from runnorm._model.status import RunStatus
@@ -168,7 +168,7 @@ def watch(
     provider: str | Provider,
     run_ids: Iterable[str] | None = None,
     *,
-    since: datetime | None = None,
+    since: TimeBound = None,
     follow: bool = False,
     interval: float | None = None,
     timeout: float | None = None,
@@ -190,8 +190,8 @@ def watch(
     *interval* ``None`` is the adaptive schedule (quick at first, slower while queued,
     quicker while running); a number fixes the first gap. Past *timeout* (the overall
     deadline, seconds; as in :func:`wait`, *request_timeout* is the HTTP one) it raises
-    ``WaitTimeout``, whose ``last_runs`` maps each unfinished
-    run id to its last ``Run``. *since* (a datetime) also picks up runs created after it,
+    ``WaitTimeout``, whose ``last_runs`` maps each unfinished run id to its last ``Run``.
+    *since* (read as in :func:`list_runs`) also picks up runs created after it,
     through the provider's listing (their first events come from the list, ``source="list"``;
     a listing a limit cut short is an error event after the runs it reached; a provider
     without ``list`` raises ``UnsupportedError``), and *follow* keeps discovering (every
@@ -227,8 +227,8 @@ def _lister(provider: str | Provider) -> Provider:
 def list_runs(
     provider: str | Provider,
     *,
-    since: Any = None,
-    until: Any = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
     status: RunStatus | str | None = None,
     limit: int | None = None,
     full: bool = False,
@@ -267,7 +267,7 @@ def awatch(
     provider: str | Provider,
     run_ids: Iterable[str] | None = None,
     *,
-    since: datetime | None = None,
+    since: TimeBound = None,
     follow: bool = False,
     interval: float | None = None,
     timeout: float | None = None,
@@ -303,8 +303,8 @@ def awatch(
 def alist_runs(
     provider: str | Provider,
     *,
-    since: Any = None,
-    until: Any = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
     status: RunStatus | str | None = None,
     limit: int | None = None,
     full: bool = False,

@@ -24,7 +24,6 @@ from collections.abc import (
     Mapping,
 )
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -52,6 +51,7 @@ from runnorm._live.options import (
     resolve_options,
 )
 from runnorm._live.watching import RunEvent, check_watch, watch_flow
+from runnorm._live.when import TimeBound
 from runnorm._live.wire import Flow, WatchFlow
 from runnorm._model.control import ControlResult
 from runnorm._model.run import Artifact, Run
@@ -166,8 +166,8 @@ class _Base(Generic[H, S]):
     def _listing(
         self,
         *,
-        since: Any,
-        until: Any,
+        since: TimeBound,
+        until: TimeBound,
         status: Any,
         limit: Any,
         full: Any,
@@ -257,7 +257,7 @@ class _Base(Generic[H, S]):
         self,
         run_ids: Iterable[str] | None,
         *,
-        since: datetime | None,
+        since: TimeBound,
         follow: bool,
         interval: float | None,
         timeout: float | None,
@@ -396,8 +396,8 @@ class Client(_Base["httpx.Client", SyncSender]):
     def list_runs(
         self,
         *,
-        since: Any = None,
-        until: Any = None,
+        since: TimeBound = None,
+        until: TimeBound = None,
         status: RunStatus | str | None = None,
         limit: int | None = None,
         full: bool = False,
@@ -424,8 +424,8 @@ class Client(_Base["httpx.Client", SyncSender]):
     def _list_pairs(
         self,
         *,
-        since: Any = None,
-        until: Any = None,
+        since: TimeBound = None,
+        until: TimeBound = None,
         status: Any = None,
         limit: Any = None,
         full: Any = False,
@@ -479,7 +479,7 @@ class Client(_Base["httpx.Client", SyncSender]):
         self,
         run_ids: Iterable[str] | None = None,
         *,
-        since: datetime | None = None,
+        since: TimeBound = None,
         follow: bool = False,
         interval: float | None = None,
         timeout: float | None = None,
@@ -630,8 +630,8 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
     def list_runs(
         self,
         *,
-        since: Any = None,
-        until: Any = None,
+        since: TimeBound = None,
+        until: TimeBound = None,
         status: RunStatus | str | None = None,
         limit: int | None = None,
         full: bool = False,
@@ -676,7 +676,7 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
         self,
         run_ids: Iterable[str] | None = None,
         *,
-        since: datetime | None = None,
+        since: TimeBound = None,
         follow: bool = False,
         interval: float | None = None,
         timeout: float | None = None,

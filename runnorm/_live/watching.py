@@ -54,7 +54,7 @@ from runnorm._live.flows import check_run_id, describe_state, get_run_flow, run_
 from runnorm._live.mcp import McpState
 from runnorm._live.options import CallOptions, check_seconds
 from runnorm._live.retry import DeadlinePassed
-from runnorm._live.when import parse_when
+from runnorm._live.when import TimeBound, parse_when
 from runnorm._live.wire import DELIVERY, Collect, Done, Emit, Flow, Spawn, WatchFlow
 from runnorm._model.run import Run, dedupe_key
 from runnorm._model.status import RunStatus
@@ -187,7 +187,7 @@ def is_permanent(error: RunnormError) -> bool:
 def check_watch(
     run_ids: Iterable[str] | None,
     *,
-    since: datetime | None,
+    since: TimeBound,
     follow: bool,
     interval: float | None,
     timeout: float | None,

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 from runnorm._errors import ConfigError, PayloadError, shorten
 from runnorm._model.timestamps import parse_timestamp
 
-__all__ = ["parse_when"]
+__all__ = ["TimeBound", "parse_when"]
+
+TimeBound: TypeAlias = datetime | timedelta | str | None
+"""What ``since`` and ``until`` take: an aware ``datetime``, a ``timedelta`` back from now,
+ISO 8601 text or a span such as ``"2h"``; None for no bound."""
 
 _SPAN = re.compile(r"(?:\s*\d+(?:\.\d+)?\s*[smhdw])+\s*")
 _SPAN_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
