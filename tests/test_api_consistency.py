@@ -92,3 +92,22 @@ def test_time_bounds_are_typed_as_documented(function: Any) -> None:
     for name in ("since", "until"):
         if name in inspect.signature(function).parameters:
             assert hints[name] == TIME_BOUND, name
+
+
+def test_read_dump_with_on_error_raise_is_typed_to_yield_runs_only() -> None:
+    # with on_error="raise" no RecordError is ever yielded: a type checker knows it
+    from collections.abc import Iterator
+    from typing import Literal, get_overloads
+
+    from runnorm import RecordError, Run
+    from runnorm._batch import reader
+
+    returns = {
+        get_type_hints(o, vars(reader))["on_error"]: get_type_hints(o, vars(reader))["return"]
+        for o in get_overloads(reader.read_dump)
+    }
+    assert returns == {
+        Literal["raise"]: Iterator[Run],
+        Literal["yield"]: Iterator[Run | RecordError],
+        Literal["yield", "raise"]: Iterator[Run | RecordError],
+    }

@@ -20,7 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, overload
 
 import orjson
 
@@ -46,6 +46,33 @@ __all__ = ["Result", "normalize_stream", "read_dump"]
 _NON_FINITE = re.compile(rb"[:,\[]\s*-?(?:NaN|Infinity)\b")
 
 Result = tuple[Run | RecordError, bytes | None]
+
+
+@overload
+def read_dump(
+    source: str | os.PathLike[str] | IO[bytes],
+    provider: str | Provider | None = None,
+    *,
+    on_error: Literal["raise"],
+) -> Iterator[Run]: ...
+
+
+@overload
+def read_dump(
+    source: str | os.PathLike[str] | IO[bytes],
+    provider: str | Provider | None = None,
+    *,
+    on_error: Literal["yield"] = "yield",
+) -> Iterator[Run | RecordError]: ...
+
+
+@overload
+def read_dump(
+    source: str | os.PathLike[str] | IO[bytes],
+    provider: str | Provider | None = None,
+    *,
+    on_error: Literal["yield", "raise"],
+) -> Iterator[Run | RecordError]: ...
 
 
 def read_dump(
