@@ -59,14 +59,43 @@ class SecretMask:
 
 
 def mask_value(scrub: Callable[[str], str], value: Any) -> Any:
-    """A JSON value with *scrub* applied to every string it holds, keys included."""
+    """A JSON value with *scrub* applied to every string it holds, keys included: mappings
+    become dicts (two keys that mask alike keep the later value, as a dict literal would),
+    lists stay lists, other values are kept.
+
+    Walked with a stack of its own, not by recursion: an error's body or a webhook payload
+    may nest deeper than Python's recursion limit (orjson decodes 1,024 levels). A container
+    met twice gives one masked copy, so a value that holds itself ends too.
+    """
     if isinstance(value, str):
         return scrub(value)
-    if isinstance(value, Mapping):
-        return {scrub(str(k)): mask_value(scrub, v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_value(scrub, v) for v in value]
-    return value
+    if not isinstance(value, Mapping | list):
+        return value
+    root: list[Any] = [None]
+    copies: dict[int, Any] = {}
+    pending: list[tuple[Any, Any, Any]] = [(root, 0, value)]  # (into, slot, item)
+    while pending:
+        into, slot, item = pending.pop()
+        if isinstance(item, str):
+            into[slot] = scrub(item)
+        elif not isinstance(item, Mapping | list):
+            into[slot] = item
+        elif id(item) in copies:
+            into[slot] = copies[id(item)]
+        elif isinstance(item, list):
+            listed: list[Any] = [None] * len(item)
+            into[slot] = copies[id(item)] = listed
+            pending.extend((listed, i, v) for i, v in enumerate(item))
+        else:
+            mapped: dict[str, Any] = {}
+            into[slot] = copies[id(item)] = mapped
+            children = []
+            for k, v in item.items():
+                key = scrub(str(k))
+                mapped.setdefault(key, None)  # each key where a dict literal puts it
+                children.append((mapped, key, v))
+            pending.extend(reversed(children))  # popped in order: the later value wins
+    return root[0]
 
 
 _MASKS = ("***", "###", "~~~", "^^^", "___")

@@ -386,3 +386,13 @@ def test_parse_raises_only_runnorm_errors_on_signed_bodies_and_odd_headers(
     except RunnormError:
         return
     assert run.provider == "skyvern"
+
+
+@pytest.mark.parametrize("depth", [500, 1000])
+def test_a_deeply_nested_signed_body_is_a_payload_error(depth: int) -> None:
+    # the secret is masked in the error's value: that walk must not recurse per level
+    body = b"[" * depth + b"]" * depth
+    signature = hmac.new(KEY.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Skyvern-Signature": signature, "X-Skyvern-Timestamp": str(NOW)}
+    with pytest.raises(PayloadError, match="must be a JSON object"):
+        webhooks.parse("skyvern", body, headers, secret=KEY, now=NOW)
