@@ -644,3 +644,18 @@ def test_notification_answered_with_an_open_stream_does_not_wait() -> None:
     with HostileServer(handle) as server, Elapsed() as took:
         assert runnorm.get("bridgetown", BT_ID, timeout=5, **bt(server)).id == BT_ID
     assert took.seconds < 4
+
+
+def test_sse_events_of_another_type_are_skipped() -> None:
+    body = b"event: ping\ndata: ping\n\nevent: message\ndata: one\n\ndata: two\n\n"
+    assert iter_sse_data(body) == ["one", "two"]  # an event without a type is a message
+
+
+def test_mcp_keep_alive_event_before_the_reply_is_not_a_payload_error() -> None:
+    def reply(exchange: Exchange, message_id: int) -> None:
+        exchange.send(sse_head() + b"event: ping\ndata: keep-alive\n\n: comment\n\n")
+        exchange.send(sse_event(result_for(message_id)))
+        exchange.hold()
+
+    with HostileServer(mcp_handler(reply)) as server:
+        assert runnorm.get("bridgetown", BT_ID, timeout=5, **bt(server)).id == BT_ID
