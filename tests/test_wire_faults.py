@@ -644,3 +644,44 @@ def test_notification_answered_with_an_open_stream_does_not_wait() -> None:
     with HostileServer(handle) as server, Elapsed() as took:
         assert runnorm.get("bridgetown", BT_ID, timeout=5, **bt(server)).id == BT_ID
     assert took.seconds < 4
+
+
+def test_sse_events_of_another_type_are_skipped() -> None:
+    body = b"event: ping\ndata: ping\n\nevent: message\ndata: one\n\ndata: two\n\n"
+    assert iter_sse_data(body) == ["one", "two"]  # an event without a type is a message
+
+
+def test_mcp_keep_alive_event_before_the_reply_is_not_a_payload_error() -> None:
+    def reply(exchange: Exchange, message_id: int) -> None:
+        exchange.send(sse_head() + b"event: ping\ndata: keep-alive\n\n: comment\n\n")
+        exchange.send(sse_event(result_for(message_id)))
+        exchange.hold()
+
+    with HostileServer(mcp_handler(reply)) as server:
+        assert runnorm.get("bridgetown", BT_ID, timeout=5, **bt(server)).id == BT_ID
+
+
+def json_reply(make: Any) -> Any:
+    def reply(exchange: Exchange, message_id: int) -> bool:
+        exchange.send(http_response(200, json.dumps(make(message_id)).encode(), JSON))
+        return True
+
+    return reply
+
+
+def test_mcp_result_with_a_null_error_is_the_result() -> None:
+    def make(message_id: int) -> dict[str, Any]:
+        return {**result_for(message_id), "error": None}  # JSON-RPC 1.0 habit
+
+    with HostileServer(mcp_handler(json_reply(make))) as server:
+        assert runnorm.get("bridgetown", BT_ID, **bt(server)).id == BT_ID
+
+
+def test_mcp_jsonrpc_error_with_a_huge_message_is_shortened() -> None:
+    def make(message_id: int) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": message_id, "error": {"code": 1, "message": "x" * 10**5}}
+
+    with HostileServer(mcp_handler(json_reply(make))) as server, pytest.raises(APIError) as info:
+        runnorm.get("bridgetown", BT_ID, **bt(server))
+    assert len(str(info.value)) < 1000
+    assert info.value.body["message"] == "x" * 10**5  # the body keeps it whole

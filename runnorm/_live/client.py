@@ -109,6 +109,7 @@ class _Base(Generic[H, S]):
         self._gate = Gate()
         self._mcp: dict[tuple[str, str], tuple[McpState, CallOptions]] = {}
         self._mcp_lock = threading.Lock()
+        self._closed = False
         self._sender: S = self._new_sender(http_client)
 
     def _new_sender(self, http_client: H | None) -> S:
@@ -118,7 +119,15 @@ class _Base(Generic[H, S]):
         base = self._settings.get("base_url") or self.provider.base_url
         return f"{type(self).__name__}(provider={self.provider.name!r}, base_url={base!r})"
 
+    def _check_open(self) -> None:
+        """A closed client (``close``, ``aclose``, the end of its ``with``) cannot be used."""
+        if self._closed:
+            raise ConfigError(
+                f"this {type(self).__name__} for {self.provider.name!r} is closed; create a new one"
+            )
+
     def _options(self, overrides: Mapping[str, Any], *, listing: bool = False) -> CallOptions:
+        self._check_open()
         if overrides or listing:
             settings = {**self._settings, **overrides}
             return resolve_options(self.provider, settings, listing=listing)
@@ -512,13 +521,16 @@ class Client(_Base["httpx.Client", SyncSender]):
         return drive_watch_sync(flow, self._sender, self._gate, concurrency)
 
     def close(self) -> None:
-        """End MCP sessions, then close the pool (unless it came as ``http_client``)."""
+        """End MCP sessions, then close the pool (unless it came as ``http_client``); the
+        client cannot be used after (a ``ConfigError``)."""
+        self._closed = True
         for flow in self._close_flows():
             with contextlib.suppress(RunnormError):
                 self._drive(flow)
         self._sender.close()
 
     def __enter__(self) -> Client:
+        self._check_open()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -528,8 +540,8 @@ class Client(_Base["httpx.Client", SyncSender]):
 class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
     """The async twin of :class:`Client` (an async context manager).
 
-    Bound to the event loop it is first used on; ``http_client`` takes a configured
-    ``httpx.AsyncClient``.
+    Bound to the event loop it is first used on (a call from another loop is a
+    ``ConfigError``); ``http_client`` takes a configured ``httpx.AsyncClient``.
     """
 
     def _new_sender(self, http_client: httpx.AsyncClient | None) -> AsyncSender:
@@ -708,13 +720,16 @@ class AsyncClient(_Base["httpx.AsyncClient", AsyncSender]):
         return drive_watch_async(flow, self._sender, self._gate, deliveries)
 
     async def aclose(self) -> None:
-        """End MCP sessions, then close the pools (unless one came as ``http_client``)."""
+        """End MCP sessions, then close the pools (unless one came as ``http_client``); the
+        client cannot be used after (a ``ConfigError``)."""
+        self._closed = True
         for flow in self._close_flows():
             with contextlib.suppress(RunnormError):
                 await self._drive(flow)
         await self._sender.aclose()
 
     async def __aenter__(self) -> AsyncClient:
+        self._check_open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -36,7 +36,7 @@ import attrs
 import httpcore
 import httpx
 
-from runnorm._errors import TransportError
+from runnorm._errors import ConfigError, TransportError
 from runnorm._live.decoding import BodyDecoder, DecodingFailed, TooLarge, TooManyCodings
 from runnorm._live.options import mask_key, valid_http_url
 from runnorm._live.wire import Request, Response
@@ -418,6 +418,10 @@ def _result(request: Request, response: httpx.Response, body: bytes) -> Response
     )
 
 
+def _closed() -> ConfigError:
+    return ConfigError("the HTTP client is closed: a closed runnorm client cannot send")
+
+
 def _deadline(request: Request) -> float | None:
     return None if request.timeout is None else time.monotonic() + request.timeout
 
@@ -435,6 +439,8 @@ class SyncSender:
 
         The whole attempt, redirects included, ends by ``request.timeout``.
         """
+        if self.client.is_closed:
+            raise _closed()
         deadline = _deadline(request)
         token = _DEADLINE.set(deadline)
         sending = _SENDING.set(True)
@@ -480,6 +486,8 @@ class AsyncSender:
         self.owned = http_client is None
         self._clients: list[httpx.AsyncClient] = [] if http_client is None else [http_client]
         self._in_flight: list[int] = [] if http_client is None else [0]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -504,8 +512,21 @@ class AsyncSender:
         return index
 
     async def send(self, request: Request) -> Response:
-        """Send *request*, following redirects safely; raise ``TransportError`` on failure."""
+        """Send *request*, following redirects safely; raise ``TransportError`` on failure.
+
+        The pools belong to the event loop of the first request: another loop is refused
+        (a ``ConfigError``), as is a closed sender or client."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise ConfigError(
+                "this AsyncClient was first used on another event loop (its connections "
+                "belong to that loop): create one AsyncClient per event loop"
+            )
         index = self._pick()
+        if self._closed or self._clients[index].is_closed:
+            raise _closed()
         self._in_flight[index] += 1
         token = _SENDING.set(True)
         try:
@@ -540,7 +561,12 @@ class AsyncSender:
         )
 
     async def aclose(self) -> None:
-        """Close the pools this sender created (never the caller's client)."""
+        """Close the pools this sender created (never the caller's client). From another
+        event loop than theirs, they are only dropped: their connections belong to that loop
+        (closed with it), and closing them here would raise."""
+        self._closed = True
+        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            return
         if self.owned:
             for client in self._clients:
                 await client.aclose()

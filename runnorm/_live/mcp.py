@@ -16,7 +16,8 @@ is the message with our id *and* a ``result`` or ``error`` (a server-to-client r
 reuses our id is not one); results as ``structuredContent`` or as JSON text content;
 ``isError`` results become ``ToolError``, or ``ToolNotFoundError`` when the tool's
 structured ``error`` code is one of the provider's ``McpFetch.not_found`` codes; JSON-RPC
-errors become ``APIError``.
+errors become ``APIError`` (its message shortened, its ``body`` whole; a ``result`` beside
+``"error": null`` is a result).
 
 A lost session re-initializes once per call: an HTTP 404 on a request that carried a session
 id (the server did not process it), and, for a read tool (:data:`READ_TOOLS`), an SSE
@@ -251,10 +252,21 @@ def _session_header(options: CallOptions, response: Response) -> str | None:
     return session_id
 
 
+def _failed(reply: Mapping[str, Any]) -> bool:
+    """True when *reply* is an error: an ``error`` that is not null, or no ``result`` (a
+    result beside ``"error": null``, as JSON-RPC 1.0 servers send, is a result)."""
+    return reply.get("error") is not None or "result" not in reply
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = value if isinstance(value, str) else shorten(value, limit)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _rpc_error(options: CallOptions, error: Any, what: str) -> APIError:
     error = options.scrub_value(error)  # masked before anything is shortened
     if isinstance(error, Mapping):
-        text = f"JSON-RPC error {error.get('code')}: {error.get('message')}"
+        text = f"JSON-RPC error {_short(error.get('code'), 40)}: {_short(error.get('message'))}"
     else:
         text = f"JSON-RPC error {shorten(error)}"
     return APIError(
@@ -282,8 +294,8 @@ def _initialize(options: CallOptions, state: McpState) -> Flow[None]:
     if response.status != 200:
         raise error_for(options, response, "MCP initialize")
     reply = _reply(options, response, message_id)
-    if "error" in reply:
-        raise _rpc_error(options, reply["error"], "MCP initialize")
+    if _failed(reply):
+        raise _rpc_error(options, reply.get("error"), "MCP initialize")
     result = reply.get("result")
     version = result.get("protocolVersion") if isinstance(result, Mapping) else None
     if version is not None and not (isinstance(version, str) and _visible_ascii(version)):
@@ -442,8 +454,8 @@ def mcp_call_tool(
             lost = state.session_id == session_id and state.phase == "ready"
         if lost:
             state.reset()  # whoever gets here first starts a new session
-    if "error" in reply:
-        raise _rpc_error(options, reply["error"], what)
+    if _failed(reply):
+        raise _rpc_error(options, reply.get("error"), what)
     return _tool_value(options, tool, reply.get("result"), not_found)
 
 
@@ -471,8 +483,8 @@ def _request_once(
         if response.status != 200:
             raise error_for(options, response, what)
         reply = _reply(options, response, message_id)
-        if "error" in reply:
-            raise _rpc_error(options, reply["error"], what)
+        if _failed(reply):
+            raise _rpc_error(options, reply.get("error"), what)
         return reply.get("result")
 
 

@@ -3,7 +3,9 @@
 Lines end at CR, LF or CRLF, and nowhere else (not at U+2028, U+2029 or the other breaks
 ``str.splitlines`` knows); a CRLF split across two chunks is one line end. An event's
 ``data`` lines are joined with LF; comments and other fields are skipped; a leading BOM is
-dropped. Bytes are decoded as UTF-8, invalid sequences replaced.
+dropped. Only ``message`` events (an ``event:`` field of ``message``, or none) are given:
+another type (a server's ``event: ping`` keep-alive) is skipped, as the MCP SDK client does.
+Bytes are decoded as UTF-8, invalid sequences replaced.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 class SseParser:
     """Feed bytes, get the ``data`` of each event completed so far."""
 
-    __slots__ = ("_buffer", "_data", "_decoder", "_started")
+    __slots__ = ("_buffer", "_data", "_decoder", "_event", "_started")
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._buffer = ""
         self._data: list[str] = []
+        self._event = ""
         self._started = False
 
     def feed(self, chunk: bytes) -> list[str]:
@@ -34,10 +37,13 @@ class SseParser:
     def close(self) -> list[str]:
         """The events still open when the stream ends (an unterminated last event counts)."""
         events = self._lines(self._decoder.decode(b"", final=True), final=True)
-        if self._data:
-            events.append("\n".join(self._data))
-            self._data = []
+        self._dispatch(events)
         return events
+
+    def _dispatch(self, events: list[str]) -> None:
+        if self._data and self._event in ("", "message"):
+            events.append("\n".join(self._data))
+        self._data, self._event = [], ""
 
     def _lines(self, text: str, *, final: bool) -> list[str]:
         if not self._started and (text or final):
@@ -61,15 +67,15 @@ class SseParser:
 
     def _line(self, line: str, events: list[str]) -> None:
         if not line:
-            if self._data:
-                events.append("\n".join(self._data))
-                self._data = []
+            self._dispatch(events)
             return
         if line.startswith(":"):
             return
         field, _, value = line.partition(":")
         if field == "data":
             self._data.append(value.removeprefix(" "))
+        elif field == "event":
+            self._event = value.removeprefix(" ")
 
 
 def iter_sse_data(body: bytes) -> list[str]:
