@@ -20,7 +20,7 @@ import os
 import signal
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import IO, Any
 
@@ -130,7 +130,7 @@ def run_parallel(
         get_host().usable()  # plugins loaded once, here: forked workers inherit them
         pool = ProcessPoolExecutor(jobs, mp_context=_context(), initializer=_worker_signals)
         try:
-            for result in _in_order([pool.submit(_worker, task) for task in work]):
+            for result in _in_order(pool, work):
                 shard = shards[result.index]
                 with open(result.errors, "rb") as errors:
                     for line in errors:
@@ -151,21 +151,26 @@ def run_parallel(
         output_document.close()
 
 
-def _in_order(futures: list[Future[_ShardResult]]) -> Iterator[_ShardResult]:
-    """The shards' results in input order, each waited for in slices of :data:`_POLL`
-    seconds: a signal handler of the parent runs between two slices."""
-    for future in futures:
-        while True:
-            try:
-                yield future.result(timeout=_POLL)
-                break
-            except TimeoutError:
-                continue
-            except BrokenProcessPool:
-                raise WorkerDied(
-                    "a worker process died (killed by a signal, or out of memory?); "
-                    "its shard is lost"
-                ) from None
+def _in_order(
+    pool: ProcessPoolExecutor, work: list[tuple[int, Shard, BatchOptions, str]]
+) -> Iterator[_ShardResult]:
+    """The shards of *work* submitted to *pool*, their results in input order, each waited
+    for in slices of :data:`_POLL` seconds: a signal handler of the parent runs between two
+    slices. A worker that died, found while submitting or while waiting, is
+    :class:`WorkerDied`."""
+    try:
+        futures = [pool.submit(_worker, task) for task in work]
+        for future in futures:
+            while True:
+                try:
+                    yield future.result(timeout=_POLL)
+                    break
+                except TimeoutError:
+                    continue
+    except BrokenProcessPool:
+        raise WorkerDied(
+            "a worker process died (killed by a signal, or out of memory?); its shard is lost"
+        ) from None
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
