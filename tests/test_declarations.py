@@ -469,12 +469,16 @@ def test_related_fetch_declarations_are_checked_too() -> None:
 
 SKYVERN_ARTIFACT_KINDS = {
     "recording": ArtifactKind.RECORDING,
+    "screenshot": ArtifactKind.SCREENSHOT,
     "screenshot_final": ArtifactKind.SCREENSHOT,
     "screenshot_action": ArtifactKind.SCREENSHOT,
     "screenshot_llm": ArtifactKind.SCREENSHOT,
+    "screenshot_proxy": ArtifactKind.SCREENSHOT,
     "download": ArtifactKind.DOWNLOAD,
     "skyvern_log": ArtifactKind.LOG,
+    "skyvern_log_raw": ArtifactKind.LOG,
     "browser_console_log": ArtifactKind.LOG,
+    "browser_session_action_log": ArtifactKind.LOG,
     "har": ArtifactKind.LOG,
     "trace": ArtifactKind.LOG,
 }

@@ -312,16 +312,21 @@ def to_run(p: Mapping[str, Any]) -> Run:
 
 ARTIFACT_KINDS = {
     "recording": ArtifactKind.RECORDING,
+    "screenshot": ArtifactKind.SCREENSHOT,
     "screenshot_final": ArtifactKind.SCREENSHOT,
     "screenshot_action": ArtifactKind.SCREENSHOT,
     "screenshot_llm": ArtifactKind.SCREENSHOT,
+    "screenshot_proxy": ArtifactKind.SCREENSHOT,
     "download": ArtifactKind.DOWNLOAD,
     "skyvern_log": ArtifactKind.LOG,
+    "skyvern_log_raw": ArtifactKind.LOG,
     "browser_console_log": ArtifactKind.LOG,
+    "browser_session_action_log": ArtifactKind.LOG,
     "har": ArtifactKind.LOG,
     "trace": ArtifactKind.LOG,
 }
-"""Skyvern's ``artifact_type`` words; any other (``html``, ``pdf``, ...) is ``other``."""
+"""Skyvern's ``artifact_type`` words (the spec's ``ArtifactType`` enum); any other (``html``,
+``pdf``, ``llm_prompt``, ``session_replay``, ...) is ``other``."""
 
 PROVIDER = Provider(
     name=NAME,

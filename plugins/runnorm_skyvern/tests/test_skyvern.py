@@ -354,3 +354,16 @@ def test_an_attempt_without_its_number_names_its_path() -> None:
     with pytest.raises(PayloadError) as info:
         runnorm.normalize(p)
     assert info.value.path == "retry_pending"
+
+
+def test_every_screenshot_and_log_artifact_type_of_the_spec_has_its_kind() -> None:
+    # The spec's ArtifactType enum: plain `screenshot` and `screenshot_proxy` are screenshots,
+    # `skyvern_log_raw` and `browser_session_action_log` are logs (were `other`).
+    from runnorm_skyvern.provider import ARTIFACT_KINDS
+
+    for word in ("screenshot", "screenshot_llm", "screenshot_action", "screenshot_final"):
+        assert ARTIFACT_KINDS[word] is ArtifactKind.SCREENSHOT
+    assert ARTIFACT_KINDS["screenshot_proxy"] is ArtifactKind.SCREENSHOT
+    for word in ("skyvern_log", "skyvern_log_raw", "browser_console_log"):
+        assert ARTIFACT_KINDS[word] is ArtifactKind.LOG
+    assert ARTIFACT_KINDS["browser_session_action_log"] is ArtifactKind.LOG
