@@ -88,12 +88,12 @@ FIELD_NOTES = (
     FieldNote("task_run_type", "kind", when="list items", note="as sent"),
     FieldNote("output", "result"),
     FieldNote(("extracted_information", "outputs"), "result", when="webhooks, output null"),
-    FieldNote("failure_reason", "error.message"),
+    FieldNote("failure_reason", "error.message", note="an empty one counts as null"),
     FieldNote(
         "errors[]",
         ("error.code", "error.message", "error.details"),
         note="code from the first error_code; message from the first reasoning when "
-        "failure_reason is null; the entries as sent in details",
+        "failure_reason is null or empty; the entries as sent in details",
     ),
     FieldNote(
         "failure_category[]",
@@ -167,7 +167,7 @@ def detect(payload: Mapping[str, Any]) -> bool:
 def _error(r: FieldReader) -> RunError | None:
     if not r.has_any(_ERROR_KEYS):  # list items: nothing to look at
         return None
-    reason = r.text("failure_reason")
+    reason = r.text("failure_reason") or None  # task_v1_service sends "" for "no reason"
     errors = r.objects("errors")
     categories = r.objects("failure_category")
     if reason is None and not errors and not categories:

@@ -367,3 +367,14 @@ def test_every_screenshot_and_log_artifact_type_of_the_spec_has_its_kind() -> No
     for word in ("skyvern_log", "skyvern_log_raw", "browser_console_log"):
         assert ARTIFACT_KINDS[word] is ArtifactKind.LOG
     assert ARTIFACT_KINDS["browser_session_action_log"] is ArtifactKind.LOG
+
+
+def test_an_empty_failure_reason_is_no_reason() -> None:
+    # task_v1_service builds failure_reason = "" for a failed task whose last step's actions
+    # all succeeded: the message is the first error's reasoning, not "".
+    p = sample("get-run-task-v1-failed-empty-failure-reason")
+    run = runnorm.normalize(p)
+    assert run.error is not None and run.error.code == "REACH_MAX_STEPS"
+    assert run.error.message == p["errors"][0]["reasoning"]
+    p["errors"] = []
+    assert runnorm.normalize(p).error is None
