@@ -61,6 +61,7 @@ FIELD_NOTES = (
     FieldNote("task", "task"),
     FieldNote("result", "result"),
     FieldNote(("cause.code", "cause.message"), ("error.code", "error.message")),
+    FieldNote("cause.*", "error.details", note="any other key, snake_case, in one object"),
     FieldNote("createdAt", "timing.created_at"),
     FieldNote("startedAt", "timing.started_at"),
     FieldNote("endedAt", "timing.finished_at"),
@@ -158,7 +159,9 @@ def to_run(p: Mapping[str, Any]) -> Run:
     cause = r.child("cause")
     error = None
     if cause is not None:
-        error = RunError(code=cause.text("code"), message=cause.text("message"))
+        code, message = cause.text("code"), cause.text("message")
+        more = cause.rest(snake=True)  # keys the spec does not list yet
+        error = RunError(code=code, message=message, details=(more,) if more else ())
     web_url = artifacts = None
     if session_id:
         web_url = f"{SESSION_PAGE_ROOT}{session_id}"

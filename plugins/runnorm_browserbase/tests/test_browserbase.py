@@ -122,3 +122,16 @@ def test_mistyped_cause_names_the_field() -> None:
         "cause",
         "boom",
     )
+
+
+def test_cause_keys_beyond_code_and_message_are_kept_in_details() -> None:
+    # The spec's cause has code and message; keys it grows later must not vanish.
+    run = runnorm.normalize(sample("get-run-failed-cause-extra-keys"))
+    assert run.error is not None
+    assert run.error.code == "SESSION_CREATE_FAILED"
+    assert run.error.details == ({"retryable": True, "status_code": 429},)
+
+
+def test_cause_with_code_and_message_only_has_no_details() -> None:
+    run = runnorm.normalize(sample("get-run-failed-heartbeat-lost"))
+    assert run.error is not None and run.error.details == ()
