@@ -80,7 +80,8 @@ FIELD_NOTES = (
         "session (GET /v1/sessions/{id})",
         ("extra", "timing.started_at", "timing.finished_at"),
         when="include_session=True",
-        note="the document in extra.session; its startedAt / endedAt fill missing timing",
+        note="the document in extra.session; its startedAt fills a missing start, its endedAt "
+        "a terminal run's missing end",
     ),
     FieldNote(
         "recording downloads[]",
@@ -116,10 +117,12 @@ def fold_session(run: Run, documents: Mapping[str, Any]) -> Run:
     timing = run.timing
     if session is not None:
         extra["session"] = session
+        ended = fields.time(session, "endedAt", "session.endedAt")
         timing = attrs.evolve(
             timing,
             started_at=timing.started_at or fields.time(session, "startedAt", "session.startedAt"),
-            finished_at=timing.finished_at or fields.time(session, "endedAt", "session.endedAt"),
+            # a session can end under a live run (a paused one awaiting input): not its end
+            finished_at=timing.finished_at or (ended if run.status.is_terminal else None),
         )
     if recordings is not None:
         states = []
