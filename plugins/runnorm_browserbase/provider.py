@@ -61,6 +61,7 @@ FIELD_NOTES = (
     FieldNote("task", "task"),
     FieldNote("result", "result"),
     FieldNote(("cause.code", "cause.message"), ("error.code", "error.message")),
+    FieldNote("cause.*", "error.details", note="any other key, snake_case, in one object"),
     FieldNote("createdAt", "timing.created_at"),
     FieldNote("startedAt", "timing.started_at"),
     FieldNote("endedAt", "timing.finished_at"),
@@ -79,7 +80,8 @@ FIELD_NOTES = (
         "session (GET /v1/sessions/{id})",
         ("extra", "timing.started_at", "timing.finished_at"),
         when="include_session=True",
-        note="the document in extra.session; its startedAt / endedAt fill missing timing",
+        note="the document in extra.session; its startedAt fills a missing start, its endedAt "
+        "a terminal run's missing end",
     ),
     FieldNote(
         "recording downloads[]",
@@ -115,10 +117,12 @@ def fold_session(run: Run, documents: Mapping[str, Any]) -> Run:
     timing = run.timing
     if session is not None:
         extra["session"] = session
+        ended = fields.time(session, "endedAt", "session.endedAt")
         timing = attrs.evolve(
             timing,
             started_at=timing.started_at or fields.time(session, "startedAt", "session.startedAt"),
-            finished_at=timing.finished_at or fields.time(session, "endedAt", "session.endedAt"),
+            # a session can end under a live run (a paused one awaiting input): not its end
+            finished_at=timing.finished_at or (ended if run.status.is_terminal else None),
         )
     if recordings is not None:
         states = []
@@ -158,7 +162,9 @@ def to_run(p: Mapping[str, Any]) -> Run:
     cause = r.child("cause")
     error = None
     if cause is not None:
-        error = RunError(code=cause.text("code"), message=cause.text("message"))
+        code, message = cause.text("code"), cause.text("message")
+        more = cause.rest(snake=True)  # keys the spec does not list yet
+        error = RunError(code=code, message=message, details=(more,) if more else ())
     web_url = artifacts = None
     if session_id:
         web_url = f"{SESSION_PAGE_ROOT}{session_id}"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runnorm_browserbase.provider import fold_session
 
 import runnorm
 from runnorm import ArtifactKind, PayloadError, RunStatus
@@ -18,6 +19,10 @@ SAMPLES = Path(__file__).parent.parent / "samples"
 
 def sample(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / f"{name}.json").read_text())
+
+
+def sample_session(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / "session" / f"{name}.json").read_text())
 
 
 class TestBrowserbaseConformance(ProviderConformance):
@@ -122,3 +127,36 @@ def test_mistyped_cause_names_the_field() -> None:
         "cause",
         "boom",
     )
+
+
+def test_cause_keys_beyond_code_and_message_are_kept_in_details() -> None:
+    # The spec's cause has code and message; keys it grows later must not vanish.
+    run = runnorm.normalize(sample("get-run-failed-cause-extra-keys"))
+    assert run.error is not None
+    assert run.error.code == "SESSION_CREATE_FAILED"
+    assert run.error.details == ({"retryable": True, "status_code": 429},)
+
+
+def test_cause_with_code_and_message_only_has_no_details() -> None:
+    run = runnorm.normalize(sample("get-run-failed-heartbeat-lost"))
+    assert run.error is not None and run.error.details == ()
+
+
+@pytest.mark.parametrize("name", ["get-run-paused", "get-run-running"])
+def test_an_ended_session_does_not_finish_a_live_run(name: str) -> None:
+    # A paused run's session can time out while the agent awaits the caller's input: the
+    # session's endedAt is not the run's, and a run that is not terminal has no finished_at.
+    run = runnorm.normalize(sample(name))
+    session = {**sample_session("session"), "id": run.session_id}
+    folded = fold_session(run, {"session": session})
+    assert folded.timing.finished_at is None and folded.timing.run_time is None
+    assert folded.extra["session"] == session
+
+
+def test_an_ended_session_fills_a_terminal_run_without_end_time() -> None:
+    payload = sample("get-run-stopped-no-result")
+    payload.pop("endedAt", None)
+    run = runnorm.normalize(payload)
+    session = {**sample_session("session"), "endedAt": "2026-03-02T13:47:02.950Z"}
+    folded = fold_session(run, {"session": session})
+    assert folded.timing.finished_at == datetime(2026, 3, 2, 13, 47, 2, 950000, tzinfo=UTC)
