@@ -120,25 +120,7 @@ def run_document(run: Run, stamp: Stamp | None = None, raw: Any = None) -> dict[
         if error is None
         else {"code": error.code, "message": error.message, "details": list(error.details)},
         "timing": timing_document(run.timing, stamp),
-        "artifacts": [
-            {
-                "kind": a.kind.value,
-                "url": a.url,
-                "name": a.name,
-                "checksum": a.checksum,
-                "size": a.size,
-                "media_type": a.media_type,
-                "created_at": a.created_at
-                if stamp is None or a.created_at is None
-                else stamp(a.created_at),
-                "content": a.content,
-                "id": a.id,
-                "expires_at": a.expires_at
-                if stamp is None or a.expires_at is None
-                else stamp(a.expires_at),
-            }
-            for a in run.artifacts
-        ],
+        "artifacts": [artifact_document(a, stamp) for a in run.artifacts],
         "web_url": run.web_url,
         "session_id": run.session_id,
         "step_count": run.step_count,
@@ -152,8 +134,8 @@ def run_document(run: Run, stamp: Stamp | None = None, raw: Any = None) -> dict[
 
 
 def artifact_document(artifact: Artifact, stamp: Stamp | None = None) -> dict[str, Any]:
-    """One artifact as :func:`run_document` writes it in ``artifacts`` (a test holds the two
-    together): what ``runnorm artifacts`` prints."""
+    """One artifact as :func:`run_document` writes it in ``artifacts``: what ``runnorm
+    artifacts`` prints."""
     a = artifact
     return {
         "kind": a.kind.value,
