@@ -17,6 +17,7 @@ from runnorm._cli.live import (
     WAIT_EXIT,
     Mask,
     base_url_option,
+    deadline_options,
     extra_option,
     fail_with,
     json_option,
@@ -91,20 +92,7 @@ def _show(verb: str, result: ControlResult, as_json: bool, mask: Mask) -> None:
     is_flag=True,
     help="Then poll until the run has stopped, and exit as `runnorm wait` does.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=600.0,
-    show_default=True,
-    help="Deadline of --wait (s).",
-)
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0, min_open=True),
-    default=2.0,
-    show_default=True,
-    help="First poll gap of --wait (s).",
-)
+@deadline_options(" of --wait")
 @base_url_option
 @json_option
 @extra_option

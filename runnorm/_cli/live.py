@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import warnings
-from collections.abc import Iterator
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 import click
@@ -39,6 +39,7 @@ __all__ = [
     "WAIT_EXIT",
     "Mask",
     "base_url_option",
+    "deadline_options",
     "extra_option",
     "fail_with",
     "get_command",
@@ -50,6 +51,8 @@ __all__ = [
     "wait_command",
 ]
 
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 WAIT_EXIT = {
     RunStatus.SUCCEEDED: 0,
@@ -200,6 +203,28 @@ base_url_option = click.option(
     "--base-url", help="API root (REST) or MCP endpoint URL; default from the environment."
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="JSON output.")
+
+
+def deadline_options(of: str = "") -> Callable[[F], F]:
+    """``--timeout`` (600 s) and ``--interval`` (2 s) of a wait; *of* names it in the help
+    (``" of --wait"``)."""
+    timeout = click.option(
+        "--timeout",
+        type=click.FloatRange(min=0),
+        default=600.0,
+        show_default=True,
+        help=f"Deadline{of} (s).",
+    )
+    interval = click.option(
+        "--interval",
+        type=click.FloatRange(min=0, min_open=True),
+        default=2.0,
+        show_default=True,
+        help=f"First poll gap{of} (s).",
+    )
+    return lambda command: timeout(interval(command))
+
+
 extra_option = click.option(
     "--option",
     "-O",
@@ -232,20 +257,7 @@ def get_command(
 @click.command("wait")
 @click.argument("provider")
 @click.argument("run_id")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=600.0,
-    show_default=True,
-    help="Deadline (s).",
-)
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0, min_open=True),
-    default=2.0,
-    show_default=True,
-    help="First poll gap (s).",
-)
+@deadline_options()
 @click.option(
     "--stop-on-paused/--no-stop-on-paused",
     default=True,
