@@ -5,14 +5,17 @@ trailing data and values nested deeper than 1,024 levels are refused with a ``Va
 that says why; nothing falls back to a more lenient decoder, so one input never decodes two
 ways. Encoding uses orjson and, for what orjson refuses (integers past 64 bits, nesting past
 its 254 levels, strings holding lone surrogates, keys that are not strings), the stdlib with
-the same output conventions; a value nested too deep even for that raises ``ValueError``.
-Neither function ever raises ``RecursionError``.
+the same output conventions. Everything decoding accepts encodes, inside a document of a few
+levels more (the stdlib is given the recursion room for that, briefly); a value nested deeper
+still raises ``ValueError``. Neither function ever raises ``RecursionError``.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import sys
+import threading
 from datetime import date, datetime
 from typing import Any
 
@@ -64,6 +67,23 @@ def _stdlib(value: Any, indent: bool, *, ascii_only: bool) -> str:
     )
 
 
+_DEEP_ROOM = 1_200
+"""Recursion room for the stdlib encoder on deep values: orjson decodes 1,024 levels, and
+the output document around a payload (``{"extra": {...}}``) adds a few."""
+_DEEP_LOCK = threading.Lock()
+
+
+def _stdlib_deep(value: Any, indent: bool, *, ascii_only: bool) -> str:
+    """:func:`_stdlib` with :data:`_DEEP_ROOM` more recursion allowed while it runs."""
+    with _DEEP_LOCK:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + _DEEP_ROOM)
+        try:
+            return _stdlib(value, indent, ascii_only=ascii_only)
+        finally:
+            sys.setrecursionlimit(limit)
+
+
 def dumps(value: Any, *, indent: bool = False, newline: bool = False) -> bytes:
     """Encode compact (or indented) JSON as UTF-8 bytes, with a final newline if asked.
 
@@ -85,6 +105,12 @@ def dumps(value: Any, *, indent: bool = False, newline: bool = False) -> bytes:
             return _stdlib(value, indent, ascii_only=False).encode() + end
         except UnicodeEncodeError:  # a lone surrogate: kept, as the JSON escape it came from
             return _stdlib(value, indent, ascii_only=True).encode() + end
+        except RecursionError:
+            pass
+        try:
+            return _stdlib_deep(value, indent, ascii_only=False).encode() + end
+        except UnicodeEncodeError:
+            return _stdlib_deep(value, indent, ascii_only=True).encode() + end
     except RecursionError:
         raise ValueError("cannot encode as JSON: the value is nested too deep") from None
     except ValueError as exc:

@@ -209,6 +209,32 @@ def test_values_json_cannot_hold_fail_alone(tmp_path: Path, line: bytes) -> None
     assert code == 1 and len(out.splitlines()) == 4 and "failed: 1" in err
 
 
+def _nested(depth: int, inner: str) -> bytes:
+    return b'{"a":' * depth + inner.encode() + b"}" * depth
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
+@pytest.mark.parametrize("secret", [True, False])
+def test_a_record_as_deep_as_json_allows_is_written_in_every_format(
+    tmp_path: Path, fmt: str, secret: bool
+) -> None:
+    """1,020 levels under run_request: decoded (orjson takes 1,024), redacted by a walk that
+    keeps its own stack, and encoded inside the output document (a few levels more). Before,
+    the walk raised RecursionError past ~500 levels and the encoder past ~990: a traceback that
+    stopped the batch."""
+    inner = '{"totp_secret":"s3cr3t"}' if secret else '{"x":1}'
+    deep = b'{"run_id":"tsk_d","status":"completed","run_request":' + _nested(1020, inner) + b"}"
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(jsonl(runs(1)) + deep + b"\n" + jsonl(runs(1, 5)))
+    out = tmp_path / f"out.{fmt}"
+    code, _, err = invoke("normalize", str(path), "-o", str(out), "--jobs", "1")
+    assert code == 0 and "records in: 3, normalized: 3, failed: 0" in err, err
+    assert b"s3cr3t" not in out.read_bytes()
+    if fmt == "jsonl":
+        lines = out.read_bytes().splitlines()
+        assert len(lines) == 3 and (b"[REDACTED]" in lines[1]) is secret
+
+
 # -- streamed documents -------------------------------------------------------------------------
 
 

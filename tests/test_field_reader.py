@@ -63,6 +63,18 @@ def test_keep_copies_read_keys_back_in_payload_order(payload: dict[str, Any]) ->
     assert extra == payload
 
 
+def test_present_marks_an_all_null_group_read_and_leaves_a_group_with_values_alone() -> None:
+    payload = {"a": None, "b": 1, "c": None, "d": [1]}
+    r = fields.read(payload)
+    assert r.present(("a", "c", "missing")) is False  # all absent or null: read, none in extra
+    assert r.present(("b", "a")) is True  # one has a value: nothing is marked read
+    assert r.rest() == {"b": 1, "d": [1]}
+    r = fields.read(payload)
+    assert r.integer("b") == 1 and r.present(("b",)) is True  # looks at the payload itself
+    assert r.array("d") == [1] and r.array("d") == [1] and r.objects("missing") == []
+    assert r.rest() == {"a": None, "c": None}
+
+
 def test_keep_of_a_key_never_read_changes_nothing() -> None:
     r = fields.read({"a": 1, "b": 2})
     r.value("a")

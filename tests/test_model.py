@@ -105,3 +105,35 @@ def test_artifact_kinds() -> None:
         "output",
         "other",
     ]
+
+
+def test_the_model_classes_keep_attrs_signature_with_a_cheaper_init() -> None:
+    """``slot_init`` gives the frozen classes an ``__init__`` that sets each slot through its
+    descriptor: same parameters, defaults and keyword-only fields as attrs' own, still frozen."""
+    import inspect
+
+    from runnorm import Artifact, Attempt, RunError, Timing
+    from runnorm._model.construction import slot_init
+
+    for cls in (Run, Timing, Artifact, RunError, Attempt):
+        params = list(inspect.signature(cls).parameters.values())
+        fields = attrs.fields(cls)
+        assert [p.name for p in params] == [f.name for f in fields]
+        for param, field in zip(params, fields, strict=True):
+            default = inspect.Parameter.empty if field.default is attrs.NOTHING else field.default
+            assert param.default is default
+            keyword = inspect.Parameter.KEYWORD_ONLY
+            assert (param.kind is keyword) is field.kw_only
+    run = Run("p", "1", RunStatus.RUNNING, "running", attempt=2)
+    assert (run.attempt, run.retry_pending, run.extra) == (2, False, {})
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        run.id = "2"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Run("p", "1", RunStatus.RUNNING, "running", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+
+    @attrs.frozen(slots=True)
+    class Checked:
+        value: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    with pytest.raises(TypeError, match="needs attrs' own __init__"):
+        slot_init(Checked)

@@ -154,3 +154,26 @@ def test_byte_scan_sees_escapes_that_could_spell_a_key(text: bytes, expected: bo
 def test_a_pattern_without_a_stem_treats_every_unicode_escape_as_possible() -> None:
     redactor = Redactor(["*token*"])
     assert redactor.may_hold_secrets(rb'{"n": null, "m": "caf\u00e9"}')
+
+
+def test_the_walk_keeps_its_own_stack_and_shares_what_it_does_not_change() -> None:
+    redactor = Redactor(["totp_*"])
+    deep: dict[str, object] = {"totp_x": "s"}
+    for _ in range(5_000):  # far past the recursion limit
+        deep = {"a": deep, "b": [1, "x", None]}
+    redacted = redactor.redact(deep)
+    node: object = redacted
+    for _ in range(5_000):
+        assert isinstance(node, dict) and node["b"] == [1, "x", None]
+        node = node["a"]
+    assert node == {"totp_x": REDACTED}
+    clean = {"a": {"b": [{"c": 1}]}, "totp_y": None}
+    assert redactor.redact(clean) is clean
+
+
+def test_a_value_that_holds_itself_ends() -> None:
+    redactor = Redactor(["secret"])
+    looped: list[object] = [{"secret": "s"}]
+    looped.append(looped)
+    redacted = redactor.redact(looped)
+    assert redacted[0] == {"secret": REDACTED} and redacted[1] is looped

@@ -175,3 +175,21 @@ def test_artifact_ids_and_expiry_round_trip_and_match_the_schema() -> None:
     assert Run.from_dict(document) == run
     jsonschema.Draft202012Validator(runnorm.json_schema()).validate(document)
     assert document["schema_version"] == runnorm.SCHEMA_VERSION == 2
+
+
+def test_dumps_encodes_what_loads_decodes_with_a_document_around_it() -> None:
+    import sys
+
+    from runnorm._json import dumps, loads
+
+    limit = sys.getrecursionlimit()
+    value = loads(b"[" * 1024 + b"]" * 1024)  # as deep as decoding allows
+    text = dumps({"extra": {"raw": value}})
+    assert text == b'{"extra":{"raw":' + b"[" * 1024 + b"]" * 1024 + b"}}"
+    assert sys.getrecursionlimit() == limit
+    deeper: list[object] = []
+    for _ in range(5_000):
+        deeper = [deeper]
+    with pytest.raises(ValueError, match="nested too deep"):
+        dumps(deeper)
+    assert sys.getrecursionlimit() == limit

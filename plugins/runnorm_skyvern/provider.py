@@ -62,18 +62,16 @@ STATUSES = StatusMap(
 ID_KEYS = ("run_id", "task_id", "workflow_run_id", "task_run_id")
 ID_PREFIXES = ("tsk_", "wr_")
 RESULT_KEYS = ("output", "extracted_information", "outputs")
-_ERROR_KEYS = frozenset({"failure_reason", "errors", "failure_category"})
-_ARTIFACT_KEYS = frozenset(
-    {
-        "recording_url",
-        "recording_urls",
-        "screenshot_urls",
-        "screenshot_url",
-        "action_screenshot_urls",
-        "downloaded_files",
-        "downloaded_file_urls",
-        "browser_console_log_url",
-    }
+_ERROR_KEYS = ("failure_reason", "errors", "failure_category")
+_ARTIFACT_KEYS = (
+    "recording_url",
+    "recording_urls",
+    "screenshot_urls",
+    "screenshot_url",
+    "action_screenshot_urls",
+    "downloaded_files",
+    "downloaded_file_urls",
+    "browser_console_log_url",
 )
 # Read for a named field and copied to extra as well (webhooks send no run_request: there the
 # prompt is top-level; total_steps only stands in for a null step_count).
@@ -165,7 +163,7 @@ def detect(payload: Mapping[str, Any]) -> bool:
 
 
 def _error(r: FieldReader) -> RunError | None:
-    if not r.has_any(_ERROR_KEYS):  # list items: nothing to look at
+    if not r.present(_ERROR_KEYS):  # list items, runs that did not fail: all absent or null
         return None
     reason = r.text("failure_reason") or None  # task_v1_service sends "" for "no reason"
     errors = r.objects("errors")
@@ -185,7 +183,7 @@ def _error(r: FieldReader) -> RunError | None:
 
 
 def _artifacts(r: FieldReader) -> tuple[Artifact, ...]:
-    if not r.has_any(_ARTIFACT_KEYS):  # list items carry no artifacts
+    if not r.present(_ARTIFACT_KEYS):  # list items, runs that made none: all absent or null
         return ()
     out: list[Artifact] = []
     recording = r.text("recording_url")

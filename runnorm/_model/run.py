@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from runnorm._model.construction import slot_init
 from runnorm._model.status import TERMINAL_STATUSES, RunStatus
 
 __all__ = ["JSON", "Artifact", "ArtifactKind", "Attempt", "Run", "RunError", "Timing", "dedupe_key"]
@@ -35,6 +36,7 @@ class ArtifactKind(str, Enum):
         return self.value
 
 
+@slot_init
 @attrs.frozen(slots=True)
 class Artifact:
     """A file or link a run produced. ``content`` holds what arrived inline (stdout, outputs).
@@ -57,6 +59,7 @@ class Artifact:
     expires_at: datetime | None = None
 
 
+@slot_init
 @attrs.frozen(slots=True)
 class RunError:
     """Why a run failed: a short ``code``, a human ``message`` and the provider's ``details``."""
@@ -72,6 +75,7 @@ def _span(start: datetime | None, end: datetime | None) -> timedelta | None:
     return end - start
 
 
+@slot_init
 @attrs.frozen(slots=True)
 class Timing:
     """When a run was created, queued, started, finished and last updated (aware UTC), and
@@ -103,6 +107,7 @@ class Timing:
 _NO_TIMING = Timing()
 
 
+@slot_init
 @attrs.frozen(slots=True)
 class Attempt:
     """One attempt of a run the provider retries under the same id (Skyvern ``attempts[]``).
@@ -121,6 +126,7 @@ class Attempt:
     extra: Mapping[str, JSON] = _EMPTY
 
 
+@slot_init
 @attrs.frozen(slots=True, hash=False)
 class Run:
     """One run of any provider, normalized.

@@ -220,9 +220,14 @@ def _put_back(left: dict[str, Any], payload: Mapping[str, Any], back: list[str])
     When no unread key follows a kept one (Skyvern's ``run_request`` comes last), appending
     is enough, which costs a walk over the payload's tail instead of a rebuild.
     """
+    if type(payload) is not dict:
+        return {k: v for k, v in payload.items() if k in left or k in back}
+    if len(back) == 1 and next(reversed(payload)) == back[0]:  # the common case, cheaply
+        left[back[0]] = payload[back[0]]
+        return left
     wanted = set(back)
     found: list[str] = []
-    tail: Iterable[str] = reversed(payload) if type(payload) is dict else ()
+    tail: Iterable[str] = reversed(payload)
     for key in tail:
         if key in wanted:
             found.append(key)
@@ -258,13 +263,21 @@ class FieldReader:
         self.prefix = prefix
         self.unread: dict[str, Any] = dict(payload)
 
-    def _take(self, key: str) -> Any:
-        value = self.unread.pop(key, _MISSING)
-        return self.payload.get(key) if value is _MISSING else value  # absent, or read before
-
     def has_any(self, keys: Collection[str]) -> bool:
         """True when the payload has one of *keys* (nothing is marked read)."""
         return not self.payload.keys().isdisjoint(keys)
+
+    def present(self, keys: tuple[str, ...]) -> bool:
+        """True when one of *keys* holds a value other than null. When none does, every one
+        of them is marked read (absent or null, none goes to ``extra``): a mapping can skip
+        reading a group of fields that a payload sends all null."""
+        values = [*map(self.payload.get, keys)]
+        if values.count(None) < len(values):
+            return True
+        pop = self.unread.pop
+        for key in keys:
+            pop(key, None)
+        return False
 
     def value(self, key: str) -> Any:
         """The value at *key*, whatever its type, or None."""
@@ -273,16 +286,22 @@ class FieldReader:
 
     def first(self, *keys: str) -> Any:
         """The first non-null value among *keys* (those after it are not read), or None."""
+        pop = self.unread.pop
         for key in keys:
-            value = self._take(key)
+            value = pop(key, _MISSING)
+            if value is _MISSING:
+                value = self.payload.get(key)
             if value is not None:
                 return value
         return None
 
     def id(self, *keys: str) -> str:
         """The first of *keys* holding a non-empty string (required; later keys are not read)."""
+        pop = self.unread.pop
         for key in keys:
-            value = self._take(key)
+            value = pop(key, _MISSING)
+            if value is _MISSING:
+                value = self.payload.get(key)
             if value is not None:
                 if type(value) is str and value:
                     return value
@@ -352,12 +371,20 @@ class FieldReader:
 
     def array(self, key: str) -> list[JSON]:
         """A JSON array field; a missing or null one is empty."""
-        self._take(key)
+        value = self.unread.pop(key, _MISSING)
+        if value is None:
+            return []
+        if type(value) is list:
+            return value
         return self.fields.array(self.payload, key, self.prefix + key)
 
     def objects(self, key: str) -> list[Mapping[str, JSON]]:
         """A JSON array of objects; a missing or null one is empty."""
-        self._take(key)
+        value = self.unread.pop(key, _MISSING)
+        if value is None:
+            return []
+        if type(value) is list and all(type(item) is dict for item in value):
+            return value
         return self.fields.objects(self.payload, key, self.prefix + key)
 
     def strings(self, key: str) -> list[str]:
@@ -435,12 +462,11 @@ class FieldReader:
         Call it once, after the reads: it hands over what is left.
         """
         left = self.unread
-        payload = self.payload
-        for key in keep:  # a loop, not a comprehension: this runs once per record
-            if key not in left and key in payload:
-                back = [k for k in keep if k not in left and k in payload]
+        if keep:
+            payload = self.payload
+            back = [key for key in keep if key not in left and key in payload]
+            if back:
                 left = _put_back(left, payload, back)
-                break
         for key in drop:
             left.pop(key, None)
         if snake:
