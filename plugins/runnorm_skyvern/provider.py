@@ -74,8 +74,9 @@ _ARTIFACT_KEYS = (
     "browser_console_log_url",
 )
 # Read for a named field and copied to extra as well (webhooks send no run_request: there the
-# prompt is top-level; total_steps only stands in for a null step_count).
-KEEP = ("run_request", "prompt", "total_steps")
+# prompt is top-level; total_steps only stands in for a null step_count). run_request itself
+# is read through ``fields``, which records nothing: it stays in extra where it was.
+KEEP = ("prompt", "total_steps")
 
 FIELD_NOTES = (
     FieldNote("run_id", "id"),
@@ -275,7 +276,7 @@ def to_run(p: Mapping[str, Any]) -> Run:
     """Map a get-run response, a list item or a webhook body to a ``Run``."""
     r = fields.read(p)
     native = r.status()
-    request = r.mapping("run_request")
+    request = fields.mapping(p, "run_request")
     task = fields.text(request, "prompt", "run_request.prompt") if request else None
     step_count = r.integer("step_count")
     run_type, list_type = r.text("run_type"), r.text("task_run_type")

