@@ -188,39 +188,37 @@ def _artifacts(r: FieldReader) -> tuple[Artifact, ...]:
         return ()
     out: list[Artifact] = []
     recording = r.text("recording_url")
-    recordings = [recording] if recording else []
-    recordings += [u for u in r.strings("recording_urls") if u not in recordings]
-    out += [Artifact(kind=ArtifactKind.RECORDING, url=url) for url in recordings]
+    recordings = dict.fromkeys([recording] if recording else [])  # each URL once, in order
+    recordings.update(dict.fromkeys(r.strings("recording_urls")))
+    out += [Artifact(ArtifactKind.RECORDING, url) for url in recordings]
 
-    named: dict[str, str | None] = {}  # each URL once, in Skyvern's order, with its role
-    for url in r.strings("screenshot_urls"):
-        named.setdefault(url, None)
+    named = dict.fromkeys(r.strings("screenshot_urls"))  # each URL once, Skyvern's order
     final = r.text("screenshot_url")
     if final:
         named[final] = named.get(final) or "screenshot_final"
     for url in r.strings("action_screenshot_urls"):
         named[url] = named.get(url) or "screenshot_action"
-    out += [Artifact(kind=ArtifactKind.SCREENSHOT, url=u, name=n) for u, n in named.items()]
+    out += [Artifact(ArtifactKind.SCREENSHOT, url, name) for url, name in named.items()]
 
     for index, item in enumerate(r.objects("downloaded_files")):
-        path = f"downloaded_files[{index}]"
+        d = fields.read(item, f"downloaded_files[{index}].")
         out.append(
             Artifact(
-                kind=ArtifactKind.DOWNLOAD,
-                url=fields.text(item, "url", f"{path}.url"),
-                name=fields.text(item, "filename", f"{path}.filename"),
-                checksum=fields.text(item, "checksum", f"{path}.checksum"),
-                size=fields.integer(item, "file_size", f"{path}.file_size"),
-                created_at=fields.time(item, "modified_at", f"{path}.modified_at"),
-                id=fields.text(item, "artifact_id", f"{path}.artifact_id"),
+                ArtifactKind.DOWNLOAD,
+                url=d.text("url"),
+                name=d.text("filename"),
+                checksum=d.text("checksum"),
+                size=d.integer("file_size"),
+                created_at=d.time("modified_at"),
+                id=d.text("artifact_id"),
             )
         )
-    known = {artifact.url for artifact in out}
-    out += [
-        Artifact(kind=ArtifactKind.DOWNLOAD, url=url)
-        for url in r.strings("downloaded_file_urls")
-        if url not in known
-    ]
+    more = r.strings("downloaded_file_urls")
+    if more:
+        known = {artifact.url for artifact in out}
+        out += [
+            Artifact(ArtifactKind.DOWNLOAD, url) for url in dict.fromkeys(more) if url not in known
+        ]
     console = r.text("browser_console_log_url")
     if console:
         out.append(Artifact(kind=ArtifactKind.LOG, url=console, name="browser_console_log"))

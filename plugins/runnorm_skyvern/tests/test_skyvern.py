@@ -378,3 +378,27 @@ def test_an_empty_failure_reason_is_no_reason() -> None:
     assert run.error.message == p["errors"][0]["reasoning"]
     p["errors"] = []
     assert runnorm.normalize(p).error is None
+
+
+def test_a_url_sent_twice_is_one_artifact() -> None:
+    """Recording and download URLs are each listed once, in Skyvern's order, however many
+    times (and under however many keys) the payload repeats them."""
+    run = runnorm.normalize(
+        {
+            "run_id": "tsk_1",
+            "status": "completed",
+            "recording_url": "r1",
+            "recording_urls": ["r2", "r1", "r2", "r3"],
+            "downloaded_files": [{"url": "d1"}],
+            "downloaded_file_urls": ["d2", "d1", "d2"],
+        },
+        "skyvern",
+    )
+    by_kind = [(a.kind.value, a.url) for a in run.artifacts]
+    assert by_kind == [
+        ("recording", "r1"),
+        ("recording", "r2"),
+        ("recording", "r3"),
+        ("download", "d1"),
+        ("download", "d2"),
+    ]
