@@ -63,12 +63,15 @@ class Normalizer:
         )
         """What the format's writer takes: :meth:`row` for CSV and Parquet, else
         :meth:`document`."""
+        self._redactors: dict[str, Redactor | None] = {}
 
     def redactor(self, provider: str) -> Redactor | None:
         """The redactor of *provider*'s sensitive keys (None when not redacting)."""
-        if not self.options.redact:
-            return None
-        return self.host.redactor(provider)
+        if provider not in self._redactors:  # once per provider: asked for every record
+            self._redactors[provider] = (
+                self.host.redactor(provider) if self.options.redact else None
+            )
+        return self._redactors[provider]
 
     def items(
         self, shard: Shard, stream: IO[bytes]

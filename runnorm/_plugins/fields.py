@@ -8,6 +8,7 @@ the end ``extra = r.rest()``, every key the mapping did not read. A wrong type f
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
@@ -212,6 +213,7 @@ class Fields:
 
 
 _MISSING: Any = object()
+_NONES = itertools.repeat(None)
 
 
 def _put_back(left: dict[str, Any], payload: Mapping[str, Any], back: list[str]) -> dict[str, Any]:
@@ -274,9 +276,7 @@ class FieldReader:
         values = [*map(self.payload.get, keys)]
         if values.count(None) < len(values):
             return True
-        pop = self.unread.pop
-        for key in keys:
-            pop(key, None)
+        any(map(self.unread.pop, keys, _NONES))  # pop(key, None) for each, in C: all None
         return False
 
     def value(self, key: str) -> Any:
