@@ -311,6 +311,22 @@ def test_redacted_jsonl_lines_still_round_trip(tmp_path: Path) -> None:
     assert run.raw["run_request"]["extra_http_headers"] == "[REDACTED]"
 
 
+def test_shards_of_a_large_file_stay_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """However large the file, a shard holds at most SHARD_MAX_BYTES (plus the rest of the
+    line it ends in): what the parent maps of a worker's Parquet fragment stays bounded."""
+    monkeypatch.setattr(shards_module, "SPLIT_MIN_BYTES", 1)
+    monkeypatch.setattr(shards_module, "SHARD_MAX_BYTES", 4096)
+    dump = tmp_path / "big.jsonl"
+    line = json.dumps({**SKYVERN_GOOD, "task": "x" * 80}).encode() + b"\n"
+    dump.write_bytes(line * 3000)
+    shards = shards_module.plan_shards([str(dump)], 2)
+    size = dump.stat().st_size
+    assert len(shards) >= size // 4096 > 2 * shards_module.SHARDS_PER_JOB
+    assert all(s.end - s.start <= 4096 + len(line) for s in shards)  # type: ignore[operator]
+    assert [s.start for s in shards[1:]] == [s.end for s in shards[:-1]]
+    assert (shards[0].start, shards[-1].end) == (0, size)
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
 def test_jobs_keep_input_order_in_every_format(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str

@@ -1,8 +1,9 @@
 """Cutting a batch's input into shards: whole files, or line-aligned byte ranges of JSON Lines.
 
 Plain JSON Lines files of :data:`SPLIT_MIN_BYTES` or more are cut into ``jobs *``
-:data:`SHARDS_PER_JOB` byte ranges, each ending at a line end; anything else (gzip, JSON
-documents, stdin) is one shard. Order is kept: shard *i* holds records before shard *i + 1*.
+:data:`SHARDS_PER_JOB` byte ranges, or more when that keeps each under
+:data:`SHARD_MAX_BYTES`, each ending at a line end; anything else (gzip, JSON documents,
+stdin) is one shard. Order is kept: shard *i* holds records before shard *i + 1*.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from runnorm._batch.documents import Kind, classify
 from runnorm._batch.sources import GZIP_MAGIC, READ_BUFFER
 
 __all__ = [
+    "SHARD_MAX_BYTES",
     "SPLIT_MIN_BYTES",
     "Shard",
     "count_lines",
@@ -32,6 +34,9 @@ SPLIT_MIN_BYTES = 4 * 1024 * 1024
 """Inputs smaller than this run in one process; larger plain JSONL files are split."""
 SHARDS_PER_JOB = 16
 """Small shards keep both ends busy: the last one to finish is short."""
+SHARD_MAX_BYTES = 4 * 1024 * 1024
+"""Shards of a large file stay this small: what the parent holds of a worker's output while
+it appends it (a Parquet shard's Arrow file, memory-mapped) does not grow with the input."""
 
 
 @attrs.frozen
@@ -69,7 +74,7 @@ def plan_shards(files: Iterable[str | os.PathLike[str]], jobs: int) -> list[Shar
         if path == "-" or jobs <= 1 or size < SPLIT_MIN_BYTES or not _splittable(path):
             shards.append(Shard(path))
             continue
-        pieces = jobs * SHARDS_PER_JOB
+        pieces = max(jobs * SHARDS_PER_JOB, -(-size // SHARD_MAX_BYTES))
         bounds = [0]
         with open(path, "rb") as stream:
             for k in range(1, pieces):

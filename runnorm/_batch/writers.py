@@ -433,20 +433,20 @@ class ParquetWriter:
 
 class ArrowFragmentWriter:
     """A worker's share of a Parquet output: the same record batches, as an Arrow IPC file
-    (LZ4-compressed), which the parent adds to the one :class:`ParquetWriter` as they are,
-    so that rows are encoded to Parquet once, never decoded and encoded again."""
+    (uncompressed, memory-mapped by the parent), which the parent adds to the one
+    :class:`ParquetWriter` as they are, so that rows are encoded to Parquet once, never
+    decoded and encoded again."""
 
     rows = True
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._batches = _Batches(self._take)
         pa = self._batches._pa
-        # LZ4: about 7% faster end to end than zstd here (the parent decompresses every
-        # fragment it adds), with a third of the uncompressed size on the temporary disk.
-        codec = next((c for c in ("lz4", "zstd") if pa.Codec.is_available(c)), None)
-        # One thread: compressing buffers on Arrow's thread pool gives each thread a malloc
-        # arena of its own, about 15 MB more peak RSS here for no gain on busy cores.
-        options = pa.ipc.IpcWriteOptions(compression=codec, use_threads=False)
+        # Not compressed: LZ4 cost the workers 7% of their time (zstd 14%) and the parent
+        # the time to decompress; the file lives on the temporary disk only until the parent
+        # has added it, and shards are small (SHARD_MAX_BYTES), so few are there at once.
+        # One thread: Arrow's thread pool gives each thread a malloc arena of its own.
+        options = pa.ipc.IpcWriteOptions(compression=None, use_threads=False)
         self._ipc = pa.ipc.new_file(stream, self._batches.schema, options=options)
 
     @property
