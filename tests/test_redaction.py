@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 
 import attrs
 import pytest
@@ -171,9 +172,48 @@ def test_the_walk_keeps_its_own_stack_and_shares_what_it_does_not_change() -> No
     assert redactor.redact(clean) is clean
 
 
-def test_a_value_that_holds_itself_ends() -> None:
+def test_a_value_that_holds_itself_ends_and_its_copy_holds_the_copy() -> None:
+    """The loop back to a container being walked points to that container's redacted copy:
+    the original behind it still holds the secret (a trace line's repr showed it)."""
     redactor = Redactor(["secret"])
     looped: list[object] = [{"secret": "s"}]
     looped.append(looped)
     redacted = redactor.redact(looped)
-    assert redacted[0] == {"secret": REDACTED} and redacted[1] is looped
+    assert redacted[0] == {"secret": REDACTED} and redacted[1] is redacted
+    assert looped[0] == {"secret": "s"} and looped[1] is looped  # the input is not touched
+    inner: dict[str, object] = {"secret": "s"}
+    inner["again"] = {"up": [inner]}
+    redacted = redactor.redact({"a": inner, "b": inner})
+    assert redacted["a"] is redacted["b"] is redacted["a"]["again"]["up"][0]
+    assert "'s'" not in repr(redacted) and "[REDACTED]" in repr(redacted)
+    clean: list[object] = [{"x": 1}]
+    clean.append(clean)
+    copy = redactor.redact(clean)  # a loop is copied, secret or not; what it holds is shared
+    assert copy[1] is copy and copy[0] is clean[0] and clean[1] is clean
+
+
+def test_a_mapping_that_builds_its_values_on_access_is_redacted_value_by_value() -> None:
+    """Each part walked is kept until the walk ends: a value built on access (and dropped
+    once redacted) must not leave its id to the next one, which would get its result."""
+
+    class Built(Mapping[int, object]):
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __getitem__(self, key: int) -> object:
+            if not 0 <= key < self.n:
+                raise KeyError(key)
+            return {"secret": "s", "i": key} if key % 2 == 0 else {"plain": key}
+
+        def __iter__(self) -> Iterator[int]:
+            return iter(range(self.n))
+
+        def __len__(self) -> int:
+            return self.n
+
+    redactor = Redactor(["secret"])
+    value = [Built(3) for _ in range(50)]
+    expected = {0: {"secret": REDACTED, "i": 0}, 1: {"plain": 1}, 2: {"secret": REDACTED, "i": 2}}
+    assert redactor.redact(value) == [expected] * 50
+    memo: dict[int, object] = {}
+    assert [redactor.redact(item, memo) for item in value] == [expected] * 50

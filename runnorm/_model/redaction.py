@@ -36,6 +36,7 @@ HEADER_CREDENTIALS: tuple[str, ...] = (
 
 
 _UNSEEN: Any = object()
+_WALKING: Any = object()
 _BLANKS = rb"[ \t\r\n]*+"
 _NOT_EMPTY = rb'(?!null|""|\{' + _BLANKS + rb"\}|\[" + _BLANKS + rb"\])"
 
@@ -195,39 +196,52 @@ class Redactor:
     def redact(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
         """*value* with secrets replaced; parts without secrets are shared, not copied.
 
-        *memo* (container id -> result) lets several calls over values that share parts
-        (a run's ``extra`` holds ``raw``'s own values) walk each part once.
+        *memo* (container id -> the container and its result) lets several calls over values
+        that share parts (a run's ``extra`` holds ``raw``'s own values) walk each part once.
+        It holds each container walked, so that no id in it is reused while it lives (a
+        mapping may build its values on access, and drop them).
 
         Walked with a stack of its own, not by recursion (a payload may nest as deep as
         orjson decodes, 1,024 levels, past Python's recursion limit). Per value, the walk
         looks at the key's cached sensitivity and the value's type, and descends only into
         objects and arrays: this runs for every record the byte scan could not clear.
+
+        A value holding itself ends: its copy, when it has one, holds the copy (the loop
+        back is set once the container it leads to is done), never the original.
         """
         if self._matcher is None or not _is_container(value):
             return value
         if memo is None:
             memo = {}
-        done = memo.get(id(value), _UNSEEN)
-        if done is not _UNSEEN:
-            return done
-        memo[id(value)] = value  # while it is walked: a value holding itself ends
+        seen = memo.get(id(value))
+        if seen is not None:
+            return seen[1]
+        memo[id(value)] = (value, _WALKING)
+        loops: dict[int, list[tuple[_Frame, int]]] = {}  # container id -> where it is met again
         stack = [_Frame(value)]
         while True:
             frame = stack[-1]
-            child = self._scan(frame, memo)
+            child = self._scan(frame, memo, loops)
             if child is not _UNSEEN:  # walk it first, then come back to where frame stopped
-                memo[id(child)] = child
+                memo[id(child)] = (child, _WALKING)
                 stack.append(_Frame(child))
                 continue
             result = frame.result()
-            memo[id(frame.value)] = result
+            memo[id(frame.value)] = (frame.value, result)
+            if loops:
+                for holder, position in loops.pop(id(frame.value), ()):
+                    copy = memo[id(holder.value)][1]  # done, and a copy: it was marked changed
+                    copy[position if holder.keys is None else holder.keys[position]] = result
             stack.pop()
             if not stack:
                 return result
 
-    def _scan(self, frame: _Frame, memo: dict[int, Any]) -> Any:
+    def _scan(
+        self, frame: _Frame, memo: dict[int, Any], loops: dict[int, list[tuple[_Frame, int]]]
+    ) -> Any:
         """Go on through *frame*'s values: redact each sensitive key's, take each walked
-        container's result; the first container not walked yet, or ``_UNSEEN`` at the end."""
+        container's result, note each loop back to a container being walked; the first
+        container not walked yet, or ``_UNSEEN`` at the end."""
         cache, sensitive = self._cache, self.is_sensitive
         keys, values = frame.keys, frame.values
         for position in range(frame.position, len(values)):
@@ -250,11 +264,15 @@ class Redactor:
                     continue
             elif not _is_container(item):
                 continue
-            done = memo.get(id(item), _UNSEEN)
-            if done is _UNSEEN:
+            seen = memo.get(id(item))
+            if seen is None:
                 frame.position = position
                 return item
-            if done is not item:
+            done = seen[1]
+            if done is _WALKING:  # a loop: copied, and pointed at the copy once that is done
+                loops.setdefault(id(item), []).append((frame, position))
+                frame.changed = True
+            elif done is not item:
                 values[position] = done
                 frame.changed = True
         frame.position = len(values)
