@@ -102,11 +102,12 @@ def dumps(value: Any, *, indent: bool = False, newline: bool = False) -> bytes:
     end = b"\n" if newline else b""
     try:
         try:
-            return _stdlib(value, indent, ascii_only=False).encode() + end
-        except UnicodeEncodeError:  # a lone surrogate: kept, as the JSON escape it came from
-            return _stdlib(value, indent, ascii_only=True).encode() + end
-        except RecursionError:
-            pass
+            try:
+                return _stdlib(value, indent, ascii_only=False).encode() + end
+            except UnicodeEncodeError:  # a lone surrogate: kept, as the JSON escape it came from
+                return _stdlib(value, indent, ascii_only=True).encode() + end
+        except RecursionError:  # either try (another thread's deep encoding may have raised
+            pass  # the limit for the first one only): with room of its own, then
         try:
             return _stdlib_deep(value, indent, ascii_only=False).encode() + end
         except UnicodeEncodeError:

@@ -193,3 +193,36 @@ def test_dumps_encodes_what_loads_decodes_with_a_document_around_it() -> None:
     with pytest.raises(ValueError, match="nested too deep"):
         dumps(deeper)
     assert sys.getrecursionlimit() == limit
+
+
+def test_a_deep_value_with_a_lone_surrogate_encodes_after_another_threads_deep_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While another thread encodes a deep value the recursion limit is raised: a first try
+    that got through then (and failed on the surrogate) retries after the limit is back,
+    and must take the room of its own, not report the value as nested too deep."""
+    import sys
+
+    import runnorm._json as json_module
+
+    stdlib = json_module._stdlib
+    calls: list[bool] = []
+
+    def window(value: object, indent: bool, *, ascii_only: bool) -> str:
+        calls.append(ascii_only)
+        if len(calls) > 1:
+            return stdlib(value, indent, ascii_only=ascii_only)
+        limit = sys.getrecursionlimit()  # the other thread's room, for this try only
+        sys.setrecursionlimit(limit + json_module._DEEP_ROOM)
+        try:
+            return stdlib(value, indent, ascii_only=ascii_only)
+        finally:
+            sys.setrecursionlimit(limit)
+
+    monkeypatch.setattr(json_module, "_stdlib", window)
+    value: list[object] = ["\ud800"]
+    for _ in range(1_000):
+        value = [value]
+    text = json_module.dumps(value, indent=True)
+    assert text.split().count(b'"\\ud800"') == 1 and text.count(b"[") == 1_001
+    assert calls[:2] == [False, True]
