@@ -59,3 +59,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/live.py")
     session.run("python", "bench/reader_cost.py")
     session.run("python", "bench/batch.py", *session.posargs)
+    session.run("python", "bench/stages.py")
