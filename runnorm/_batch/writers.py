@@ -353,6 +353,7 @@ class _Batches:
         self._take = take
         self.pending: list[tuple[Any, ...]] = []
         self.count = 0
+        self._no_attempts: Any = None
 
     def write(self, row: tuple[Any, ...]) -> None:
         self.pending.append(row)
@@ -360,15 +361,27 @@ class _Batches:
         if len(self.pending) >= self.SIZE:
             self.flush()
 
+    def _none(self, rows: int) -> Any:
+        """The ``attempts`` column of *rows* runs without attempts (most batches: no
+        provider but Skyvern's workflow runs sends them), built once and sliced."""
+        if self._no_attempts is None or len(self._no_attempts) < rows:
+            offsets = self._pa.array([0] * (max(rows, self.SIZE) + 1), type=self._pa.int32())
+            values = self._pa.array([], type=self._types[_ATTEMPTS].value_type)
+            self._no_attempts = self._pa.ListArray.from_arrays(offsets, values)
+        return self._no_attempts.slice(0, rows)
+
     def flush(self) -> None:
         if not self.pending:
             return
         pa = self._pa
-        columns = list(zip(*self.pending, strict=True))
-        columns[_ATTEMPTS] = tuple(_attempt_structs(a) if a else [] for a in columns[_ATTEMPTS])
+        columns: list[Any] = list(zip(*self.pending, strict=True))
+        attempts = columns[_ATTEMPTS]
+        if any(attempts):
+            columns[_ATTEMPTS] = [_attempt_structs(a) if a else [] for a in attempts]
         pool = self.pool
         arrays = [
-            pa.array(c, type=t, memory_pool=pool) for c, t in zip(columns, self._types, strict=True)
+            pa.array(c, type=t, memory_pool=pool) if c is not attempts else self._none(len(c))
+            for c, t in zip(columns, self._types, strict=True)
         ]
         self.pending = []
         self._take(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
