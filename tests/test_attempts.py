@@ -222,6 +222,28 @@ def test_parquet_has_attempts_as_a_list_of_structs(tmp_path: Path) -> None:
     assert last["error"] is None and last["finished_at"].tzinfo is not None
 
 
+def test_parquet_batches_with_and_without_attempts_keep_each_runs_own(tmp_path: Path) -> None:
+    """Batches of runs without attempts share one cached column of empty lists; a batch
+    with one run that has them converts them all; the row counts of each line up."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    from runnorm._batch.writers import ParquetWriter, _Batches, run_row
+
+    with_attempts = skyvern("get-run-workflow-run-completed-second-attempt")
+    plain = runnorm.normalize({"run_id": "tsk_1", "status": "running"})
+    runs = [plain] * 2_500
+    runs[1_700] = with_attempts
+    out = tmp_path / "mixed.parquet"
+    with out.open("wb") as stream:
+        writer = ParquetWriter(stream)
+        for run in runs:
+            writer.write(run_row(run))
+        writer.close()
+    column = pq.read_table(out).column("attempts").to_pylist()
+    assert len(column) == 2_500 and _Batches.SIZE < 1_700
+    assert [i for i, attempts in enumerate(column) if attempts] == [1_700]
+    assert [a["number"] for a in column[1_700]] == [a.number for a in with_attempts.attempts]
+
+
 def test_parquet_from_to_dict_documents_parses_attempt_timestamps(tmp_path: Path) -> None:
     pa = pytest.importorskip("pyarrow")
     from runnorm._batch.writers import ParquetWriter, flat_row
