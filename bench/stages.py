@@ -20,7 +20,7 @@ from typing import Any
 
 from runnorm._batch.normalizer import BatchOptions, Normalizer
 from runnorm._batch.reader import normalize_stream
-from runnorm._batch.writers import make_writer
+from runnorm._batch.writers import ROW_FORMATS, make_writer
 from runnorm._plugins.host import get_host
 
 Step = Callable[[Any, Any], Any]
@@ -39,28 +39,25 @@ def _pass(path: Path, step: Step) -> float:
 def stages(fmt: str) -> list[tuple[str, Callable[[], Step]]]:
     """The stages of *fmt*'s path, each a factory of the step it adds up to."""
     norm = Normalizer(BatchOptions(fmt=fmt))
-    if fmt == "jsonl":
 
-        def write() -> Step:
-            writer = make_writer("jsonl", io.BytesIO())
-            return lambda run, source: writer.write(norm.document(run, source))
+    def write() -> Step:
+        writer = make_writer(fmt, io.BytesIO(), fragment=True)  # a worker's writer
+        return lambda run, source: writer.write(norm.output(run, source))
 
-        return [
-            ("read, decode (orjson), detect, map through to_run", lambda: lambda r, s: None),
-            ("+ the secrets byte scan and, where it hits, redaction", lambda: norm._safe),
-            ("+ the output document (run_document)", lambda: norm.document),
-            ("+ JSON encoding (orjson) and writing", write),
-        ]
-
-    def write_rows() -> Step:
-        writer = make_writer(fmt, io.BytesIO(), fragment=True)
-        return lambda run, source: writer.write(norm.row(run, source))
-
+    rows = fmt in ROW_FORMATS
     return [
         ("read, decode (orjson), detect, map through to_run", lambda: lambda r, s: None),
         ("+ the secrets byte scan and, where it hits, redaction", lambda: norm._safe),
-        ("+ the flat row (run_row)", lambda: norm.row),
-        ("+ Arrow arrays and the worker's Arrow file", write_rows),
+        (
+            "+ the flat row (run_row)" if rows else "+ the output document (run_document)",
+            lambda: norm.output,
+        ),
+        (
+            "+ Arrow arrays and the worker's Arrow file"
+            if fmt == "parquet"
+            else "+ JSON encoding (orjson) and writing",
+            write,
+        ),
     ]
 
 
