@@ -221,7 +221,7 @@ def _artifacts(r: FieldReader) -> tuple[Artifact, ...]:
         ]
     console = r.text("browser_console_log_url")
     if console:
-        out.append(Artifact(kind=ArtifactKind.LOG, url=console, name="browser_console_log"))
+        out.append(Artifact(ArtifactKind.LOG, console, name="browser_console_log"))
     return tuple(out)
 
 

@@ -219,8 +219,9 @@ _NONES = itertools.repeat(None)
 def _put_back(left: dict[str, Any], payload: Mapping[str, Any], back: list[str]) -> dict[str, Any]:
     """*left* plus the *back* keys of *payload*, all in the payload's order.
 
-    When no unread key follows a kept one (Skyvern's ``run_request`` comes last), appending
-    is enough, which costs a walk over the payload's tail instead of a rebuild.
+    When no unread key follows a kept one (one kept key that is the payload's last is the
+    common case, and the cheapest), appending is enough, which costs a walk over the
+    payload's tail instead of a rebuild.
     """
     if type(payload) is not dict:
         return {k: v for k, v in payload.items() if k in left or k in back}
