@@ -217,3 +217,17 @@ def test_a_mapping_that_builds_its_values_on_access_is_redacted_value_by_value()
     assert redactor.redact(value) == [expected] * 50
     memo: dict[int, object] = {}
     assert [redactor.redact(item, memo) for item in value] == [expected] * 50
+
+
+def test_objects_and_arrays_without_containers_are_copied_only_when_they_hold_a_secret() -> None:
+    from types import MappingProxyType
+
+    redactor = Redactor(["totp_*"])
+    clean, shots = {"url": "u", "size": 3}, ["a", "b"]
+    secret = MappingProxyType({"totp_code": "123", "n": None, "totp_url": ""})
+    value = {"items": [clean, secret, shots], "also": clean}
+    redacted = redactor.redact(value)
+    assert redacted["items"][0] is clean and redacted["also"] is clean
+    assert redacted["items"][2] is shots
+    assert redacted["items"][1] == {"totp_code": REDACTED, "n": None, "totp_url": ""}
+    assert type(redacted["items"][1]) is dict and secret["totp_code"] == "123"
