@@ -100,19 +100,17 @@ def dumps(value: Any, *, indent: bool = False, newline: bool = False) -> bytes:
     except TypeError:
         pass
     end = b"\n" if newline else b""
-    try:
+    # The stdlib within the recursion limit, then with room of its own: a RecursionError in
+    # either try of the first (another thread's deep encoding may have raised the limit for
+    # one of them only) goes on to the second.
+    for encode in (_stdlib, _stdlib_deep):
         try:
             try:
-                return _stdlib(value, indent, ascii_only=False).encode() + end
+                return encode(value, indent, ascii_only=False).encode() + end
             except UnicodeEncodeError:  # a lone surrogate: kept, as the JSON escape it came from
-                return _stdlib(value, indent, ascii_only=True).encode() + end
-        except RecursionError:  # either try (another thread's deep encoding may have raised
-            pass  # the limit for the first one only): with room of its own, then
-        try:
-            return _stdlib_deep(value, indent, ascii_only=False).encode() + end
-        except UnicodeEncodeError:
-            return _stdlib_deep(value, indent, ascii_only=True).encode() + end
-    except RecursionError:
-        raise ValueError("cannot encode as JSON: the value is nested too deep") from None
-    except ValueError as exc:
-        raise ValueError(f"cannot encode as JSON: {exc}") from None
+                return encode(value, indent, ascii_only=True).encode() + end
+        except RecursionError:
+            continue
+        except ValueError as exc:
+            raise ValueError(f"cannot encode as JSON: {exc}") from None
+    raise ValueError("cannot encode as JSON: the value is nested too deep")
