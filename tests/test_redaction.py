@@ -231,3 +231,40 @@ def test_objects_and_arrays_without_containers_are_copied_only_when_they_hold_a_
     assert redacted["items"][2] is shots
     assert redacted["items"][1] == {"totp_code": REDACTED, "n": None, "totp_url": ""}
     assert type(redacted["items"][1]) is dict and secret["totp_code"] == "123"
+
+
+@pytest.mark.parametrize("depth", [1, 63, 64, 65, 130])
+def test_the_walk_by_recursion_hands_over_to_the_stack_without_a_seam(depth: int) -> None:
+    """Shallow values are walked by recursion, deeper ones (and loops, and mappings of other
+    types) by the stack, which takes over what recursion finished: the results are the same
+    on both sides of the handover, shared parts shared once."""
+    from types import MappingProxyType
+
+    redactor = Redactor(["totp_*"])
+    shared = {"totp_code": "1", "keep": [1]}
+    clean = {"plain": ["a"]}
+    value: object = {"totp_seed": "s", "also": shared, "clean": clean}
+    for level in range(depth):
+        value = {"down": [value], "shared": shared, "n": level, "clean": clean}
+    redacted = redactor.redact(value)
+    node: object = redacted
+    for _ in range(depth):
+        assert isinstance(node, dict) and node["shared"] == {"totp_code": REDACTED, "keep": [1]}
+        assert node["clean"] is clean
+        node = node["down"][0]
+    assert node == {
+        "totp_seed": REDACTED,
+        "also": {"totp_code": REDACTED, "keep": [1]},
+        "clean": clean,
+    }
+    copies = {id(part["shared"]) for part in _levels(redacted, depth)}
+    assert len(copies) == 1 and shared["totp_code"] == "1"  # one copy, the input untouched
+    other = redactor.redact({"a": [MappingProxyType({"totp_k": "v"})], "b": clean})
+    assert other == {"a": [{"totp_k": REDACTED}], "b": clean} and other["b"] is clean
+
+
+def _levels(value: object, depth: int) -> Iterator[dict[str, object]]:
+    for _ in range(depth):
+        assert isinstance(value, dict)
+        yield value
+        value = value["down"][0]  # type: ignore[index]

@@ -42,6 +42,8 @@ _NOT_EMPTY = rb'(?!null|""|\{' + _BLANKS + rb"\}|\[" + _BLANKS + rb"\])"
 
 
 _ATOMS = frozenset({str, int, float, bool, type(None)})
+_QUICK_DEPTH = 64
+"""How deep :meth:`Redactor.redact` goes by recursion before it walks with its own stack."""
 
 
 def _is_container(value: Any) -> bool:
@@ -201,8 +203,10 @@ class Redactor:
         It holds each container walked, so that no id in it is reused while it lives (a
         mapping may build its values on access, and drop them).
 
-        Walked with a stack of its own, not by recursion (a payload may nest as deep as
-        orjson decodes, 1,024 levels, past Python's recursion limit). Per value, the walk
+        Walked by recursion (:meth:`_quick`, the cheaper way) while the value is a tree of
+        ``dict`` and ``list`` no deeper than :data:`_QUICK_DEPTH`, else with a stack of its own
+        (a payload may nest as deep as orjson decodes, 1,024 levels, past Python's recursion
+        limit), which takes over what the recursion finished. Per value, the walk
         looks at the key's cached sensitivity and the value's type, and descends only into
         objects and arrays: this runs for every record the byte scan could not clear.
 
@@ -216,6 +220,12 @@ class Redactor:
         seen = memo.get(id(value))
         if seen is not None:
             return seen[1]
+        try:
+            quick = self._quick(value, memo, _QUICK_DEPTH)
+        except RecursionError:  # called from deep down already: the stack's own walk is safe
+            quick = _UNSEEN
+        if quick is not _UNSEEN:
+            return quick
         memo[id(value)] = (value, _WALKING)
         loops: dict[int, list[tuple[_Frame, int]]] = {}  # container id -> where it is met again
         stack = [_Frame(value)]
@@ -235,6 +245,56 @@ class Redactor:
             stack.pop()
             if not stack:
                 return result
+
+    def _quick(self, value: Any, memo: dict[int, Any], depth: int) -> Any:
+        """*value* (a ``dict`` or a ``list``) redacted by recursion, what most payloads need and
+        cheaper than the stack's frames; ``_UNSEEN`` when this cannot tell: deeper than
+        *depth*, a loop (which recursion meets as depth), or a container of another type.
+        Containers finished here are in *memo* as the stack's walk leaves them, so that it
+        takes them over as they are when it has to go on from the top."""
+        keyed = type(value) is dict
+        if depth == 0 or not (keyed or type(value) is list):
+            return _UNSEEN
+        cache = self._cache
+        changes: list[tuple[Any, Any]] | None = None
+        for key, item in value.items() if keyed else enumerate(value):
+            if item is None:
+                continue
+            if keyed and (type(key) is str or isinstance(key, str)):
+                secret = cache.get(key)
+                if (secret if secret is not None else self.is_sensitive(key)) and not _is_empty(
+                    item
+                ):
+                    changes = changes or []
+                    changes.append((key, REDACTED))
+                    continue
+            if type(item) in _ATOMS:
+                continue
+            done = self._quick_child(item, memo, depth)
+            if done is not item:
+                if done is _UNSEEN:
+                    return _UNSEEN
+                changes = changes or []
+                changes.append((key, done))
+        result = value
+        if changes is not None:
+            result = value.copy()
+            for key, done in changes:
+                result[key] = done
+        memo[id(value)] = (value, result)
+        return result
+
+    def _quick_child(self, item: Any, memo: dict[int, Any], depth: int) -> Any:
+        """What :meth:`_quick` makes of a value that is not an atom, one level down."""
+        kind = type(item)
+        if kind is dict or kind is list:
+            if not item:  # an empty container holds nothing to redact
+                return item
+            seen = memo.get(id(item))
+            if seen is None:
+                return self._quick(item, memo, depth - 1)
+            return _UNSEEN if seen[1] is _WALKING else seen[1]
+        return _UNSEEN if _is_container(item) else item  # another type: the stack's walk
 
     def _scan(
         self, frame: _Frame, memo: dict[int, Any], loops: dict[int, list[tuple[_Frame, int]]]
