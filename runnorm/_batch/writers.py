@@ -97,7 +97,7 @@ def format_for(fmt: str | None, output: str | None) -> str:
     return "jsonl"
 
 
-_KIND_INDEX = {kind: index for index, kind in enumerate(_KINDS)}
+_KIND_INDEX = {kind: index for index, kind in enumerate(ArtifactKind)}  # in _KINDS order
 _NO_ARTIFACTS = (0,) * len(_KINDS)
 _FIRST_STAMP = COLUMNS.index("timing.created_at")
 _JSON_COLUMNS = tuple(COLUMNS.index(name) for name in ("error.details", "result", "extra", "raw"))
@@ -123,7 +123,7 @@ def run_row(run: Run, raw_json: bytes | None = None) -> tuple[Any, ...]:
     if artifacts:
         counts = [0] * len(_KINDS)
         for artifact in artifacts:
-            counts[_KIND_INDEX[artifact.kind.value]] += 1
+            counts[_KIND_INDEX[artifact.kind]] += 1
     created, queued, started, finished = (
         timing.created_at,
         timing.queued_at,
@@ -133,7 +133,7 @@ def run_row(run: Run, raw_json: bytes | None = None) -> tuple[Any, ...]:
     return (
         run.provider,
         run.id,
-        run.status.value,
+        run.status._value_,  # the plain str; .value is a Python-level property
         run.native_status,
         run.kind,
         run.task,

@@ -93,7 +93,7 @@ def attempt_document(attempt: Attempt, stamp: Stamp | None = None) -> dict[str, 
     started, finished = attempt.started_at, attempt.finished_at
     return {
         "number": attempt.number,
-        "status": attempt.status.value,
+        "status": attempt.status._value_,
         "native_status": attempt.native_status,
         "started_at": started if stamp is None or started is None else stamp(started),
         "finished_at": finished if stamp is None or finished is None else stamp(finished),
@@ -112,7 +112,7 @@ def run_document(run: Run, stamp: Stamp | None = None, raw: Any = None) -> dict[
         "schema_version": SCHEMA_VERSION,
         "provider": run.provider,
         "id": run.id,
-        "status": run.status.value,
+        "status": run.status._value_,  # the plain str; .value is a Python-level property
         "native_status": run.native_status,
         "kind": run.kind,
         "result": run.result,
@@ -138,7 +138,7 @@ def artifact_document(artifact: Artifact, stamp: Stamp | None = None) -> dict[st
     artifacts`` prints."""
     a = artifact
     return {
-        "kind": a.kind.value,
+        "kind": a.kind._value_,
         "url": a.url,
         "name": a.name,
         "checksum": a.checksum,

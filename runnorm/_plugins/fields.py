@@ -23,6 +23,8 @@ __all__ = ["FieldReader", "Fields", "snake_case"]
 _fromisoformat = datetime.fromisoformat
 _EMPTY_TIMING = Timing()
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_DICTS = frozenset({dict})  # _DICTS.issuperset(map(type, items)): every item a dict, in C
+_STRS = frozenset({str})
 
 
 def _stamp(
@@ -200,7 +202,7 @@ class Fields:
     def strings(self, p: Mapping[str, Any], key: str, path: str | None = None) -> list[str]:
         """A JSON array of strings (nulls skipped); a missing or null one is empty."""
         items = self.array(p, key, path)
-        if all(type(item) is str for item in items):
+        if _STRS.issuperset(map(type, items)):
             return items
         out: list[str] = []
         for index, item in enumerate(items):
@@ -373,6 +375,8 @@ class FieldReader:
     def array(self, key: str) -> list[JSON]:
         """A JSON array field; a missing or null one is empty."""
         value = self.unread.pop(key, _MISSING)
+        if value is _MISSING:  # absent, or read before
+            value = self.payload.get(key)
         if value is None:
             return []
         if type(value) is list:
@@ -382,9 +386,11 @@ class FieldReader:
     def objects(self, key: str) -> list[Mapping[str, JSON]]:
         """A JSON array of objects; a missing or null one is empty."""
         value = self.unread.pop(key, _MISSING)
+        if value is _MISSING:  # absent, or read before
+            value = self.payload.get(key)
         if value is None:
             return []
-        if type(value) is list and all(type(item) is dict for item in value):
+        if type(value) is list and _DICTS.issuperset(map(type, value)):  # a C-level pass
             return value
         return self.fields.objects(self.payload, key, self.prefix + key)
 
@@ -395,7 +401,7 @@ class FieldReader:
             value = self.payload.get(key)
         if value is None:
             return []
-        if type(value) is list and all(type(item) is str for item in value):
+        if type(value) is list and _STRS.issuperset(map(type, value)):  # a C-level pass
             return value
         return self.fields.strings(self.payload, key, self.prefix + key)
 
