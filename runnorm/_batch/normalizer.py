@@ -84,7 +84,10 @@ class Normalizer:
     def _safe(self, run: Run, source: bytes | None) -> tuple[Run, bytes | None]:
         """*run* redacted, and the payload's own bytes when the byte scan proves they hold
         nothing to redact (then they are written as ``raw``, in every format alike)."""
-        redactor = self.redactor(run.provider)
+        try:
+            redactor = self._redactors[run.provider]  # one call less a record
+        except KeyError:
+            redactor = self.redactor(run.provider)
         if source is not None and (
             redactor is None
             or not (redactor.may_hold_secrets(source) or redactor.renamed_secrets(run))

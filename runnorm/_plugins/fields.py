@@ -34,9 +34,13 @@ def _stamp(
     path (``prefix + key``, or *path*) and the unit are worked out only off it."""
     if type(value) is str and len(value) >= 19:
         try:
-            if value[-1] == "Z" or value.endswith("+00:00"):  # both parse to UTC itself
+            sign = value[-6]
+            if sign in "+-":  # an offset: +00:00 parses to UTC itself
+                if value.endswith("+00:00"):
+                    return _fromisoformat(value)
+            elif value[-1] == "Z":  # parses to UTC itself
                 return _fromisoformat(value)
-            if value[-6] not in "+-":  # naive means UTC; cheaper than .replace afterwards
+            else:  # naive means UTC; cheaper than .replace afterwards (by 10 times)
                 return _fromisoformat(value + "+00:00")
         except ValueError:
             pass
