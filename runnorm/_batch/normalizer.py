@@ -121,9 +121,12 @@ def run_shard(
     strict, summary = normalizer.options.strict, stats.summary
     output = normalizer.output
     source_stream = open_shard(shard) if stream is None else stream
+    # Counted in locals (cheaper than attributes, per record) and added to *stats* before
+    # each tick and at the end, whatever ends the shard.
+    records = normalized = 0
     try:
-        for count, (item, source) in enumerate(normalizer.items(shard, source_stream), 1):
-            stats.records += 1
+        for item, source in normalizer.items(shard, source_stream):
+            records += 1
             if type(item) is RecordError:
                 stats.failed += 1
                 report(item)
@@ -131,14 +134,23 @@ def run_shard(
                     stats.stopped = True
                     return
             else:
-                stats.normalized += 1
+                normalized += 1
                 if summary is not None:
                     summary.add(item)  # type: ignore[arg-type]
                 write(output(item, source))  # type: ignore[arg-type]
-            if tick is not None and not count & 1023:
+            if tick is not None and not records & 1023:
+                stats.records, stats.normalized = (
+                    stats.records + records,
+                    stats.normalized + normalized,
+                )
+                records = normalized = 0
                 tick(source_stream)
         if tick is not None:
+            stats.records, stats.normalized = stats.records + records, stats.normalized + normalized
+            records = normalized = 0
             tick(source_stream)
     finally:
+        stats.records += records
+        stats.normalized += normalized
         if stream is None and source_stream is not sys.stdin.buffer:
             source_stream.close()
