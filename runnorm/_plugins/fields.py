@@ -374,7 +374,7 @@ class FieldReader:
         nested = self.mapping(key)
         if nested is None:
             return None
-        return FieldReader(self.fields, nested, f"{self.prefix}{key}.")
+        return self.fields.read(nested, f"{self.prefix}{key}.")
 
     def array(self, key: str) -> list[JSON]:
         """A JSON array field; a missing or null one is empty."""
