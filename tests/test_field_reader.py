@@ -32,6 +32,24 @@ def test_reading_a_key_twice_gives_the_same_value() -> None:
     assert r.text("s") == r.value("s") == "v"
     assert r.time("t") == r.time("t") == datetime(2026, 1, 1, tzinfo=UTC)
     assert r.rest() == {}
+    items = {"a": [1, "x"], "o": [{"k": 1}], "l": ["u", None, "v"], "e": []}
+    r = fields.read(items)
+    assert r.array("a") == r.array("a") == [1, "x"]
+    assert r.objects("o") == r.objects("o") == [{"k": 1}]
+    assert r.strings("l") == r.strings("l") == ["u", "v"]
+    assert r.objects("e") == r.array("e") == r.strings("e") == []
+    assert r.rest() == {}
+
+
+def test_missing_and_null_arrays_are_empty_and_read() -> None:
+    r = fields.read({"n": None, "keep": 1})
+    for read in (r.array, r.objects, r.strings):
+        assert read("n") == [] and read("missing") == []
+    assert r.rest() == {"keep": 1}
+    with pytest.raises(PayloadError, match=r"o\[1\]"):
+        fields.read({"o": [{}, "x"]}).objects("o")
+    with pytest.raises(PayloadError, match=r"l\[0\]"):
+        fields.read({"l": [1]}).strings("l")
 
 
 def test_first_and_id_read_only_up_to_the_key_used() -> None:

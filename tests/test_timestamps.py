@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from runnorm import PayloadError, Run, RunStatus, Timing
+from runnorm import Fields, PayloadError, Run, RunStatus, Timing
 from runnorm._model.timestamps import parse_timestamp
 
 EXPECTED = datetime(2026, 1, 20, 11, 52, 29, 276851, tzinfo=UTC)
@@ -29,6 +29,11 @@ def test_iso_forms_parse_to_the_same_utc_instant(text: str) -> None:
     parsed = parse_timestamp(text)
     assert parsed == EXPECTED
     assert parsed is not None and parsed.tzinfo is UTC
+    # the mappings' own reads (their fast path tells the common shapes by one character)
+    reader = Fields("x").read({"t": text, "u": text})
+    read, timing = reader.time("t"), reader.timing(created="u")
+    assert read == timing.created_at == EXPECTED
+    assert read is not None and read.tzinfo is UTC and timing.created_at.tzinfo is UTC
 
 
 def test_fraction_and_second_precision() -> None:
