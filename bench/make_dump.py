@@ -6,11 +6,15 @@ no two records are alike. ``--provider skyvern`` draws from that provider's samp
 dump the peers in ``bench/peers/`` normalize). ``--dirty 0.01`` then breaks that share of the
 lines the ways real dumps break: a line cut short (a writer killed mid-record), a JSON value
 that is not an object, or garbage bytes (a binary blob, invalid UTF-8). The dirty dump is the
-clean dump of the same seed with those lines replaced, line for line. Deterministic for a given
-seed.
+clean dump of the same seed with those lines replaced, line for line. ``--secrets 0.8`` gives
+that share of the records whose ``run_request`` is an object the values a real account that
+uses TOTP and extra headers sends there (``totp_identifier``, ``totp_url``,
+``extra_http_headers``), which the batch path must redact: the sample payloads send them null.
+Deterministic for a given seed.
 
     python bench/make_dump.py bench/data/dump.jsonl --records 200000
     python bench/make_dump.py bench/data/skyvern.jsonl --provider skyvern --dirty 0.01
+    python bench/make_dump.py bench/data/secrets.jsonl --provider skyvern --secrets 0.8
 """
 
 from __future__ import annotations
@@ -89,6 +93,22 @@ def record(template: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return out
 
 
+def with_secrets(value: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """*value* with the TOTP settings and extra headers of its ``run_request`` filled in, as
+    an account that uses them sends them (*value* itself when it has no ``run_request``)."""
+    request = value.get("run_request")
+    if not isinstance(request, dict):
+        return value
+    token = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(24))
+    request = {
+        **request,
+        "totp_identifier": "ops@acme-ops.example",
+        "totp_url": "https://acme-ops.example/totp",
+        "extra_http_headers": {"Authorization": f"Bearer {token}", "X-Tenant": "acme"},
+    }
+    return {**value, "run_request": request}
+
+
 def broken(line: bytes, rng: random.Random) -> bytes:
     """*line* (one record, no newline) broken in one of the ways real dumps break."""
     kind = rng.randrange(3)
@@ -113,22 +133,32 @@ def main() -> None:
         "--dirty", type=float, default=0.0, help="share of lines to break (0.01: 1%%)"
     )
     parser.add_argument(
+        "--secrets",
+        type=float,
+        default=0.0,
+        help="share of records with run_request secrets filled in (0.8: 80%%)",
+    )
+    parser.add_argument(
         "--unseen",
         action="store_true",
         help="also the unseen-* samples (unknown statuses and run types; for checks, not speed)",
     )
     args = parser.parse_args()
-    if not 0 <= args.dirty <= 1:
-        parser.error("--dirty is a share between 0 and 1")
+    if not 0 <= args.dirty <= 1 or not 0 <= args.secrets <= 1:
+        parser.error("--dirty and --secrets are shares between 0 and 1")
     rng = random.Random(args.seed)
     # A stream of its own, so the clean records are those of the clean dump, line for line.
     dirt = random.Random(f"{args.seed}-dirty")
+    keys = random.Random(f"{args.seed}-secrets")
     pool = templates((args.provider,) if args.provider else PROVIDERS, unseen=args.unseen)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     size = bad = 0
     with args.output.open("wb") as out:
         for _ in range(args.records):
-            line = json.dumps(record(rng.choice(pool), rng), separators=(",", ":")).encode()
+            value = record(rng.choice(pool), rng)
+            if args.secrets and keys.random() < args.secrets:
+                value = with_secrets(value, keys)
+            line = json.dumps(value, separators=(",", ":")).encode()
             if args.dirty and dirt.random() < args.dirty:
                 line = broken(line, dirt)
                 bad += 1
