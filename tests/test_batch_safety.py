@@ -235,6 +235,32 @@ def test_a_record_as_deep_as_json_allows_is_written_in_every_format(
         assert len(lines) == 3 and (b"[REDACTED]" in lines[1]) is secret
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        b'{"unknown":' + _nested(1020, '{"totp_secret":"s3cr3t"}') + b"}",  # no provider's
+        b'{"run_id":"tsk_d","status":5,"run_request":' + _nested(1020, "1") + b"}",  # mistyped
+    ],
+    ids=["unrecognized", "mistyped"],
+)
+def test_a_record_as_deep_as_json_allows_that_fails_is_one_failed_record(
+    tmp_path: Path, record: bytes
+) -> None:
+    """A failed record's text is the record shown: orjson writes 254 levels, repr about as
+    many as the recursion limit, so a record of 1,020 (orjson decodes 1,024) stopped the
+    batch with a RecursionError instead of being one failed record."""
+    data = jsonl(runs(1)) + record + b"\n" + jsonl(runs(1, 5))
+    found = items(data)
+    assert counts(found) == (2, 1)
+    failure = found[1]
+    assert isinstance(failure, RecordError) and failure.text.startswith("{")
+    path, errors = tmp_path / "deep.jsonl", tmp_path / "errors.jsonl"
+    path.write_bytes(data)
+    code, out, err = invoke("normalize", str(path), "--errors", str(errors), "--jobs", "1")
+    assert code == 1 and len(out.splitlines()) == 2 and "failed: 1" in err, err
+    assert b"s3cr3t" not in errors.read_bytes() and len(errors.read_bytes().splitlines()) == 1
+
+
 # -- streamed documents -------------------------------------------------------------------------
 
 

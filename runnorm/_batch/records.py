@@ -11,6 +11,8 @@ from typing import Any
 import attrs
 import orjson
 
+from runnorm._json import dumps
+
 __all__ = ["WITHHELD", "Bad", "Raw", "RecordError", "record_text", "short_text"]
 
 _TEXT_LIMIT = 300
@@ -79,6 +81,12 @@ WITHHELD = "[record withheld: it may hold secrets]"
 def record_text(value: Any) -> str:
     try:
         text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:
-        text = repr(value)
+    except TypeError:  # past orjson's 254 levels, an integer past 64 bits
+        try:
+            text = repr(value)
+        except RecursionError:  # as deep as orjson decodes (1,024 levels): past repr's reach
+            try:
+                text = dumps(value).decode()  # the stdlib, given the room for it
+            except ValueError:
+                text = f"<{type(value).__name__} nested too deep to show>"
     return short_text(text)
