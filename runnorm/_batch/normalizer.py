@@ -124,6 +124,13 @@ def run_shard(
     # Counted in locals (cheaper than attributes, per record) and added to *stats* before
     # each tick and at the end, whatever ends the shard.
     records = normalized = 0
+
+    def counted() -> None:
+        nonlocal records, normalized
+        stats.records += records
+        stats.normalized += normalized
+        records = normalized = 0
+
     try:
         for item, source in normalizer.items(shard, source_stream):
             records += 1
@@ -139,18 +146,12 @@ def run_shard(
                     summary.add(item)  # type: ignore[arg-type]
                 write(output(item, source))  # type: ignore[arg-type]
             if tick is not None and not records & 1023:
-                stats.records, stats.normalized = (
-                    stats.records + records,
-                    stats.normalized + normalized,
-                )
-                records = normalized = 0
+                counted()
                 tick(source_stream)
         if tick is not None:
-            stats.records, stats.normalized = stats.records + records, stats.normalized + normalized
-            records = normalized = 0
+            counted()
             tick(source_stream)
     finally:
-        stats.records += records
-        stats.normalized += normalized
+        counted()
         if stream is None and source_stream is not sys.stdin.buffer:
             source_stream.close()

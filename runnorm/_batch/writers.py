@@ -352,8 +352,6 @@ class _Batches:
         self.pending: list[tuple[Any, ...]] = []
         self._flushed = 0
         self._no_attempts: Any = None
-        self._json = frozenset(_JSON_COLUMNS)
-        self._binary = self._pa.binary()
 
     @property
     def count(self) -> int:
@@ -383,12 +381,12 @@ class _Batches:
         attempts = columns[_ATTEMPTS]
         if any(attempts):
             columns[_ATTEMPTS] = [_attempt_structs(a) if a else [] for a in attempts]
-        pool, json, binary = self.pool, self._json, self._binary
+        pool, binary = self.pool, pa.binary()
         arrays = [
             # JSON text is orjson's output or a line orjson decoded, so valid UTF-8: built as
             # bytes and viewed as strings, without a second check per value (2.7x cheaper).
             pa.array(c, type=binary, memory_pool=pool).view(t)
-            if index in json
+            if index in _JSON_COLUMNS
             else pa.array(c, type=t, memory_pool=pool)
             if c is not attempts
             else self._none(len(c))
@@ -424,7 +422,6 @@ class ParquetWriter:
         )
         self.group: list[Any] = []
         self._grouped = 0
-
         self.write = self._batches.write  # one call a row, not two
 
     @property

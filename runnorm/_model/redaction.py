@@ -262,9 +262,9 @@ class Redactor:
                 continue
             if keyed and (type(key) is str or isinstance(key, str)):
                 secret = cache.get(key)
-                if (secret if secret is not None else self.is_sensitive(key)) and not _is_empty(
-                    item
-                ):
+                if secret is None:
+                    secret = self.is_sensitive(key)
+                if secret and not _is_empty(item):
                     changes = changes or []
                     changes.append((key, REDACTED))
                     continue
