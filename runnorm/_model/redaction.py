@@ -338,35 +338,14 @@ class Redactor:
         return _UNSEEN
 
     def _walked(self, value: Any, memo: dict[int, Any]) -> Any:
-        """The result of a container walked already (``_WALKING`` while it is), or of one
-        that holds no container (walked here and now); else ``_UNSEEN``."""
+        """The result of a container walked already (``_WALKING`` while it is), or of a
+        ``dict`` or ``list`` that holds no object or array to walk (most of a payload's:
+        redacted here and now by :meth:`_quick`, one level, without a frame); else
+        ``_UNSEEN``."""
         seen = memo.get(id(value))
         if seen is not None:
             return seen[1]
-        done = self._leaf(value)
-        if done is not _UNSEEN:
-            memo[id(value)] = (value, done)
-        return done
-
-    def _leaf(self, value: Any) -> Any:
-        """*value* redacted when it holds no object or array (most of a payload's objects and
-        arrays do not), without a frame of the walk's own; ``_UNSEEN`` when it holds one."""
-        if type(value) is list or isinstance(value, list):
-            return value if _ATOMS.issuperset(map(type, value)) else _UNSEEN
-        if not _ATOMS.issuperset(map(type, value.values())):
-            return _UNSEEN
-        cache = self._cache
-        for key, item in value.items():
-            if item is None or not (type(key) is str or isinstance(key, str)):
-                continue
-            secret = cache.get(key)
-            if (secret if secret is not None else self.is_sensitive(key)) and not _is_empty(item):
-                return {k: REDACTED if self._holds(k, v) else v for k, v in value.items()}
-        return value
-
-    def _holds(self, key: Any, value: Any) -> bool:
-        """True when *value* under *key* is a secret to replace (not null, not empty)."""
-        return isinstance(key, str) and not _is_empty(value) and self.is_sensitive(key)
+        return self._quick(value, memo, 1)
 
     def redact_run(self, run: Run) -> Run:
         """*run* with secrets replaced wherever payload values land: ``raw``, ``extra``,
