@@ -7,17 +7,28 @@ before (the best of a few rounds each: on a noisy machine the minimum is the sta
     python bench/stages.py [DUMP] [--rounds 5]
 
 Without DUMP, the 20,000-record Skyvern dump of ``bench/batch.py`` (generated if missing).
+
+Then the floors of ``read_dump`` on the 20,000-record mixed dump, as ratios to ``json.loads``
+in the same rounds (medians): with every provider's mapping replaced by one returning a
+constant ``Run`` (what decoding, detection and the generators cost), by one building a
+minimal ``Run`` (a ``Timing`` of three parsed timestamps), and with the real mappings.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
+import statistics
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import runnorm
+from runnorm import Run, RunStatus, Timing
+from runnorm._batch import reader
 from runnorm._batch.normalizer import BatchOptions, Normalizer
 from runnorm._batch.reader import normalize_stream
 from runnorm._batch.writers import ROW_FORMATS, make_writer
@@ -61,6 +72,60 @@ def stages(fmt: str) -> list[tuple[str, Callable[[], Step]]]:
     ]
 
 
+def floors(path: Path, rounds: int) -> dict[str, float]:
+    """``read_dump`` of *path* with the mappings stubbed out, as ratios to ``json.loads``."""
+    stamp = datetime.fromisoformat
+    constant = Run(provider="floor", id="floor", status=RunStatus.RUNNING, native_status="r")
+
+    def minimal(provider: Any, payload: Any) -> Run:
+        return Run(
+            provider="floor",
+            id="floor",
+            status=RunStatus.RUNNING,
+            native_status="r",
+            timing=Timing(
+                stamp("2026-03-08T18:46:45.400152Z"),
+                None,
+                stamp("2026-03-08T18:46:47.100000+00:00"),
+                stamp("2026-03-08T18:49:02.600000+00:00"),
+            ),
+            raw=payload,
+        )
+
+    def loads() -> None:
+        with path.open("rb") as stream:
+            for line in stream:
+                json.loads(line)
+
+    def read(apply: Any = None) -> Callable[[], None]:
+        def run() -> None:
+            real = reader.apply
+            reader.apply = apply or real
+            try:
+                sum(1 for _ in runnorm.read_dump(path))
+            finally:
+                reader.apply = real
+
+        return run
+
+    cases = {
+        "json.loads": loads,
+        "read_dump, a constant Run for every record": read(lambda provider, payload: constant),
+        "read_dump, a minimal Run (Timing, 3 timestamps)": read(minimal),
+        "read_dump, the providers' mappings": read(),
+    }
+    ratios: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        seconds = {}
+        for name, case in cases.items():
+            started = time.perf_counter()
+            case()
+            seconds[name] = time.perf_counter() - started
+        for name in cases:
+            ratios[name].append(seconds["json.loads"] / seconds[name])
+    return {name: statistics.median(values) for name, values in ratios.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dump", type=Path, nargs="?")
@@ -79,6 +144,12 @@ def main() -> None:
             total = best / records * 1e6
             print(f"  {title:58s} {total - before:6.2f}  (total {total:6.2f})")
             before = total
+    from batch import dump_path
+
+    mixed = dump_path(20_000)
+    print(f"{mixed.name}: read_dump's floors, speed relative to json.loads (medians)")
+    for name, ratio in floors(mixed, max(args.rounds, 7)).items():
+        print(f"  {name:58s} {ratio:6.2f}")
 
 
 if __name__ == "__main__":
