@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +283,37 @@ def test_parquet_output_is_typed_and_equals_jsonl(tmp_path: Path) -> None:
         assert (started.isoformat() if started else None) == want["timing.started_at"]
         assert json.loads(row["raw"]) == json.loads(want["raw"])
         assert row["artifacts.screenshot"] == want["artifacts.screenshot"]
+
+
+_OFFSET = timezone(timedelta(hours=-7, minutes=-30))
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        [datetime(2026, 3, 8, 18, 46, 45, 400152, tzinfo=UTC)] * 3,
+        [None, datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), None],
+        [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)],
+        [datetime(2026, 3, 8, 18, 46, 45, 1, tzinfo=_OFFSET), None],  # another offset
+        [None, None],
+        [datetime(2026, 3, 8, 18, 46, 45), None],  # naive (a plugin's own): pyarrow's reading
+        [datetime(2026, 3, 8, 18, 46, 45), datetime(2026, 3, 8, 18, 46, 45, tzinfo=UTC)],
+    ],
+)
+def test_parquet_timestamp_columns_are_what_pyarrow_makes_of_the_datetimes(
+    stamps: list[datetime | None],
+) -> None:
+    """Built from the durations since the epoch (cheaper than pyarrow's reading of aware
+    datetimes): the same instants, nulls in the same places, whatever the offsets."""
+    pa = pytest.importorskip("pyarrow")
+    from runnorm._batch.writers import _Batches
+
+    built: list[Any] = []
+    batches = _Batches(built.append)
+    kind = pa.timestamp("us", tz="UTC")
+    column = batches._stamps(tuple(stamps), kind)
+    assert column.type == kind
+    assert column.equals(pa.array(stamps, type=kind))
 
 
 def test_parquet_needs_a_file(tmp_path: Path) -> None:
