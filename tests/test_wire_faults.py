@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import threading
 import time
 import tracemalloc
 import zlib
@@ -29,6 +30,7 @@ from hostile_server import (
     run_result,
     sse_event,
     sse_head,
+    wait_until,
 )
 
 import runnorm
@@ -163,6 +165,45 @@ def test_wait_timeout_bounds_retry_after_sleeps() -> None:
     with HostileServer(busy) as server, Elapsed() as took, pytest.raises(WaitTimeout):
         runnorm.wait("skyvern", "tsk_1", timeout=1, interval=0.05, **sky(server, max_retries=3))
     assert took.seconds < 3
+
+
+def held_back_once(exchange: Exchange) -> bool:
+    """The first request (for ``tsk_slow``) gets a 429 asking for 5 s; every other, a run."""
+    if exchange.index == 0:
+        exchange.send(http_response(429, b"{}", {**JSON, "Retry-After": "5"}))
+        return True
+    return ok_run(exchange)
+
+
+def test_a_429_hold_back_on_the_client_never_outlasts_a_waits_deadline() -> None:
+    with HostileServer(held_back_once) as server:
+        client = runnorm.Client("skyvern", **sky(server, max_retries=1))
+        other = threading.Thread(target=client.get, args=("tsk_slow",))
+        other.start()
+        assert wait_until(lambda: len(server.requests) == 1)
+        time.sleep(0.2)  # the 429 has come back: the client's gate is shut for 5 s
+        with Elapsed() as took, pytest.raises(WaitTimeout):
+            client.wait("tsk_1", timeout=1, interval=0.05)
+        other.join()
+        client.close()
+    assert took.seconds < 3
+
+
+def test_a_429_hold_back_never_outlasts_a_waits_deadline_async() -> None:
+    async def main() -> float:
+        async with runnorm.AsyncClient("skyvern", **sky(server, max_retries=1)) as client:
+            other = asyncio.ensure_future(client.get("tsk_slow"))
+            while len(server.requests) < 1:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+            with Elapsed() as took, pytest.raises(WaitTimeout):
+                await client.wait("tsk_1", timeout=1, interval=0.05)
+            await other
+        return took.seconds
+
+    with HostileServer(held_back_once) as server:
+        assert asyncio.run(main()) < 3
+        assert len(server.requests) == 2  # the wait sent nothing while held back
 
 
 # -- Retry-After ---------------------------------------------------------------------------
