@@ -45,8 +45,9 @@ from runnorm import (
     TransportError,
     WaitTimeout,
 )
+from runnorm._live import drivers
 from runnorm._live.drivers import Gate, drive_sync
-from runnorm._live.http import SyncSender
+from runnorm._live.http import MAX_SOCKET_TIMEOUT, SyncSender
 from runnorm._live.mcp import McpState, mcp_call_tool
 from runnorm._live.options import resolve_options
 from runnorm._live.retry import backoff_delay, retry_after
@@ -412,6 +413,42 @@ def test_bad_option_values_are_config_errors(bad: dict[str, Any]) -> None:
         with pytest.raises(ConfigError):
             runnorm.Client("skyvern", **{**sky(server), **bad})
     assert server.requests == []
+
+
+class Woken(Exception):
+    """Ends a test's wait at its first sleep."""
+
+
+def test_a_next_attempt_due_in_the_year_9999_is_slept_for_in_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a huge timeout, and a retry due past the longest sleep the platform takes
+    due = {"run_id": "wr_1", "status": "failed", "retry_pending": True}
+    due["next_attempt_at"] = "9999-01-01T00:00:00Z"
+    asked: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        raise Woken
+
+    def handler(exchange: Exchange) -> bool:
+        exchange.send(http_response(200, json.dumps(due).encode(), JSON))
+        return True
+
+    monkeypatch.setattr(drivers.time, "sleep", sleep)
+    with HostileServer(handler) as server, pytest.raises(Woken):
+        runnorm.wait("skyvern", "wr_1", timeout=1e12, **sky(server))
+    assert asked == [MAX_SOCKET_TIMEOUT]
+
+
+def test_a_watch_collects_with_a_huge_interval() -> None:
+    # the watch waits for its spawned polls with the time to its next one as the timeout
+    with HostileServer(ok_run) as server, Elapsed() as took:
+        watch = runnorm.watch("skyvern", ["tsk_1"], timeout=1e300, interval=1e300, **sky(server))
+        event = next(iter(watch))
+        watch.close()
+    assert event.run is not None and event.run.id == "tsk_1"
+    assert took.seconds < 5
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterat
 from typing import Any, TypeVar
 
 from runnorm._errors import TransportError
-from runnorm._live.http import AsyncSender, SyncSender
+from runnorm._live.http import MAX_SOCKET_TIMEOUT, AsyncSender, SyncSender
 from runnorm._live.wire import (
     DELIVERY,
     Collect,
@@ -87,6 +87,13 @@ def _until(deadline: float | None) -> float:
     return 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
 
 
+def _nap(seconds: float) -> float:
+    """*seconds* cut to the longest wait the platform takes (a longer ``time.sleep`` or lock
+    wait raises ``OverflowError``): a flow asking to sleep for centuries (a huge ``timeout``,
+    a next attempt due in the year 9999) wakes early and asks again."""
+    return min(seconds, MAX_SOCKET_TIMEOUT)
+
+
 def drive_sync(flow: Flow[T], sender: SyncSender, gate: Gate) -> T:
     value: Any = None
     error: BaseException | None = None
@@ -99,13 +106,13 @@ def drive_sync(flow: Flow[T], sender: SyncSender, gate: Gate) -> T:
         if isinstance(step, Sleep):
             if step.shared:
                 gate.hold(step.seconds)
-            time.sleep(step.seconds)
+            time.sleep(_nap(step.seconds))
             continue
         while (pause := gate.wait_for(step.deadline)) != 0.0:
             if pause is None:
-                time.sleep(_until(step.deadline))
+                time.sleep(_nap(_until(step.deadline)))
                 break
-            time.sleep(pause)
+            time.sleep(_nap(pause))
         if pause is None:
             error = _held_back(step)
             continue
@@ -127,13 +134,13 @@ async def drive_async(flow: Flow[T], sender: AsyncSender, gate: Gate) -> T:
         if isinstance(step, Sleep):
             if step.shared:
                 gate.hold(step.seconds)
-            await asyncio.sleep(step.seconds)
+            await asyncio.sleep(_nap(step.seconds))
             continue
         while (pause := gate.wait_for(step.deadline)) != 0.0:
             if pause is None:
-                await asyncio.sleep(_until(step.deadline))
+                await asyncio.sleep(_nap(_until(step.deadline)))
                 break
-            await asyncio.sleep(pause)
+            await asyncio.sleep(_nap(pause))
         if pause is None:
             error = _held_back(step)
             continue
@@ -168,7 +175,7 @@ def drive_watch_sync(
             elif isinstance(step, Collect):
                 value = _collect_sync(running, step.timeout)
             elif isinstance(step, Sleep):
-                time.sleep(step.seconds)
+                time.sleep(_nap(step.seconds))
             else:  # pragma: no cover - a flow's bug
                 raise TypeError(f"a watch flow cannot yield {step!r}")
     finally:
@@ -179,6 +186,7 @@ def drive_watch_sync(
 def _collect_sync(
     running: dict[concurrent.futures.Future[Any], Hashable], timeout: float | None
 ) -> list[Done]:
+    timeout = None if timeout is None else _nap(timeout)
     if not running:
         if timeout:
             time.sleep(timeout)
@@ -231,7 +239,7 @@ async def drive_watch_async(
             elif isinstance(step, Collect):
                 value = await tasks.collect(step.timeout)
             elif isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
+                await asyncio.sleep(_nap(step.seconds))
             else:  # pragma: no cover - a flow's bug
                 raise TypeError(f"a watch flow cannot yield {step!r}")
     finally:
@@ -276,6 +284,7 @@ class _Tasks:
 async def _collect_async(
     running: dict[asyncio.Future[Any], Hashable], timeout: float | None
 ) -> list[Done]:
+    timeout = None if timeout is None else _nap(timeout)
     if not running:
         if timeout:
             await asyncio.sleep(timeout)
