@@ -126,8 +126,26 @@ def _key_masker(key: str) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...],
     return whole, steps, mask
 
 
+def _tail_end(steps: tuple[re.Pattern[str], ...], text: str, start: int) -> int:
+    """Where the longest tail of the key spelled at *start* (after one space at most) ends;
+    *start* when none is. A key cut in the middle (pydantic shows a long value as its first
+    25 and last 24 characters around ``...``) keeps its tail there."""
+    at = start + 1 if text.startswith(" ", start) else start
+    for first in range(1, len(steps)):
+        position = at
+        for step in steps[first:]:
+            match = step.match(text, position)
+            if match is None:
+                break
+            position = match.end()
+        else:
+            return position
+    return start
+
+
 def _key_spans(key: str, text: str) -> list[list[int]]:
-    """Where *key* occurs in *text* (whole, or its first part then an ellipsis), merged."""
+    """Where *key* occurs in *text* (whole, or its first part then an ellipsis, then maybe
+    its last part), merged."""
     whole, steps, _ = _key_masker(key)
     found = [match.span(1) for match in whole.finditer(text)]
     for ellipsis in _ELLIPSES.finditer(text):
@@ -143,7 +161,7 @@ def _key_spans(key: str, text: str) -> list[list[int]]:
                     break
                 position = match.end()
             if position == end:
-                found.append((start_match.start(), ellipsis.end()))
+                found.append((start_match.start(), _tail_end(steps, text, ellipsis.end())))
                 break
     spans: list[list[int]] = []
     for start, stop in sorted(found):
@@ -159,7 +177,8 @@ def mask_key(key: str, text: str) -> str:
 
     An occurrence is the key plain, escaped as ``repr`` or JSON write it (``\'``, ``\"``,
     ``\\``, ``\u0041``), percent-encoded, or its first part cut short by an ellipsis (a
-    shortened value). Overlapping occurrences are masked as one. Every length is masked, so
+    shortened value), with the key's last part after the ellipsis when one follows (a value
+    cut in the middle). Overlapping occurrences are masked as one. Every length is masked, so
     a key of one to three characters is masked inside ordinary words too, and a key of
     thousands (a JWT) as well. The mask is ``###`` (or ``~~~``, ...) for a key that holds
     ``*``: a mask never spells part of a key.

@@ -8,6 +8,7 @@ Skyvern's ``GET /v1/runs/{id}/artifacts`` and Browserbase's session listings thr
 from __future__ import annotations
 
 import asyncio
+import logging
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -507,6 +508,19 @@ def test_next_urls_are_followed_only_on_the_base_urls_origin(paged: FakeProvider
     paged.script(path, Reply(200, {"data": [item(1)], "next": "http://evil.example/runs?page=2"}))
     with pytest.raises(PayloadError, match="another origin"):
         listed(paged, "paged-links")
+
+
+def test_a_next_url_that_spells_the_key_is_never_requested(
+    paged: FakeProviderServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = "/runs/r1/files"
+    echo = f"{paged.url}/runs/r1/files?page=2&token={PAGED_KEY}"
+    paged.script(path, Reply(200, {"data": [item(1)], "next": echo}), Reply(200, {"data": []}))
+    with caplog.at_level(logging.DEBUG), pytest.raises(PayloadError) as info:
+        listed(paged, "paged-links")
+    assert len(paged.requests) == 1  # the URL spelling the key was not sent for
+    assert PAGED_KEY not in str(info.value)
+    assert PAGED_KEY not in caplog.text
 
 
 def test_a_provider_without_artifacts_is_unsupported() -> None:

@@ -451,3 +451,28 @@ def test_a_key_of_any_length_is_masked_whole_and_cut_short() -> None:
     masked = mask_key(key, text)
     assert masked == "token *** and *** and *** end"
     assert mask_key(key, "nothing here") == "nothing here"
+
+
+@pytest.mark.parametrize("key", [k for k in KEYS if len(k) > 8])
+def test_a_key_cut_in_the_middle_leaves_neither_end(key: str) -> None:
+    # pydantic's error text shows a long input as its first 25 and last 24 characters around
+    # "..." (a FastAPI provider's 422 or 500 body may hold it): neither part comes out.
+    head, tail = key[: len(key) // 2], key[len(key) // 2 + 1 :]
+    for text in (
+        f"input_value='{head}...{tail}', input_type=str",
+        f"key {head}\u2026{tail}!",
+        f"key {head}... {tail}",  # a space after the ellipsis: still the key's tail
+    ):
+        masked = mask_key(key, text)
+        assert not leaked(key, masked), masked
+    assert mask_key("abcdefgh", "abc...fgh and abc...x") == "*** and ***x"
+
+
+def test_a_key_cut_in_the_middle_never_reaches_an_error() -> None:
+    key = KEYS[-1]
+    echo = f"1 validation error\n  input_value='{key[:25]}...{key[-24:]}', input_type=str"
+    with FakeProviderServer(auth=("x-api-key", key)) as server:
+        server.script(PATH, Reply(500, echo.encode(), headers={"content-type": "text/plain"}))
+        with pytest.raises(runnorm.ServerError) as info:
+            runnorm.get("skyvern", RUN, api_key=key, base_url=server.url, max_retries=0)
+    check(key, exception_texts(info.value), "exception")

@@ -10,6 +10,7 @@ breaks, failures, pages that are not lists.
 from __future__ import annotations
 
 import asyncio
+import logging
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -408,6 +409,23 @@ def test_a_cursor_handed_back_twice_ends_in_list_limit_error(browserbase: Browse
             )
         )
     assert len(reached) == 3 and len(browserbase.server.requests) == 3
+
+
+def test_a_cursor_that_echoes_the_key_never_reaches_a_log_line(
+    browserbase: BrowserbaseApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    fill_browserbase(browserbase, 2)
+    browserbase.server.handlers.pop("/v1/agents/runs")
+    a, b = browserbase.runs.values()
+    browserbase.server.script(
+        "/v1/agents/runs",
+        Reply(200, {"data": [a], "nextCursor": f"c.{BROWSERBASE_KEY}"}),
+        Reply(200, {"data": [b], "nextCursor": None}),
+    )
+    with caplog.at_level(logging.DEBUG):
+        assert len(bb(browserbase)) == 2
+    assert "/v1/agents/runs" in caplog.text  # httpx's request lines are there, masked
+    assert BROWSERBASE_KEY not in caplog.text
 
 
 def test_a_cursor_that_is_not_text_ends_the_listing_after_its_page(

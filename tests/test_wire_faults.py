@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import threading
 import time
 import tracemalloc
 import zlib
@@ -29,6 +30,7 @@ from hostile_server import (
     run_result,
     sse_event,
     sse_head,
+    wait_until,
 )
 
 import runnorm
@@ -43,8 +45,9 @@ from runnorm import (
     TransportError,
     WaitTimeout,
 )
+from runnorm._live import drivers
 from runnorm._live.drivers import Gate, drive_sync
-from runnorm._live.http import SyncSender
+from runnorm._live.http import MAX_SOCKET_TIMEOUT, SyncSender
 from runnorm._live.mcp import McpState, mcp_call_tool
 from runnorm._live.options import resolve_options
 from runnorm._live.retry import backoff_delay, retry_after
@@ -163,6 +166,45 @@ def test_wait_timeout_bounds_retry_after_sleeps() -> None:
     with HostileServer(busy) as server, Elapsed() as took, pytest.raises(WaitTimeout):
         runnorm.wait("skyvern", "tsk_1", timeout=1, interval=0.05, **sky(server, max_retries=3))
     assert took.seconds < 3
+
+
+def held_back_once(exchange: Exchange) -> bool:
+    """The first request (for ``tsk_slow``) gets a 429 asking for 5 s; every other, a run."""
+    if exchange.index == 0:
+        exchange.send(http_response(429, b"{}", {**JSON, "Retry-After": "5"}))
+        return True
+    return ok_run(exchange)
+
+
+def test_a_429_hold_back_on_the_client_never_outlasts_a_waits_deadline() -> None:
+    with HostileServer(held_back_once) as server:
+        client = runnorm.Client("skyvern", **sky(server, max_retries=1))
+        other = threading.Thread(target=client.get, args=("tsk_slow",))
+        other.start()
+        assert wait_until(lambda: len(server.requests) == 1)
+        time.sleep(0.2)  # the 429 has come back: the client's gate is shut for 5 s
+        with Elapsed() as took, pytest.raises(WaitTimeout):
+            client.wait("tsk_1", timeout=1, interval=0.05)
+        other.join()
+        client.close()
+    assert took.seconds < 3
+
+
+def test_a_429_hold_back_never_outlasts_a_waits_deadline_async() -> None:
+    async def main() -> float:
+        async with runnorm.AsyncClient("skyvern", **sky(server, max_retries=1)) as client:
+            other = asyncio.ensure_future(client.get("tsk_slow"))
+            while len(server.requests) < 1:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+            with Elapsed() as took, pytest.raises(WaitTimeout):
+                await client.wait("tsk_1", timeout=1, interval=0.05)
+            await other
+        return took.seconds
+
+    with HostileServer(held_back_once) as server:
+        assert asyncio.run(main()) < 3
+        assert len(server.requests) == 2  # the wait sent nothing while held back
 
 
 # -- Retry-After ---------------------------------------------------------------------------
@@ -371,6 +413,42 @@ def test_bad_option_values_are_config_errors(bad: dict[str, Any]) -> None:
         with pytest.raises(ConfigError):
             runnorm.Client("skyvern", **{**sky(server), **bad})
     assert server.requests == []
+
+
+class Woken(Exception):
+    """Ends a test's wait at its first sleep."""
+
+
+def test_a_next_attempt_due_in_the_year_9999_is_slept_for_in_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a huge timeout, and a retry due past the longest sleep the platform takes
+    due = {"run_id": "wr_1", "status": "failed", "retry_pending": True}
+    due["next_attempt_at"] = "9999-01-01T00:00:00Z"
+    asked: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        raise Woken
+
+    def handler(exchange: Exchange) -> bool:
+        exchange.send(http_response(200, json.dumps(due).encode(), JSON))
+        return True
+
+    monkeypatch.setattr(drivers.time, "sleep", sleep)
+    with HostileServer(handler) as server, pytest.raises(Woken):
+        runnorm.wait("skyvern", "wr_1", timeout=1e12, **sky(server))
+    assert asked == [MAX_SOCKET_TIMEOUT]
+
+
+def test_a_watch_collects_with_a_huge_interval() -> None:
+    # the watch waits for its spawned polls with the time to its next one as the timeout
+    with HostileServer(ok_run) as server, Elapsed() as took:
+        watch = runnorm.watch("skyvern", ["tsk_1"], timeout=1e300, interval=1e300, **sky(server))
+        event = next(iter(watch))
+        watch.close()
+    assert event.run is not None and event.run.id == "tsk_1"
+    assert took.seconds < 5
 
 
 @pytest.mark.parametrize(

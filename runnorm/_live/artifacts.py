@@ -330,6 +330,10 @@ def _next_url(options: CallOptions, where: str, marker: Any, field: str) -> str:
             f"{where}: {field} is not an http(s) URL: {shorten(marker)}",
             provider=options.provider.name,
         )
+    if options.scrub(marker) != marker:  # requesting it would log the key (httpx's INFO line)
+        raise PayloadError(
+            f"{where}: {field} holds the API key; not followed", provider=options.provider.name
+        )
     if not _same_origin(marker, options.base_url):
         raise PayloadError(
             f"{where}: the next page is on another origin than the base URL; not followed "

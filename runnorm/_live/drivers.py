@@ -3,7 +3,9 @@
 A flow (:mod:`runnorm._live.flows`) yields ``Request`` and ``Sleep`` steps; a driver sends
 each request through a sender (:mod:`runnorm._live.http`), sleeps, and feeds the response
 back (or throws the ``TransportError`` in). A ``Sleep(shared=True)`` (a 429) holds the
-client's :class:`Gate`, which every later request of that client waits for.
+client's :class:`Gate`, which every later request of that client waits for, up to the
+request's own ``deadline`` (a ``wait`` or ``watch`` on the same client): past it, the request
+is not sent and the flow gets a timeout ``TransportError``.
 
 A watch (:mod:`runnorm._live.watching`) is a flow that also spawns flows:
 :func:`drive_watch_sync` runs them on a thread pool, :func:`drive_watch_async` as tasks (and
@@ -22,8 +24,18 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterat
 from typing import Any, TypeVar
 
 from runnorm._errors import TransportError
-from runnorm._live.http import AsyncSender, SyncSender
-from runnorm._live.wire import DELIVERY, Collect, Done, Emit, Flow, Sleep, Spawn, WatchFlow
+from runnorm._live.http import MAX_SOCKET_TIMEOUT, AsyncSender, SyncSender
+from runnorm._live.wire import (
+    DELIVERY,
+    Collect,
+    Done,
+    Emit,
+    Flow,
+    Request,
+    Sleep,
+    Spawn,
+    WatchFlow,
+)
 
 __all__ = [
     "Gate",
@@ -51,6 +63,36 @@ class Gate:
     def remaining(self) -> float:
         return self.until - time.monotonic()
 
+    def wait_for(self, deadline: float | None) -> float | None:
+        """Seconds to sleep before sending (0: send now), or None when the gate stays shut
+        past *deadline* (then sleep until the deadline, and send nothing)."""
+        remaining = self.remaining()
+        if remaining <= 0:
+            return 0.0
+        if deadline is not None and deadline - time.monotonic() < remaining:
+            return None
+        return remaining
+
+
+def _held_back(request: Request) -> TransportError:
+    where = request.url.split("?", 1)[0].split("#", 1)[0]
+    return TransportError(
+        f"timeout error on {request.method} {where}: the provider's rate limit (HTTP 429) "
+        "holds requests back past the deadline; not sent",
+        kind="timeout",
+    )
+
+
+def _until(deadline: float | None) -> float:
+    return 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _nap(seconds: float) -> float:
+    """*seconds* cut to the longest wait the platform takes (a longer ``time.sleep`` or lock
+    wait raises ``OverflowError``): a flow asking to sleep for centuries (a huge ``timeout``,
+    a next attempt due in the year 9999) wakes early and asks again."""
+    return min(seconds, MAX_SOCKET_TIMEOUT)
+
 
 def drive_sync(flow: Flow[T], sender: SyncSender, gate: Gate) -> T:
     value: Any = None
@@ -64,20 +106,20 @@ def drive_sync(flow: Flow[T], sender: SyncSender, gate: Gate) -> T:
         if isinstance(step, Sleep):
             if step.shared:
                 gate.hold(step.seconds)
-            time.sleep(step.seconds)
+            time.sleep(_nap(step.seconds))
             continue
-        _wait_gate_sync(gate)
+        while (pause := gate.wait_for(step.deadline)) != 0.0:
+            if pause is None:
+                time.sleep(_nap(_until(step.deadline)))
+                break
+            time.sleep(_nap(pause))
+        if pause is None:
+            error = _held_back(step)
+            continue
         try:
             value = sender.send(step)
         except TransportError as exc:
             error = exc
-
-
-def _wait_gate_sync(gate: Gate) -> None:
-    remaining = gate.remaining()
-    while remaining > 0:
-        time.sleep(remaining)
-        remaining = gate.remaining()
 
 
 async def drive_async(flow: Flow[T], sender: AsyncSender, gate: Gate) -> T:
@@ -92,12 +134,16 @@ async def drive_async(flow: Flow[T], sender: AsyncSender, gate: Gate) -> T:
         if isinstance(step, Sleep):
             if step.shared:
                 gate.hold(step.seconds)
-            await asyncio.sleep(step.seconds)
+            await asyncio.sleep(_nap(step.seconds))
             continue
-        remaining = gate.remaining()
-        while remaining > 0:
-            await asyncio.sleep(remaining)
-            remaining = gate.remaining()
+        while (pause := gate.wait_for(step.deadline)) != 0.0:
+            if pause is None:
+                await asyncio.sleep(_nap(_until(step.deadline)))
+                break
+            await asyncio.sleep(_nap(pause))
+        if pause is None:
+            error = _held_back(step)
+            continue
         try:
             value = await sender.send(step)
         except TransportError as exc:
@@ -129,7 +175,7 @@ def drive_watch_sync(
             elif isinstance(step, Collect):
                 value = _collect_sync(running, step.timeout)
             elif isinstance(step, Sleep):
-                time.sleep(step.seconds)
+                time.sleep(_nap(step.seconds))
             else:  # pragma: no cover - a flow's bug
                 raise TypeError(f"a watch flow cannot yield {step!r}")
     finally:
@@ -140,6 +186,7 @@ def drive_watch_sync(
 def _collect_sync(
     running: dict[concurrent.futures.Future[Any], Hashable], timeout: float | None
 ) -> list[Done]:
+    timeout = None if timeout is None else _nap(timeout)
     if not running:
         if timeout:
             time.sleep(timeout)
@@ -192,7 +239,7 @@ async def drive_watch_async(
             elif isinstance(step, Collect):
                 value = await tasks.collect(step.timeout)
             elif isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
+                await asyncio.sleep(_nap(step.seconds))
             else:  # pragma: no cover - a flow's bug
                 raise TypeError(f"a watch flow cannot yield {step!r}")
     finally:
@@ -237,6 +284,7 @@ class _Tasks:
 async def _collect_async(
     running: dict[asyncio.Future[Any], Hashable], timeout: float | None
 ) -> list[Done]:
+    timeout = None if timeout is None else _nap(timeout)
     if not running:
         if timeout:
             await asyncio.sleep(timeout)

@@ -21,6 +21,8 @@ Responsibilities:
   ``TransportError``.
 - httpx's exceptions (and a header httpx cannot encode) turned into ``TransportError``. No
   header value ever reaches an exception message.
+- log lines: httpcore's that quote response headers keep only their event name, and httpx's
+  request lines have the key masked in the URL (a server may echo it into a cursor).
 """
 
 from __future__ import annotations
@@ -78,6 +80,43 @@ class _QuietHeaders(logging.Filter):
 
 for _name in ("httpcore.http11", "httpcore.http2", "httpcore.connection", "httpcore.proxy"):
     logging.getLogger(_name).addFilter(_QuietHeaders())
+
+
+_SECRETS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "runnorm_secrets", default=()
+)
+
+
+class _MaskedUrls(logging.Filter):
+    """httpx logs each request's URL at INFO; a URL may hold the key where a server echoed
+    it (a cursor sent back, a run id). While runnorm sends, those lines have the request's
+    secrets masked (a context variable: other users of httpx are left alone)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = _SECRETS.get()
+        if secrets:
+            try:
+                text = record.getMessage()
+            except Exception:  # a record httpx built oddly: keep its name only
+                text = f"{record.msg}"
+            for secret in secrets:
+                text = mask_key(secret, text)
+            record.msg, record.args = text, ()
+        return True
+
+
+logging.getLogger("httpx").addFilter(_MaskedUrls())
+
+
+def _secrets(request: Request) -> tuple[str, ...]:
+    """The key and the credential headers' secrets (the value after any scheme)."""
+    found = [request.guard] if request.guard else []
+    for name, value in request.headers.items():
+        if name.lower() in request.secret_headers:
+            secret = value.rsplit(" ", 1)[-1]
+            if secret and secret not in found:
+                found.append(secret)
+    return tuple(found)
 
 
 class ResponseTooLargeError(TransportError):
@@ -245,14 +284,7 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 def _holds_credential(request: Request, url: str) -> bool:
     """True when *url* spells the caller's key (``Request.guard``) or the value of a
     credential header (the key after any scheme)."""
-    if request.guard and mask_key(request.guard, url) != url:
-        return True
-    for name, value in request.headers.items():
-        if name.lower() in request.secret_headers:
-            secret = value.rsplit(" ", 1)[-1]
-            if secret and mask_key(secret, url) != url:
-                return True
-    return False
+    return any(mask_key(secret, url) != url for secret in _secrets(request))
 
 
 def _next_hop(request: Request, response: httpx.Response, url: httpx.URL) -> Request | None:
@@ -444,9 +476,11 @@ class SyncSender:
         deadline = _deadline(request)
         token = _DEADLINE.set(deadline)
         sending = _SENDING.set(True)
+        masking = _SECRETS.set(_secrets(request))
         try:
             return self._send(request, deadline)
         finally:
+            _SECRETS.reset(masking)
             _SENDING.reset(sending)
             _DEADLINE.reset(token)
 
@@ -529,9 +563,11 @@ class AsyncSender:
             raise _closed()
         self._in_flight[index] += 1
         token = _SENDING.set(True)
+        masking = _SECRETS.set(_secrets(request))
         try:
             return await self._send(self._clients[index], request)
         finally:
+            _SECRETS.reset(masking)
             _SENDING.reset(token)
             self._in_flight[index] -= 1
 

@@ -134,6 +134,8 @@ def send_with_retries(
         if remaining is not None:
             if remaining <= 0:
                 raise DeadlinePassed
+            if request.deadline is None:
+                request = attrs.evolve(request, deadline=options.deadline)
             if request.timeout is None or request.timeout > remaining:
                 request = attrs.evolve(request, timeout=remaining)
         try:

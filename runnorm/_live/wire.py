@@ -71,6 +71,10 @@ class Request:
     guard: str | None = attrs.field(default=None, repr=False, eq=False)
     """The caller's key, never sent as such: a redirect to a URL that spells it is refused,
     whatever host the request went to (one without the credential header included)."""
+    deadline: float | None = attrs.field(default=None, repr=False, eq=False)
+    """``time.monotonic()`` past which the request may not start (the deadline of a ``wait``
+    or ``watch``): a rate-limit hold-back (:class:`Sleep` ``shared``) lasting longer ends
+    there, and the request is not sent."""
 
 
 @attrs.frozen
