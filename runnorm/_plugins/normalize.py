@@ -7,6 +7,7 @@ from typing import Any
 
 from runnorm._errors import DetectionError, PayloadError, RunnormError, shorten
 from runnorm._model.run import Run
+from runnorm._model.status import RunStatus
 from runnorm._plugins.host import PLUGIN_FAULTS, PluginHost, describe_fault, get_host
 from runnorm._plugins.provider import Provider
 
@@ -96,4 +97,28 @@ def apply(provider: Provider, payload: Mapping[str, Any]) -> Run:
             provider=provider.name,
             value=payload,
         )
+    if (
+        type(run.status) is not RunStatus
+        or type(run.id) is not str
+        or type(run.native_status) is not str
+        or run.provider != provider.name
+    ):  # what every output and the round trip rely on; worked out in full off this path
+        problem = _misbuilt(provider, run)
+        raise PayloadError(
+            f"the {provider.name!r} plugin's mapping returned a Run whose {problem}",
+            provider=provider.name,
+            value=payload,
+        )
     return run
+
+
+def _misbuilt(provider: Provider, run: Run) -> str:
+    """What is wrong with *run*, built by *provider*'s mapping (attrs checks no types)."""
+    status: Any = run.status
+    if not isinstance(status, RunStatus):
+        return f"status is {shorten(status)}, not a RunStatus member"
+    for field in ("id", "native_status"):
+        value = getattr(run, field)
+        if type(value) is not str:
+            return f"{field} is {type(value).__name__} {shorten(value)}, not a string"
+    return f"provider is {shorten(run.provider)}, not {provider.name!r}"
