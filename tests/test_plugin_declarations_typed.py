@@ -112,3 +112,36 @@ def test_a_status_map_holds_only_words_and_run_statuses(words: Any) -> None:
 def test_a_status_map_takes_a_mapping() -> None:
     with pytest.raises(TypeError, match="a mapping of words"):
         StatusMap(NAME, 5)  # type: ignore[arg-type]
+
+
+class Twice:
+    """A plugin whose hook registers its declarations twice."""
+
+    def __init__(self, *declared: Provider) -> None:
+        self.declared = declared
+
+    @runnorm.hookimpl
+    def runnorm_register_providers(self, register: Any) -> None:
+        for declared in self.declared:
+            register(declared)
+
+
+def test_one_declaration_registered_twice_by_its_plugin_counts_once() -> None:
+    declared = provider()
+    host = PluginHost(entry_points=False)
+    host.add_plugin(Twice(declared, declared), "twice")
+    (info,) = host.infos()
+    assert info.ok, info.error
+    assert host.get(NAME) is declared
+
+
+def test_two_declarations_of_one_name_by_one_plugin_say_so() -> None:
+    host = PluginHost(entry_points=False)
+    host.add_plugin(Twice(provider(), provider(title="Other")), "twice")
+    errors = {info.error for info in host.infos()}
+    assert errors == {
+        "provider name 'typed' is registered several times, with different declarations, "
+        "by twice (plugin 'twice')"
+    }
+    with pytest.raises(runnorm.PluginLoadError, match="registered several times"):
+        host.get(NAME)

@@ -396,6 +396,8 @@ class PluginHost:
             problem = _declaration_problem(provider)
             if problem is not None:
                 raise TypeError(problem)
+            if any(provider is done for done in registered):
+                return  # the same declaration again: registered once
             if self._trace:
                 _trace(
                     f"register(Provider(name={provider.name!r}, "
@@ -785,7 +787,14 @@ def _unclashed(claims: Claims) -> tuple[dict[str, Provider], dict[str, str]]:
     providers: dict[str, Provider] = {}
     clashes: dict[str, str] = {}
     for name, claimed in sorted(claims.items()):
-        if len(claimed) > 1:
+        if len(claimed) > 1 and len({id(origin) for _, origin in claimed}) == 1:
+            origin = claimed[0][1]
+            clashes[name] = (
+                f"provider name {name!r} is registered several times, with different "
+                f"declarations, by {origin.package or origin.plugin_name} "
+                f"(plugin {origin.plugin_name!r})"
+            )
+        elif len(claimed) > 1:
             who = "; ".join(
                 f"{origin.package or origin.plugin_name} (plugin {origin.plugin_name!r})"
                 for _, origin in claimed
