@@ -1,6 +1,7 @@
 """A mapping (``to_run``) that returns a Run built wrongly is the plugin's fault: a
 ``PayloadError`` naming the provider, and in a batch that record fails and the others go on;
-never an ``AttributeError`` from a writer, nor a run filed under another provider."""
+never an ``AttributeError`` from a writer; and a run is never filed under another provider's
+name than the one it was registered as."""
 
 from __future__ import annotations
 
@@ -43,7 +44,6 @@ MISBUILT = [
     ({"status": None}, "status is None, not a RunStatus member"),
     ({"id": 7}, "id is int 7, not a string"),
     ({"native_status": None}, "native_status is NoneType None, not a string"),
-    ({"provider": "skyvern"}, "provider is 'skyvern', not 'misbuilt'"),
 ]
 
 
@@ -55,6 +55,12 @@ def test_a_misbuilt_run_is_a_payload_error_naming_the_plugin(
         runnorm.normalize({"misbuilt_id": "m1"}, provider(built(**fields)))
     assert caught.value.provider == NAME
     assert f"the 'misbuilt' plugin's mapping returned a Run whose {shown}" in str(caught.value)
+
+
+def test_the_run_carries_the_registered_name_whatever_the_mapping_says() -> None:
+    run = runnorm.normalize({"misbuilt_id": "m1"}, provider(built(provider="skyvern")))
+    assert run.provider == NAME
+    assert Run.from_dict(run.to_dict()) == run
 
 
 def test_a_well_built_run_passes() -> None:
