@@ -168,6 +168,8 @@ class _Base(Generic[H, S]):
         """The ids as a list, after checking them, the concurrency and the options."""
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigError(f"concurrency must be a positive integer, not {concurrency!r}")
+        if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+            raise ConfigError(f"ids must be a list of run ids, not {shorten(ids)}")
         checked = [check_run_id(run_id) for run_id in ids]
         self._options(options)  # bad options fail here, once, before any request
         return checked

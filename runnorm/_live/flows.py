@@ -151,6 +151,10 @@ def wait_flow(
     check_seconds("interval", interval, zero=False)
     check_seconds("timeout", timeout)
     check_run_id(run_id)
+    if not isinstance(stop_on_paused, bool):
+        raise ConfigError(f"stop_on_paused must be True or False, not {shorten(stop_on_paused)}")
+    if on_update is not None and not callable(on_update):
+        raise ConfigError(f"on_update must be a callable or None, not {shorten(on_update)}")
     deadline = time.monotonic() + timeout
     bounded = attrs.evolve(options, deadline=deadline)
     delay = interval

@@ -154,13 +154,21 @@ def check_seconds(name: str, value: Any, *, allow_none: bool = False, zero: bool
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not math.isfinite(value)
+        or not _finite(value)
         or not (value >= 0 if zero else value > 0)
     ):
         kind = "non-negative" if zero else "positive"
         extra = " or None" if allow_none else ""
         raise ConfigError(f"{name} must be a finite {kind} number{extra}, not {shorten(value)}")
     return value
+
+
+def _finite(value: float) -> bool:
+    """``math.isfinite``, False for an int too large for a float (it raises on those)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def check_count(name: str, value: Any, limit: int | None = None) -> int:

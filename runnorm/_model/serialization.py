@@ -53,6 +53,40 @@ def _structure_bool(value: Any, _type: Any) -> bool:
     return value
 
 
+def _structure_str(value: Any, _type: Any) -> str:
+    """A string as written; cattrs' own hook would call ``str()`` on anything (``None`` read
+    as ``"None"``, an object as its repr)."""
+    if type(value) is not str and not isinstance(value, str):
+        raise PayloadError(f"expected a string, got {shorten(value)}")
+    return value
+
+
+def _structure_enum(value: Any, type_: Any) -> Enum:
+    return type_(value)  # type: ignore[no-any-return]  # ValueError for a word not listed
+
+
+def _structure_int(value: Any, _type: Any) -> int:
+    """A whole number (a float without a fraction counts, as JSON writers vary); cattrs' own
+    hook would call ``int()`` (``"12"``, ``1.5`` and ``true`` read as numbers)."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise PayloadError(f"expected an integer, got {shorten(value)}")
+
+
+def _objects_only(structure: Any) -> Any:
+    """*structure* (a generated hook) for JSON objects alone: the generated hooks read any
+    value, so that a string or a list would give a ``Timing`` or ``RunError`` of defaults."""
+
+    def objects_only(value: Any, _type: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise PayloadError(f"expected an object, got {shorten(value)}")
+        return structure(value, _type)
+
+    return objects_only
+
+
 def _structure_details(value: Any, _type: Any) -> tuple[Mapping[str, Any], ...]:
     if value is None:
         return ()
@@ -75,17 +109,30 @@ def _register_parts(conv: cattrs.Converter) -> None:
     ``Attempt``."""
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _structure_int)
+    for enum in (RunStatus, ArtifactKind):  # str subclasses: their values, not any string
+        conv.register_structure_hook(enum, _structure_enum)
+    conv.register_structure_hook(Timing, _objects_only(make_dict_structure_fn(Timing, conv)))
     conv.register_structure_hook(
         RunError,
-        make_dict_structure_fn(RunError, conv, details=override(struct_hook=_structure_details)),
+        _objects_only(
+            make_dict_structure_fn(RunError, conv, details=override(struct_hook=_structure_details))
+        ),
     )
     conv.register_structure_hook(
         Artifact,
-        make_dict_structure_fn(Artifact, conv, content=override(struct_hook=_structure_identity)),
+        _objects_only(
+            make_dict_structure_fn(
+                Artifact, conv, content=override(struct_hook=_structure_identity)
+            )
+        ),
     )
     conv.register_structure_hook(
         Attempt,
-        make_dict_structure_fn(Attempt, conv, extra=override(struct_hook=_structure_mapping)),
+        _objects_only(
+            make_dict_structure_fn(Attempt, conv, extra=override(struct_hook=_structure_mapping))
+        ),
     )
 
 

@@ -54,6 +54,14 @@ class StatusMap(Mapping[str, RunStatus]):
     __slots__ = ("_map", "provider")
 
     def __init__(self, provider: str, words: Mapping[str, RunStatus]) -> None:
+        if not isinstance(provider, str) or not isinstance(words, Mapping):
+            raise TypeError("StatusMap(provider, words) takes a name and a mapping of words")
+        for word, status in words.items():  # lookup() hands these out as Run.status
+            if not isinstance(word, str) or not isinstance(status, RunStatus):
+                raise TypeError(
+                    f"StatusMap({provider!r}): each native word (a str) must map to a "
+                    f"RunStatus member, not {word!r}: {status!r}"
+                )
         self.provider = provider
         self._map: dict[str, RunStatus] = dict(words)
 

@@ -43,7 +43,8 @@ from runnorm._json import loads
 from runnorm._model.redaction import Redactor
 from runnorm._model.status import StatusMap
 from runnorm._plugins.checks import capabilities_problem, fetch_problem
-from runnorm._plugins.provider import Detector, Provider
+from runnorm._plugins.notes import FieldNote
+from runnorm._plugins.provider import Auth, Detector, Provider
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -192,10 +193,13 @@ def _declaration_problem(provider: Provider) -> str | None:
     if not isinstance(keys, frozenset) or not all(isinstance(key, str) for key in keys):
         return "Provider.detect_keys must be a frozenset of strings"
     sensitive = declared.sensitive_keys
-    if not isinstance(sensitive, tuple) or not all(isinstance(key, str) for key in sensitive):
-        return "Provider.sensitive_keys must be a tuple of strings"
+    if not isinstance(sensitive, tuple) or not all(_encodable(key) for key in sensitive):
+        return "Provider.sensitive_keys must be a tuple of strings (without lone surrogates)"
     if declared.samples is not None and not isinstance(declared.samples, Path):
         return "Provider.samples must be a pathlib.Path or None"
+    problem = _auth_problem(declared.auth) or _texts_problem(declared)
+    if problem is not None:
+        return problem
     problem = fetch_problem(declared.fetch)
     if problem is not None:
         return problem
@@ -209,6 +213,61 @@ def _declaration_problem(provider: Provider) -> str | None:
     if problem is not None:
         return problem
     return _list_fit_problem(declared)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _encodable(value: object) -> bool:
+    """A string that encodes to UTF-8 (no lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _variable(value: object) -> bool:
+    """A name an environment variable can have: non-empty, no ``=`` or NUL, encodable."""
+    return _encodable(value) and bool(value) and not any(ch in "=\0" for ch in str(value))
+
+
+def _auth_problem(auth: Any) -> str | None:
+    """Why ``Provider.auth`` cannot be used to send a key, or None (sending a request reads
+    each of its fields: a header name, an environment variable, a scheme)."""
+    if auth is None:
+        return None
+    if not isinstance(auth, Auth):
+        return f"Provider.auth must be a runnorm.Auth or None, not {type(auth).__name__}"
+    if not isinstance(auth.header, str) or not _HEADER_NAME.fullmatch(auth.header):
+        return f"Provider.auth.header must be an HTTP header name, not {auth.header!r}"
+    if not _variable(auth.env_var):
+        return f"Provider.auth.env_var must be an environment variable name, not {auth.env_var!r}"
+    if auth.scheme is not None and (
+        not isinstance(auth.scheme, str) or not _HEADER_NAME.fullmatch(auth.scheme)
+    ):
+        return f"Provider.auth.scheme must be a word such as 'Bearer' or None, not {auth.scheme!r}"
+    return None
+
+
+def _texts_problem(declared: Any) -> str | None:
+    """Why the plain text fields (``title``, ``base_url``, ``base_url_env``, ``docs_url``,
+    ``field_notes``) are not of their declared types, or None."""
+    for field in ("title", "base_url", "docs_url"):
+        value = getattr(declared, field)
+        if value is not None and not _encodable(value):
+            return f"Provider.{field} must be a string or None, not {value!r}"
+    if declared.base_url_env is not None and not _variable(declared.base_url_env):
+        return (
+            "Provider.base_url_env must be an environment variable name or None, not "
+            f"{declared.base_url_env!r}"
+        )
+    notes = declared.field_notes
+    if not isinstance(notes, tuple) or not all(isinstance(note, FieldNote) for note in notes):
+        return "Provider.field_notes must be a tuple of runnorm.FieldNote"
+    return None
 
 
 def _list_fit_problem(provider: Provider) -> str | None:
@@ -337,6 +396,8 @@ class PluginHost:
             problem = _declaration_problem(provider)
             if problem is not None:
                 raise TypeError(problem)
+            if any(provider is done for done in registered):
+                return  # the same declaration again: registered once
             if self._trace:
                 _trace(
                     f"register(Provider(name={provider.name!r}, "
@@ -726,7 +787,14 @@ def _unclashed(claims: Claims) -> tuple[dict[str, Provider], dict[str, str]]:
     providers: dict[str, Provider] = {}
     clashes: dict[str, str] = {}
     for name, claimed in sorted(claims.items()):
-        if len(claimed) > 1:
+        if len(claimed) > 1 and len({id(origin) for _, origin in claimed}) == 1:
+            origin = claimed[0][1]
+            clashes[name] = (
+                f"provider name {name!r} is registered several times, with different "
+                f"declarations, by {origin.package or origin.plugin_name} "
+                f"(plugin {origin.plugin_name!r})"
+            )
+        elif len(claimed) > 1:
             who = "; ".join(
                 f"{origin.package or origin.plugin_name} (plugin {origin.plugin_name!r})"
                 for _, origin in claimed

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from runnorm._errors import DetectionError, PayloadError, RunnormError, shorten
 from runnorm._model.run import Run
+from runnorm._model.status import RunStatus
 from runnorm._plugins.host import PLUGIN_FAULTS, PluginHost, describe_fault, get_host
 from runnorm._plugins.provider import Provider
 
@@ -96,4 +99,27 @@ def apply(provider: Provider, payload: Mapping[str, Any]) -> Run:
             provider=provider.name,
             value=payload,
         )
+    if (
+        type(run.status) is not RunStatus
+        or type(run.id) is not str
+        or type(run.native_status) is not str
+    ):  # what every output and the round trip rely on; worked out in full off this path
+        problem = _misbuilt(run)
+        raise PayloadError(
+            f"the {provider.name!r} plugin's mapping returned a Run whose {problem}",
+            provider=provider.name,
+            value=payload,
+        )
+    if run.provider != provider.name:  # Run.provider is the registered name, whatever the
+        return attrs.evolve(run, provider=provider.name)  # mapping (a cloned declaration's) says
     return run
+
+
+def _misbuilt(run: Run) -> str:
+    """What is wrong with *run*, built by a plugin's mapping (attrs checks no types)."""
+    status: Any = run.status
+    if not isinstance(status, RunStatus):
+        return f"status is {shorten(status)}, not a RunStatus member"
+    field = "id" if type(run.id) is not str else "native_status"
+    value = getattr(run, field)
+    return f"{field} is {type(value).__name__} {shorten(value)}, not a string"
