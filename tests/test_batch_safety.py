@@ -155,6 +155,18 @@ def test_an_empty_file_gives_nothing(tmp_path: Path) -> None:
     assert (code, out) == (0, b"") and "records in: 0, normalized: 0, failed: 0" in err
 
 
+@pytest.mark.parametrize("data", [b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n", b"\xef\xbb\xbf \n\n"])
+def test_a_file_of_only_a_byte_order_mark_is_an_empty_file(tmp_path: Path, data: bytes) -> None:
+    # What a text editor saves for an empty file; a BOM opening a line is not data.
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(data)
+    assert list(runnorm.read_dump(path)) == []
+    code, out, err = invoke("normalize", str(path))
+    assert (code, out) == (0, b"") and "records in: 0, normalized: 0, failed: 0" in err
+    path.write_bytes(jsonl(runs(1)) + data + jsonl(runs(1, 1)))  # files concatenated
+    assert counts(list(runnorm.read_dump(path))) == (2, 0)
+
+
 def test_every_exception_out_of_read_dump_is_a_runnorm_error(tmp_path: Path) -> None:
     unreadable = tmp_path / "dir.jsonl"
     unreadable.mkdir()

@@ -227,6 +227,8 @@ class _Records:
         several files concatenated) is not data; with bare CRs inside, each CR-separated
         part is read as its own record (same line number, parts indexed)."""
         if raw.startswith(BOM):
+            if not raw[3:].strip():  # a blank line (an empty file an editor saved with a BOM)
+                return
             try:
                 value = orjson.loads(raw[3:])
             except orjson.JSONDecodeError as again:
