@@ -411,3 +411,21 @@ def test_an_unfinished_output_is_never_published_by_the_garbage_collector(
 
     gc.collect()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_second_run_over_a_directory_skips_its_own_output_there(
+    tmp_path: Path, engine: str
+) -> None:
+    if engine == "dask":
+        pytest.importorskip("dask.bag")
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    (folder / "runs.jsonl").write_bytes(MIXED_DUMP.read_bytes())
+    out = folder / "out.jsonl"
+    first = invoke("normalize", str(folder), "--engine", engine, "-o", str(out))
+    assert first[0] == 0, first[2]
+    published = out.read_bytes()
+    again = invoke("normalize", str(folder), "--engine", engine, "-o", str(out))
+    assert again[0] == 0 and again[2] == first[2], again[2]
+    assert out.read_bytes() == published

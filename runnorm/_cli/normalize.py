@@ -162,12 +162,13 @@ def _check_usage(
 def _input_files(paths: tuple[str, ...], engine: str, written: list[str]) -> list[str]:
     """The files to read, in order. Files found in a directory skip this command's own
     outputs; files named explicitly are read, even the output (it is replaced only at the
-    end). The Dask engine expands paths where it reads them (local paths or fsspec URLs)."""
-    if engine == "dask":
-        return list(paths)
+    end). The Dask engine expands the other paths where it reads them (fsspec URLs, globs)."""
     files: list[str] = []
     try:
         for given in paths:
+            if engine == "dask" and not (given != "-" and Path(given).is_dir()):
+                files.append(given)
+                continue
             found = expand_paths([given])
             if given != "-" and Path(given).is_dir():
                 found = [f for f in found if not any(same_target(f, w) for w in written)]
