@@ -429,3 +429,12 @@ def test_a_second_run_over_a_directory_skips_its_own_output_there(
     again = invoke("normalize", str(folder), "--engine", engine, "-o", str(out))
     assert again[0] == 0 and again[2] == first[2], again[2]
     assert out.read_bytes() == published
+
+
+def test_a_failure_line_on_a_terminal_shows_control_characters_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "evil\x1b[2J\x1b]0;owned\x07.jsonl"
+    path.write_bytes(lines([GOOD]) + b"not json\n")
+    result = CliRunner().invoke(cli.main, ["normalize", str(path)], color=True)  # as a tty
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "evil\\x1b[2J" in result.stderr and ".jsonl:2: invalid JSON" in result.stderr

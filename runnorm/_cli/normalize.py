@@ -24,7 +24,7 @@ from runnorm._batch.outfile import Output, open_output, same_target
 from runnorm._batch.records import RecordError
 from runnorm._batch.sources import expand_paths
 from runnorm._batch.writers import FORMATS, format_for
-from runnorm._cli.output import EXIT_FAILED, EXIT_INTERRUPTED, NamedPath, fail
+from runnorm._cli.output import EXIT_FAILED, EXIT_INTERRUPTED, NamedPath, fail, terminal_text
 from runnorm._errors import DumpError, RunnormError
 from runnorm._json import dumps
 from runnorm._plugins.normalize import resolve_provider
@@ -206,7 +206,7 @@ def _with_outputs(
         if errors is not None:
             errors.stream.write(dumps(error.to_dict(), newline=True))
         else:
-            click.echo(f"{error.where}: {error.reason}", err=True)
+            click.echo(terminal_text(f"{error.where}: {error.reason}"), err=True)
 
     progress = _Progress() if sys.stderr.isatty() else None
     try:
