@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from runnorm._batch.reader import read_dump
-from runnorm._batch.records import RecordError, record_text
+from runnorm._batch.records import RecordError, shown
 from runnorm._batch.sources import check_not_empty, dump_files
 from runnorm._errors import ConfigError, RunnormError, shorten
 from runnorm._model.run import Run
@@ -141,15 +141,18 @@ def _normalize_payloads(
         try:
             items.append(normalize(payload, provider))
         except RunnormError as exc:
-            items.append(RecordError("<bag>", None, index, provider, str(exc), _text(payload)))
+            items.append(_failure(index, provider, str(exc), payload))
         except Exception as exc:  # a plugin's bug: this payload fails, the partition goes on
             reason = f"mapping failed: {type(exc).__name__}: {exc}"
-            items.append(RecordError("<bag>", None, index, provider, reason, _text(payload)))
+            items.append(_failure(index, provider, reason, payload))
     return list(_items(items, errors, redact))
 
 
-def _text(payload: Any) -> str:
-    return record_text(get_host().redactor(None).redact(payload))
+def _failure(index: int, provider: str | None, reason: str, payload: Any) -> RecordError:
+    """A failed payload of a bag: its text redacted, its reason masked (every provider's
+    keys)."""
+    reason, text = shown(payload, reason, get_host().redactor(None))
+    return RecordError("<bag>", None, index, provider, reason, text)
 
 
 def normalize_bag(

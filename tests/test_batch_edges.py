@@ -133,6 +133,43 @@ def test_failed_records_never_show_secrets(tmp_path: Path) -> None:
     assert SECRET not in error.text
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        [[{"totp_secret": SECRET}]],  # an array inside an array: not a run record
+        {**GOOD, "status": {"totp_secret": SECRET}},  # a mistyped field shows its value
+        {**GOOD, "created_at": {"extra_http_headers": {"A": SECRET}}},
+        {**GOOD, "screenshot_urls": [{"totp_code": SECRET}]},
+        {**GOOD, "failure_reason": {"totp_identifier": 123456789}},  # a number
+        {**GOOD, "failure_reason": {"totp_secret": SECRET + "x" * 100}},  # shown cut short
+    ],
+    ids=["nested-array", "status", "timestamp", "list-item", "a-number", "cut-short"],
+)
+def test_the_reason_of_a_failed_record_never_shows_a_secret(tmp_path: Path, record: Any) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(lines([record]))
+    errors = tmp_path / "errors.jsonl"
+    code, _, err = invoke("normalize", str(path), "--errors", str(errors))
+    assert code == 1
+    code, _, err = invoke("normalize", str(path))
+    assert code == 1 and "failed: 1" in err
+    secret = "123456789" if "123456789" in path.read_text() else SECRET
+    for text in (err, errors.read_text()):
+        assert secret not in text and secret[:12] not in text
+    (error,) = runnorm.read_dump(path)
+    assert isinstance(error, RecordError) and secret[:12] not in error.reason
+    with pytest.raises(runnorm.DumpError) as raised:
+        list(runnorm.read_dump(path, on_error="raise"))
+    assert secret[:12] not in str(raised.value)
+    bag = pytest.importorskip("dask.bag")
+    from runnorm.dask import normalize_bag
+
+    (failed,) = normalize_bag(bag.from_sequence([record]), errors="include").compute(
+        scheduler="synchronous"
+    )
+    assert secret[:12] not in json.dumps(failed)
+
+
 def test_integers_past_64_bits_are_payload_errors() -> None:
     with pytest.raises(runnorm.PayloadError) as info:
         runnorm.normalize({**GOOD, "step_count": 2**70})
@@ -374,3 +411,30 @@ def test_an_unfinished_output_is_never_published_by_the_garbage_collector(
 
     gc.collect()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_second_run_over_a_directory_skips_its_own_output_there(
+    tmp_path: Path, engine: str
+) -> None:
+    if engine == "dask":
+        pytest.importorskip("dask.bag")
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    (folder / "runs.jsonl").write_bytes(MIXED_DUMP.read_bytes())
+    out = folder / "out.jsonl"
+    first = invoke("normalize", str(folder), "--engine", engine, "-o", str(out))
+    assert first[0] == 0, first[2]
+    published = out.read_bytes()
+    again = invoke("normalize", str(folder), "--engine", engine, "-o", str(out))
+    assert again[0] == 0 and again[2] == first[2], again[2]
+    assert out.read_bytes() == published
+
+
+def test_a_failure_line_on_a_terminal_shows_control_characters_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "evil\x1b[2J\x1b]0;owned\x07.jsonl"
+    path.write_bytes(lines([GOOD]) + b"not json\n")
+    result = CliRunner().invoke(cli.main, ["normalize", str(path)], color=True)  # as a tty
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "evil\\x1b[2J" in result.stderr and ".jsonl:2: invalid JSON" in result.stderr

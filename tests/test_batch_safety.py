@@ -116,14 +116,74 @@ def test_a_broken_compressed_source_keeps_what_came_before(tmp_path: Path, damag
     (folder / "c.jsonl").write_bytes(jsonl(runs(5, 3000)))
     found = list(runnorm.read_dump(folder))
     normalized, failed = counts(found)
-    assert failed == 1 and normalized >= 10
-    (error,) = [i for i in found if isinstance(i, RecordError)]
+    errors = [i for i in found if isinstance(i, RecordError)]
+    if damage is _corrupt:  # gzip checks its CRC at the member's end: bytes decompressed
+        assert failed >= 1 and normalized >= 10  # past the damage are read, and may fail
+    elif damage is _truncated:  # every record before the cut (its last bytes only lost)
+        assert failed == 1 and normalized > 1_900
+    else:
+        assert (normalized, failed) == (2010, 1)
+    error = errors[-1]
     assert error.source.endswith("b.jsonl.gz") and "bytes of decompressed data" in error.reason
     assert [i.id for i in found if isinstance(i, Run)][-5:] == [
         f"tsk_{i}" for i in range(3000, 3005)
     ]
     code, _, err = invoke("normalize", str(folder), "-o", str(tmp_path / "out.jsonl"))
-    assert code == 1 and "Aborted" not in err and f"normalized: {normalized}, failed: 1" in err
+    assert code == 1 and "Aborted" not in err
+    assert f"normalized: {normalized}, failed: {failed}" in err
+
+
+def _noise(n: int, start: int = 0) -> list[dict[str, Any]]:
+    # random padding: compressed, it stays as large, so that a cut lands mid-way
+    return [{**r, "pad": os.urandom(300).hex()} for r in runs(n, start)]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        jsonl(_noise(12_000)),  # megabytes: the break far from the head
+        jsonl(_noise(40)),  # within the first read
+        json.dumps(_noise(2_000)).encode(),  # an array, read whole when it is small
+    ],
+    ids=["large-lines", "small-lines", "array"],
+)
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_truncated_gzip_keeps_every_record_before_the_break(
+    tmp_path: Path, data: bytes, jobs: str
+) -> None:
+    packed = gzip.compress(data)
+    cut = packed[: len(packed) // 2]
+    readable = gzip.GzipFile(fileobj=io.BytesIO(cut))
+    before = b""
+    try:  # what a careful reader takes out of it, a step at a time, before it breaks
+        while step := readable.read1(1 << 16):
+            before += step
+    except EOFError:
+        pass
+    else:
+        pytest.fail("the cut gzip read to its end")
+    if data.startswith(b"["):
+        whole = before.count(b'"pad"')  # elements that began; the last is the cut one
+        whole -= not before.rstrip().endswith((b"}", b"},"))
+    else:
+        whole = before.count(b"\n")
+    assert whole > 0
+    path = tmp_path / "dump.json.gz"
+    path.write_bytes(cut)
+    found = list(runnorm.read_dump(path))
+    assert counts(found) == (whole, 1)
+    (error,) = [i for i in found if isinstance(i, RecordError)]
+    assert f"after {len(before):,} bytes of decompressed data" in error.reason
+    code, _, err = invoke("normalize", str(path), "--jobs", jobs, "-o", str(tmp_path / "o.jsonl"))
+    assert code == 1 and f"records in: {whole + 1}, normalized: {whole}, failed: 1" in err
+
+
+def test_garbage_after_a_gzip_member_keeps_its_records() -> None:
+    data = gzip.compress(jsonl(runs(3))) + b'{"run_id": "tsk_9"}\n'
+    found = items(data)
+    assert counts(found) == (3, 1)
+    reason = found[-1].reason  # type: ignore[union-attr]
+    assert f"after {len(jsonl(runs(3))):,} bytes of decompressed data" in reason
 
 
 def test_a_document_unreadable_past_a_point_names_offset_and_bytes_left() -> None:
@@ -153,6 +213,18 @@ def test_an_empty_file_gives_nothing(tmp_path: Path) -> None:
     assert list(runnorm.read_dump(path)) == []
     code, out, err = invoke("normalize", str(path))
     assert (code, out) == (0, b"") and "records in: 0, normalized: 0, failed: 0" in err
+
+
+@pytest.mark.parametrize("data", [b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n", b"\xef\xbb\xbf \n\n"])
+def test_a_file_of_only_a_byte_order_mark_is_an_empty_file(tmp_path: Path, data: bytes) -> None:
+    # What a text editor saves for an empty file; a BOM opening a line is not data.
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(data)
+    assert list(runnorm.read_dump(path)) == []
+    code, out, err = invoke("normalize", str(path))
+    assert (code, out) == (0, b"") and "records in: 0, normalized: 0, failed: 0" in err
+    path.write_bytes(jsonl(runs(1)) + data + jsonl(runs(1, 1)))  # files concatenated
+    assert counts(list(runnorm.read_dump(path))) == (2, 0)
 
 
 def test_every_exception_out_of_read_dump_is_a_runnorm_error(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ import itertools
 from collections.abc import Iterator
 from typing import IO, Any
 
-from runnorm._batch.records import Raw
+from runnorm._batch.records import Bad, Raw
+from runnorm._batch.sources import CorruptSource, read_upto
 from runnorm._batch.streaming import iter_streamed
 from runnorm._batch.wrappers import shared_fields, with_shared, wrapper_items
 from runnorm._json import loads
@@ -76,23 +77,34 @@ def records_of_document(document: Any, line: int | None) -> Iterator[Raw]:
 
 
 def with_head(head: bytes, stream: IO[bytes]) -> Iterator[bytes]:
-    """The lines of *head* (already read from *stream*), then the rest of the stream."""
+    """The lines of *head* (already read from *stream*), then the rest of the stream; the
+    stream is read on only once the head's whole lines are taken (a compressed source that
+    breaks there keeps them)."""
     first = head.split(b"\n")
     last = first.pop()
-    tail = last + stream.readline()
     lines = [part + b"\n" for part in first]
+    return itertools.chain(lines, _tail(last, stream), stream)
+
+
+def _tail(last: bytes, stream: IO[bytes]) -> Iterator[bytes]:
+    """The head's last, unfinished line, finished from *stream*."""
+    tail = last + stream.readline()
     if tail:
-        lines.append(tail)
-    return itertools.chain(lines, stream)
+        yield tail
 
 
 def document_records(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
     """Records of one JSON document (or several, one after another): decoded whole when
-    small and well-formed, streamed otherwise."""
+    small and well-formed, streamed otherwise. A compressed source that breaks gives the
+    elements before the break, then raises :class:`CorruptSource`."""
     chunks, size = [head], len(head)
-    while size <= WHOLE_DOCUMENT_LIMIT and (chunk := stream.read(_CHUNK)):
-        chunks.append(chunk)
-        size += len(chunk)
+    try:
+        while size <= WHOLE_DOCUMENT_LIMIT and (chunk := read_upto(stream, _CHUNK)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except CorruptSource:
+        yield from _before_the_break(iter_streamed(io.BytesIO(), chunks))
+        raise
     if size > WHOLE_DOCUMENT_LIMIT:
         yield from iter_streamed(stream, chunks)
         return
@@ -104,6 +116,18 @@ def document_records(stream: IO[bytes], head: bytes) -> Iterator[Raw]:
         yield from iter_streamed(io.BytesIO(), [data])
         return
     yield from records_of_document(document, None)
+
+
+def _before_the_break(raws: Iterator[Raw]) -> Iterator[Raw]:
+    """*raws* of a document cut short, but the last when it is broken: that is the break,
+    which the source's own failure reports."""
+    previous: Raw | None = None
+    for raw in raws:
+        if previous is not None:
+            yield previous
+        previous = raw
+    if previous is not None and not isinstance(previous[0], Bad):
+        yield previous
 
 
 def _strip(head: bytes) -> bytes:
@@ -126,7 +150,7 @@ def _is_binary(head: bytes) -> bool:
 def classify(stream: IO[bytes]) -> tuple[bytes, Kind]:
     """Read the head of *stream* (its whole first line when it opens an object, up to
     :data:`LONG_LINE`) and say what the input holds."""
-    head = stream.read(HEAD)
+    head = read_upto(stream, HEAD)
     stripped = _strip(head)
     if _is_binary(head[:HEAD]):
         return head, Kind.BINARY

@@ -32,7 +32,7 @@ from runnorm._batch.documents import (
     records_of_document,
     with_head,
 )
-from runnorm._batch.records import WITHHELD, Bad, Raw, RecordError, record_text, short_text
+from runnorm._batch.records import WITHHELD, Bad, Raw, RecordError, short_text, shown
 from runnorm._batch.sources import CorruptSource, open_stream, sources
 from runnorm._batch.wrappers import wrapper_items
 from runnorm._errors import ConfigError, DumpError, RunnormError, shorten
@@ -227,6 +227,8 @@ class _Records:
         several files concatenated) is not data; with bare CRs inside, each CR-separated
         part is read as its own record (same line number, parts indexed)."""
         if raw.startswith(BOM):
+            if not raw[3:].strip():  # a blank line (an empty file an editor saved with a BOM)
+                return
             try:
                 value = orjson.loads(raw[3:])
             except orjson.JSONDecodeError as again:
@@ -255,11 +257,11 @@ class _Records:
         *,
         provider: str | None = None,
     ) -> RecordError:
-        """A ``RecordError`` for *value*, its text redacted with its provider's keys (or
-        every provider's, when none claimed it)."""
+        """A ``RecordError`` for *value*, its text redacted and its reason masked with its
+        provider's keys (or every provider's, when none claimed it)."""
         guess = provider or (self.fixed.name if self.fixed is not None else None)
         if text is None:
-            text = record_text(self.host.redactor(guess).redact(value))
+            reason, text = shown(value, reason, self.host.redactor(guess))
         return RecordError(self.name, line, index, guess, reason, text)
 
 

@@ -1,7 +1,8 @@
 """A record that did not normalize (``RecordError``), and how its text is shown safely.
 
 A failed record's ``text`` is shortened and has the values of sensitive keys redacted; text
-that is not even JSON and may hold a secret is withheld whole.
+that is not even JSON and may hold a secret is withheld whole. Its ``reason`` may quote the
+record (``got {'totp_secret': ...}``): the secrets it holds are masked there too.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import attrs
 import orjson
 
 from runnorm._json import dumps
+from runnorm._masking import mask_key
+from runnorm._model.redaction import Redactor
 
-__all__ = ["WITHHELD", "Bad", "Raw", "RecordError", "record_text", "short_text"]
+__all__ = ["WITHHELD", "Bad", "Raw", "RecordError", "record_text", "short_text", "shown"]
 
 _TEXT_LIMIT = 300
 
@@ -90,3 +93,15 @@ def record_text(value: Any) -> str:
             except ValueError:
                 text = f"<{type(value).__name__} nested too deep to show>"
     return short_text(text)
+
+
+def shown(value: Any, reason: str, redactor: Redactor) -> tuple[str, str]:
+    """The ``reason`` and ``text`` of a failed record *value*, as a ``RecordError`` shows
+    them: the text redacted, and in the reason (which may quote the record, through
+    ``shorten``) each secret the record holds masked, whole or cut short."""
+    redacted = redactor.redact(value)
+    if redacted is not value:
+        for secret in redactor.secret_texts(value):
+            # no occurrence is longer than the reason: a secret is looked for by that much
+            reason = mask_key(secret[: len(reason)], reason)
+    return reason, record_text(redacted)

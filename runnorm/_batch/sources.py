@@ -29,6 +29,7 @@ __all__ = [
     "dump_files",
     "expand_paths",
     "open_stream",
+    "read_upto",
     "sources",
 ]
 
@@ -122,25 +123,58 @@ class _Peekable(io.RawIOBase):
 
 
 class _Gunzipped(io.RawIOBase):
-    """The decompressed bytes of a gzip stream; where it breaks, :class:`CorruptSource`."""
+    """The decompressed bytes of a gzip stream; where it breaks, :class:`CorruptSource`.
+
+    Each read decompresses one step (``read1``), so that a read either hands over bytes or
+    raises: the bytes decompressed before the break are all delivered first (a read that
+    filled the whole buffer would drop those it held when the break came). Once broken, it
+    raises the same error at every read."""
 
     def __init__(self, compressed: IO[bytes]) -> None:
         self._gzip = gzip.GzipFile(fileobj=compressed, mode="rb")
+        self._broken: CorruptSource | None = None
         self.delivered = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
+        if self._broken is not None:
+            raise self._broken
+        view = memoryview(buffer).cast("B")
         try:
-            size = self._gzip.readinto(buffer)
+            data = self._gzip.read1(len(view))
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise CorruptSource(
+            self._broken = CorruptSource(
                 f"compressed data broken off after {self.delivered:,} bytes of decompressed "
                 f"data: {exc}"
-            ) from None
+            )
+            raise self._broken from None
+        size = len(data)
+        view[:size] = data
         self.delivered += size
         return size
+
+
+def read_upto(stream: IO[bytes], size: int) -> bytes:
+    """Up to *size* bytes of a buffered *stream* (fewer only at its end), read one step at a
+    time: when a compressed source breaks, the bytes before the break come back first and
+    the next read raises :class:`CorruptSource` (``stream.read(size)`` would drop them)."""
+    read: Callable[[int], bytes] = getattr(stream, "read1", stream.read)
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
+        try:
+            chunk = read(size - got)
+        except CorruptSource:
+            if not chunks:
+                raise
+            break  # raised again by the next read, after these bytes
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def open_stream(stream: IO[bytes]) -> IO[bytes]:

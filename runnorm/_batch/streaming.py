@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import IO, Any, NoReturn
 
 from runnorm._batch.records import Bad, Raw, short_text
+from runnorm._batch.sources import read_upto
 from runnorm._batch.wrappers import PAGINATION_KEYS, WRAPPER_KEYS, with_shared
 from runnorm._json import loads
 
@@ -81,7 +82,7 @@ class _Text:
         self.base = self.offset()
         self.buffer = self.buffer[self.pos :]
         self.pos = 0
-        chunk = self._pending.pop(0) if self._pending else self._stream.read(_CHUNK)
+        chunk = self._pending.pop(0) if self._pending else read_upto(self._stream, _CHUNK)
         if not chunk:
             self.done = True
             self.feed(b"", final=True)

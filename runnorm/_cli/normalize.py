@@ -24,7 +24,7 @@ from runnorm._batch.outfile import Output, open_output, same_target
 from runnorm._batch.records import RecordError
 from runnorm._batch.sources import expand_paths
 from runnorm._batch.writers import FORMATS, format_for
-from runnorm._cli.output import EXIT_FAILED, EXIT_INTERRUPTED, NamedPath, fail
+from runnorm._cli.output import EXIT_FAILED, EXIT_INTERRUPTED, NamedPath, fail, terminal_text
 from runnorm._errors import DumpError, RunnormError
 from runnorm._json import dumps
 from runnorm._plugins.normalize import resolve_provider
@@ -162,12 +162,13 @@ def _check_usage(
 def _input_files(paths: tuple[str, ...], engine: str, written: list[str]) -> list[str]:
     """The files to read, in order. Files found in a directory skip this command's own
     outputs; files named explicitly are read, even the output (it is replaced only at the
-    end). The Dask engine expands paths where it reads them (local paths or fsspec URLs)."""
-    if engine == "dask":
-        return list(paths)
+    end). The Dask engine expands the other paths where it reads them (fsspec URLs, globs)."""
     files: list[str] = []
     try:
         for given in paths:
+            if engine == "dask" and not (given != "-" and Path(given).is_dir()):
+                files.append(given)
+                continue
             found = expand_paths([given])
             if given != "-" and Path(given).is_dir():
                 found = [f for f in found if not any(same_target(f, w) for w in written)]
@@ -205,7 +206,7 @@ def _with_outputs(
         if errors is not None:
             errors.stream.write(dumps(error.to_dict(), newline=True))
         else:
-            click.echo(f"{error.where}: {error.reason}", err=True)
+            click.echo(terminal_text(f"{error.where}: {error.reason}"), err=True)
 
     progress = _Progress() if sys.stderr.isatty() else None
     try:

@@ -347,6 +347,37 @@ class Redactor:
             return seen[1]
         return self._quick(value, memo, 1)
 
+    def secret_texts(self, value: Any) -> list[str]:
+        """The texts a message about *value* could show of its secrets: every string (key or
+        value) and number held under a sensitive key, at any depth, as itself and as
+        ``repr`` writes a string (longest first; blank ones are no secret). Walked with a
+        stack of its own, each container once."""
+        if self._matcher is None or not _is_container(value):
+            return []
+        found: set[str] = set()
+        seen: set[int] = set()
+        pending: list[tuple[Any, bool]] = [(value, False)]
+        while pending:
+            item, secret = pending.pop()
+            if _is_container(item):
+                if id(item) in seen:
+                    continue
+                seen.add(id(item))
+                if isinstance(item, Mapping):
+                    for key, child in item.items():
+                        hidden = secret or (
+                            isinstance(key, str) and self.is_sensitive(key) and not _is_empty(child)
+                        )
+                        if secret:
+                            pending.append((key, True))
+                        pending.append((child, hidden))
+                else:
+                    pending.extend((child, secret) for child in item)
+            elif secret and isinstance(item, str | int | float) and not isinstance(item, bool):
+                text = item if isinstance(item, str) else repr(item)
+                found.update(t for t in (text, repr(text)[1:-1]) if t.strip())
+        return sorted(found, key=len, reverse=True)
+
     def redact_run(self, run: Run) -> Run:
         """*run* with secrets replaced wherever payload values land: ``raw``, ``extra``,
         ``result``, ``error.details`` and inline artifact ``content`` (*run* itself when
