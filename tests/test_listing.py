@@ -628,6 +628,30 @@ def test_absolute_next_urls_are_followed_on_the_base_urls_origin_only() -> None:
     assert SKYVERN_KEY not in str(info.value)
 
 
+def test_module_level_list_runs_and_watch_take_a_declaration_of_ones_own() -> None:
+    """``runnorm.list_runs`` and ``runnorm.watch`` with a ``Provider`` that is not registered
+    list and poll through that declaration (a client of the call's own, closed at the end)."""
+    provider = styled(
+        "unregistered-like",
+        RestList(path="/v1/predictions", paging=NextUrlPages(next_field="next"), items="results",
+                 order="newest_first", created_key="created_at"),
+    )  # fmt: skip
+    items = [{"run_id": f"tsk_{n}", "status": "completed", "created_at": naive(at(-n))}
+             for n in range(3)]  # fmt: skip
+    with FakeProviderServer(auth=("x-api-key", SKYVERN_KEY)) as server:
+        server.script("/v1/predictions", Reply(200, {"results": items, "next": None}))
+        settings = {"base_url": server.url, "api_key": SKYVERN_KEY}
+        runs = list(runnorm.list_runs(provider, **settings))
+        assert [(run.provider, run.id) for run in runs] == [
+            ("unregistered-like", item["run_id"]) for item in items
+        ]
+        server.routes["/v1/runs/tsk_0"] = items[0]
+        events = list(runnorm.watch(provider, ["tsk_0"], interval=0.01, timeout=5, **settings))
+        assert [(event.run.provider, event.run.status) for event in events if event.run] == [
+            ("unregistered-like", runnorm.RunStatus.SUCCEEDED)
+        ]
+
+
 def test_after_ids_and_offsets_page_as_declared() -> None:
     after = styled(
         "openai-like",

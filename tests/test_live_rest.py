@@ -334,3 +334,29 @@ def test_include_session_tolerates_missing_recordings(browserbase: FakeProviderS
     )
     assert "recordings" not in run.extra
     assert run.status is RunStatus.SUCCEEDED
+
+
+def test_module_level_sync_calls_use_the_declaration_they_are_given(
+    skyvern: FakeProviderServer,
+) -> None:
+    """A ``Provider`` of the caller's own (not registered, or a copy of a registered one
+    with other settings) is used as given by the sync functions, as by the async ones:
+    before, the sync ones looked its name up and used the registered declaration (or
+    raised ``UnknownProviderError``)."""
+    import attrs
+
+    from runnorm._plugins.host import get_host
+
+    registered = get_host().get("skyvern")
+    own = attrs.evolve(registered, name="skyvern-own", aliases=(), base_url=skyvern.url)
+    copy = attrs.evolve(registered, base_url=skyvern.url)  # the registered name, other settings
+    for declared in (own, copy):
+        run = runnorm.get(declared, "tsk_v2_491187523308871744", api_key=SKYVERN_KEY)
+        assert (run.provider, run.id) == (declared.name, "tsk_v2_491187523308871744")
+        [many] = runnorm.get_many(declared, [run.id], api_key=SKYVERN_KEY)
+        assert isinstance(many, runnorm.Run) and many.id == run.id
+        waited = runnorm.wait(declared, run.id, api_key=SKYVERN_KEY, timeout=5, interval=0.01)
+        assert waited.status.is_terminal
+        asynced = asyncio.run(runnorm.aget(declared, run.id, api_key=SKYVERN_KEY))
+        assert asynced == run
+    assert runnorm.get("skyvern", FULL, api_key=SKYVERN_KEY, base_url=skyvern.url).id == FULL

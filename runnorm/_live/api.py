@@ -4,7 +4,10 @@
 ``adownload``).
 
 Sync functions reuse one lazily created :class:`~runnorm._live.client.Client` per provider, closed
-at interpreter exit. Async functions use a fresh :class:`~runnorm._live.client.AsyncClient` per
+at interpreter exit; a declaration of the caller's own (a ``Provider`` not registered, or
+another object than the one registered under its name) gets a client of its own for the
+call, as the async functions do, so that its own settings (base URL, paths) are the ones
+used. Async functions use a fresh :class:`~runnorm._live.client.AsyncClient` per
 call, closed before they return: a client bound to one event loop is never reused on another,
 and nothing is left open when a loop ends. (For many async calls, hold an ``AsyncClient``.)
 Every call takes the options ``api_key``, ``base_url``, ``timeout`` (per HTTP
@@ -15,6 +18,7 @@ request), ``max_retries``, ``headers`` and ``max_response_bytes``, plus the prov
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 from collections.abc import (
@@ -37,6 +41,7 @@ from runnorm._live.when import TimeBound
 from runnorm._model.control import ControlResult
 from runnorm._model.run import Artifact, Run
 from runnorm._model.status import RunStatus
+from runnorm._plugins.host import get_host
 from runnorm._plugins.normalize import resolve_provider
 from runnorm._plugins.provider import Provider
 
@@ -67,8 +72,8 @@ _sync_clients: dict[str, Client] = {}
 _sync_lock = threading.Lock()
 
 
-def _client(provider: str | Provider) -> Client:
-    name = resolve_provider(provider).name
+def _client(name: str) -> Client:
+    """The module-level client of the provider registered as *name*."""
     client = _sync_clients.get(name)
     if client is None:
         with _sync_lock:
@@ -76,6 +81,53 @@ def _client(provider: str | Provider) -> Client:
             if client is None:
                 client = _sync_clients[name] = Client(name)
     return client
+
+
+def _registered(declared: Provider) -> bool:
+    """True when *declared* is the provider registered under its name (the module-level
+    clients are kept by name: they serve that declaration alone)."""
+    try:
+        return get_host().get(declared.name) is declared
+    except RunnormError:  # not registered (or its name clashes)
+        return False
+
+
+@contextlib.contextmanager
+def _using(provider: str | Provider) -> Iterator[Client]:
+    """The client of one call: the module-level one of a registered provider, else a client
+    of the caller's own declaration for this call alone, closed after it."""
+    declared = resolve_provider(provider)
+    if _registered(declared):
+        yield _client(declared.name)
+        return
+    with Client(declared) as client:
+        yield client
+
+
+def _iterated(provider: str | Provider, start: Callable[[Client], Iterator[T]]) -> Iterator[T]:
+    """*start*'s iterator over the client of :func:`_using`, called at once (its arguments
+    are checked there); a client of the call's own is closed when the iteration ends."""
+    declared = resolve_provider(provider)
+    if _registered(declared):
+        return start(_client(declared.name))
+    client = Client(declared)
+    try:
+        items = start(client)
+    except BaseException:
+        client.close()
+        raise
+    return _closing_sync(client, items)
+
+
+def _closing_sync(client: Client, items: Iterator[T]) -> Iterator[T]:
+    """*items*, then *client* closed (when the iteration ends or the iterator is closed)."""
+    try:
+        yield from items
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+        client.close()
 
 
 def close_clients() -> None:
@@ -92,7 +144,8 @@ atexit.register(close_clients)
 
 def get(provider: str | Provider, run_id: str, **options: Any) -> Run:
     """Fetch one run from *provider* and normalize it."""
-    return _client(provider).get(run_id, **options)
+    with _using(provider) as client:
+        return client.get(run_id, **options)
 
 
 async def aget(provider: str | Provider, run_id: str, **options: Any) -> Run:
@@ -118,15 +171,16 @@ def wait(
     *request_timeout* the per-request HTTP timeout; *on_update* is called with each ``Run``
     whose status changed.
     """
-    return _client(provider).wait(
-        run_id,
-        timeout=timeout,
-        interval=interval,
-        stop_on_paused=stop_on_paused,
-        request_timeout=request_timeout,
-        on_update=on_update,
-        **options,
-    )
+    with _using(provider) as client:
+        return client.wait(
+            run_id,
+            timeout=timeout,
+            interval=interval,
+            stop_on_paused=stop_on_paused,
+            request_timeout=request_timeout,
+            on_update=on_update,
+            **options,
+        )
 
 
 async def await_run(
@@ -161,7 +215,8 @@ def get_many(
     **options: Any,
 ) -> list[Run | RunnormError]:
     """Fetch many runs concurrently; in input order, each a ``Run`` or that id's error."""
-    return _client(provider).get_many(ids, concurrency=concurrency, **options)
+    with _using(provider) as client:
+        return client.get_many(ids, concurrency=concurrency, **options)
 
 
 def watch(
@@ -201,16 +256,19 @@ def watch(
     checked at the call (``ConfigError``; no ids and no *since* is one); the polls start when
     iteration does. *webhooks* works with :func:`awatch` only.
     """
-    return _client(provider).watch(
-        run_ids,
-        since=since,
-        follow=follow,
-        interval=interval,
-        timeout=timeout,
-        concurrency=concurrency,
-        webhooks=webhooks,
-        request_timeout=request_timeout,
-        **options,
+    return _iterated(
+        provider,
+        lambda client: client.watch(
+            run_ids,
+            since=since,
+            follow=follow,
+            interval=interval,
+            timeout=timeout,
+            concurrency=concurrency,
+            webhooks=webhooks,
+            request_timeout=request_timeout,
+            **options,
+        ),
     )
 
 
@@ -250,16 +308,18 @@ def list_runs(
     options: the call options of ``get``, plus the listing's own (Bridge Town: ``project``).
     Arguments are checked at once; the first request goes out with the first ``next()``.
     """
-    _lister(provider)
-    return _client(provider).list_runs(
-        since=since,
-        until=until,
-        status=status,
-        limit=limit,
-        full=full,
-        concurrency=concurrency,
-        max_pages=max_pages,
-        **options,
+    return _iterated(
+        _lister(provider),
+        lambda client: client.list_runs(
+            since=since,
+            until=until,
+            status=status,
+            limit=limit,
+            full=full,
+            concurrency=concurrency,
+            max_pages=max_pages,
+            **options,
+        ),
     )
 
 
@@ -357,7 +417,8 @@ def cancel(
     *message* goes with the request where the provider's cancel takes one (none of the
     first-party providers' does: a ``ConfigError`` there).
     """
-    return _client(provider).cancel(run_id, message=message, **options)
+    with _using(provider) as client:
+        return client.cancel(run_id, message=message, **options)
 
 
 async def acancel(
@@ -378,7 +439,8 @@ def resume(
     one) and continues workflow runs (``wr_...``) only. A provider without resume raises
     ``UnsupportedError``.
     """
-    return _client(provider).resume(run_id, message=message, **options)
+    with _using(provider) as client:
+        return client.resume(run_id, message=message, **options)
 
 
 async def aresume(
@@ -397,7 +459,8 @@ def artifacts(provider: str | Provider, run_id: str, **options: Any) -> list[Art
     downloads of the run's session; Bridge Town: the run's inline stdout, stderr and
     outputs. A provider without artifacts raises ``UnsupportedError``.
     """
-    return _client(provider).artifacts(run_id, **options)
+    with _using(provider) as client:
+        return client.artifacts(run_id, **options)
 
 
 async def aartifacts(provider: str | Provider, run_id: str, **options: Any) -> list[Artifact]:
@@ -429,14 +492,15 @@ def download(
     *on_progress(done, total)* is called as bytes arrive; ``timeout`` bounds each network
     operation, not the whole transfer.
     """
-    return _client(provider).download(
-        artifact,
-        dest_dir,
-        overwrite=overwrite,
-        max_bytes=max_bytes,
-        on_progress=on_progress,
-        **options,
-    )
+    with _using(provider) as client:
+        return client.download(
+            artifact,
+            dest_dir,
+            overwrite=overwrite,
+            max_bytes=max_bytes,
+            on_progress=on_progress,
+            **options,
+        )
 
 
 async def adownload(
