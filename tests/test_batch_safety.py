@@ -252,6 +252,35 @@ def test_binary_garbage_is_one_failed_record(tmp_path: Path) -> None:
     assert counts(found) == (0, 1) and "binary data" in found[0].reason  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("at", [0, 5, 1_999])
+def test_a_record_that_is_not_utf8_fails_alone(at: int) -> None:
+    """One record written in Latin-1 among UTF-8 ones, in the first 64 KiB or not, is one
+    failed record: before, a byte that is not UTF-8 in the head made the whole source
+    "binary data", every record of it lost."""
+    lines = jsonl(runs(2_000)).splitlines(keepends=True)
+    lines[at] = b'{"run_id": "tsk_latin", "status": "completed", "note": "caf\xe9"}\n'
+    found = items(b"".join(lines))
+    assert counts(found) == (1_999, 1)
+    [failed] = [item for item in found if isinstance(item, RecordError)]
+    assert failed.line == at + 1 and "UTF-8" in failed.reason
+
+
+@pytest.mark.parametrize("size", [10, 40_000])  # decoded whole, and streamed in chunks
+def test_an_element_that_is_not_utf8_fails_alone_in_a_json_array(size: int) -> None:
+    """Before, the document could not be read past the chunk holding it (every element of
+    a small document lost); its byte offset is the element's."""
+    elements = [json.dumps(r).encode() for r in runs(size)]
+    bad = size // 2
+    elements[bad] = b'{"run_id": "tsk_latin", "status": "completed", "note": "caf\xe9"}'
+    data = b"[" + b",".join(elements) + b"]"
+    found = items(data)
+    assert counts(found) == (size - 1, 1)
+    [failed] = [item for item in found if isinstance(item, RecordError)]
+    assert failed.index == bad and "not UTF-8" in failed.reason
+    assert f"byte {data.index(elements[bad]):,}" in failed.reason
+    assert [item.id for item in found if isinstance(item, Run)][bad] == f"tsk_{bad + 1}"
+
+
 @pytest.mark.parametrize(
     "line",
     [

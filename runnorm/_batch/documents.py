@@ -137,13 +137,21 @@ def _strip(head: bytes) -> bytes:
     return stripped
 
 
+_NOT_UTF8_SHARE = 0.01
+"""More than this share of a head's bytes not UTF-8 (or any NUL byte): binary data."""
+
+
 def _is_binary(head: bytes) -> bool:
+    """Not text: NUL bytes, or more than 1% of the bytes not UTF-8. A few bytes that are not
+    UTF-8 (a record written in Latin-1 among the others) are their record's failure alone,
+    never the whole source's."""
     if b"\x00" in head:
         return True
     try:
         head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start < len(head) - 3  # not just a character cut at the end of the head
+    except UnicodeDecodeError:
+        invalid = len(head) - len(head.decode("utf-8", "ignore").encode("utf-8"))
+        return invalid > len(head) * _NOT_UTF8_SHARE
     return False
 
 

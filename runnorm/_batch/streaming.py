@@ -4,9 +4,10 @@ The stdlib's C scanner (``JSONDecoder.raw_decode``) decodes one element at a tim
 sliding text buffer; it gives the positions that let the reader go on after a broken
 element (a parser that stops at the first error, such as ijson's, could not). A broken
 element of an array or wrapper list is one ``Bad`` record naming its byte offset; the
-reader then skips to the element's end (matching brackets, outside strings) and goes on.
-Where even that fails (an unterminated string or bracket, bytes that are not UTF-8, a
-broken wrapper field), one ``Bad`` record names the offset and the bytes not read.
+reader then skips to the element's end (matching brackets, outside strings) and goes on;
+an element holding bytes that are not UTF-8 (read as escapes, never decoded) is broken
+alone. Where even that fails (an unterminated string or bracket, a broken wrapper field),
+one ``Bad`` record names the offset and the bytes not read.
 Several documents one after another are read one after the other.
 
 Decoding is as strict as :mod:`runnorm._json`'s: ``NaN``/``Infinity``, lone surrogates and
@@ -36,6 +37,7 @@ _WS = " \t\r\n"
 _STRUCTURE = re.compile(r'[\[\]{}",]')
 _STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # high or low: orjson checks the pairs
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, as surrogateescape reads it
 _DEPTH_LIMIT = 1024
 
 
@@ -57,23 +59,25 @@ class _Text:
     def __init__(self, stream: IO[bytes], pending: list[bytes]) -> None:
         self._stream = stream
         self._pending = pending  # chunks already read from the stream, fed first
-        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        # Bytes that are not UTF-8 are read as lone surrogates (U+DC80..U+DCFF), so that the
+        # element holding them fails alone; decoded text never holds those otherwise.
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self.escaped = False  # the text read so far held such a byte
         self.buffer = ""
         self.pos = 0
         self.base = 0  # bytes before buffer[0]
         self.done = False
 
     def feed(self, data: bytes, *, final: bool) -> None:
-        try:
-            self.buffer += self._decoder.decode(data, final=final)
-        except UnicodeDecodeError as exc:
-            self.done = True
-            raise _Unreadable(f"not UTF-8 text ({exc.reason})") from None
+        decoded = self._decoder.decode(data, final=final)
+        if not self.escaped and _NOT_UTF8.search(decoded) is not None:
+            self.escaped = True
+        self.buffer += decoded
 
     def offset(self, pos: int | None = None) -> int:
         """The byte offset of character *pos* of the buffer (the cursor by default)."""
         at = self.pos if pos is None else pos
-        return self.base + len(self.buffer[:at].encode("utf-8", "surrogatepass"))
+        return self.base + len(self.buffer[:at].encode("utf-8", "surrogateescape"))
 
     def more(self) -> bool:
         """Read another chunk, dropping what is before the cursor; False at the end."""
@@ -119,6 +123,8 @@ class _Text:
                 raise _Broken(str(exc)) from None
             if end == len(self.buffer) and not self.done and self.more():
                 continue  # a number may go on in the next chunk
+            if self.escaped and _NOT_UTF8.search(self.buffer, self.pos, end) is not None:
+                raise _Broken("not UTF-8 text")
             if _SURROGATE_ESCAPE.search(self.buffer, self.pos, end) is not None:
                 try:  # strict about surrogates as the line reader is: orjson decides
                     value = loads(self.buffer[self.pos : end])
@@ -168,7 +174,7 @@ class _Text:
 
     def rest(self) -> int:
         """Read to the end; the number of bytes from the cursor on."""
-        total = len(self.buffer[self.pos :].encode("utf-8", "surrogatepass"))
+        total = len(self.buffer[self.pos :].encode("utf-8", "surrogateescape"))
         self.buffer, self.pos = "", 0
         try:
             while chunk := self._stream.read(_CHUNK):
@@ -204,10 +210,15 @@ def iter_streamed(stream: IO[bytes], head: list[bytes]) -> Iterator[Raw]:
                 yield item
     except _Unreadable as exc:
         at = text.offset()
-        snippet = short_text(text.buffer[text.pos : text.pos + 200])
+        snippet = _snippet(text)
         left = text.rest()
         reason = f"the document cannot be read past byte {at:,}: {exc}; {left:,} bytes not read"
         yield Bad(reason, snippet), None, index, None
+
+
+def _snippet(text: _Text) -> str:
+    """The start of the text at the cursor, to show (bytes that are not UTF-8 replaced)."""
+    return short_text(text.buffer[text.pos : text.pos + 200].encode("utf-8", "surrogateescape"))
 
 
 def _top_value(text: _Text, decoder: json.JSONDecoder) -> Any:
@@ -264,7 +275,7 @@ def _stream_array(
             item = text.value(decoder)
         except _Broken as exc:
             at = text.offset()
-            snippet = short_text(text.buffer[text.pos : text.pos + 200])
+            snippet = _snippet(text)
             try:
                 text.skip_value()
             except _Unreadable as lost:
