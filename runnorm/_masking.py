@@ -103,20 +103,38 @@ _MASKS = ("***", "###", "~~~", "^^^", "___")
 _ELLIPSES = re.compile(r"\.\.\.|\u2026")
 
 
+def _hex(value: int, width: int) -> str:
+    """*value* in hex digits, either case."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{value:0{width}x}")
+
+
 def _char_pattern(char: str) -> str:
     r"""One key character as a text may spell it: itself; after any run of backslashes (repr,
     JSON, or both at once: ``\'``, ``\"``, ``\\``); as ``\u0041`` or ``\x41``; or as
-    ``%41``. Escaped spellings come first, so that a match takes a whole escape.
+    ``%41``. Escaped spellings come first, so that a match takes a whole escape. A character
+    past ASCII (a webhook secret may hold one; API keys are ASCII) is also matched as its
+    UTF-8 bytes escaped (``\xc3\xa9``, as the ``repr`` of bytes shows them, or ``%C3%A9``),
+    as ``\u79d8`` and, past the BMP, as a JSON surrogate pair or ``\U0001f600``.
 
     A run of backslashes before another character is taken whole (possessive: giving some
     back could never let that character match), so a long run costs one pass, not one per
     backslash."""
     plain = re.escape(char)
     run = "\\\\+" if char == "\\" else "\\\\++"  # a backslash key character may end the run
-    if ord(char) > 0xFF:  # keys are ASCII (resolve_options checks); kept general all the same
-        return f"(?:{run}{plain}|{plain})"
-    hexa = "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{ord(char):02x}")
-    return f"(?:{run}(?:{plain}|u00{hexa}|x{hexa})|{plain}|%{hexa})"
+    code = ord(char)
+    escapes = [plain, f"u{_hex(code, 4)}"] if code <= 0xFFFF else [plain]
+    spelled = [plain]
+    if code <= 0xFF:
+        escapes.append(f"x{_hex(code, 2)}")
+        spelled.append(f"%{_hex(code, 2)}")
+    if code > 0x7F:
+        utf8 = char.encode("utf-8", "surrogatepass")
+        escapes.append("\\\\+".join(f"x{_hex(byte, 2)}" for byte in utf8))
+        spelled.append("".join(f"%{_hex(byte, 2)}" for byte in utf8))
+    if code > 0xFFFF:
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        escapes += [f"U{_hex(code, 8)}", f"u{_hex(high, 4)}\\\\+u{_hex(low, 4)}"]
+    return f"(?:{run}(?:{'|'.join(escapes)})|{'|'.join(spelled)})"
 
 
 @attrs.frozen
