@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -103,37 +103,84 @@ _MASKS = ("***", "###", "~~~", "^^^", "___")
 _ELLIPSES = re.compile(r"\.\.\.|\u2026")
 
 
+def _hex(value: int, width: int) -> str:
+    """*value* in hex digits, either case."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{value:0{width}x}")
+
+
 def _char_pattern(char: str) -> str:
     r"""One key character as a text may spell it: itself; after any run of backslashes (repr,
     JSON, or both at once: ``\'``, ``\"``, ``\\``); as ``\u0041`` or ``\x41``; or as
-    ``%41``. Escaped spellings come first, so that a match takes a whole escape."""
+    ``%41``. Escaped spellings come first, so that a match takes a whole escape. A character
+    past ASCII (a webhook secret may hold one; API keys are ASCII) is also matched as its
+    UTF-8 bytes escaped (``\xc3\xa9``, as the ``repr`` of bytes shows them, or ``%C3%A9``),
+    as ``\u79d8`` and, past the BMP, as a JSON surrogate pair or ``\U0001f600``.
+
+    A run of backslashes before another character is taken whole (possessive: giving some
+    back could never let that character match), so a long run costs one pass, not one per
+    backslash."""
     plain = re.escape(char)
-    if ord(char) > 0xFF:  # keys are ASCII (resolve_options checks); kept general all the same
-        return f"(?:\\\\+{plain}|{plain})"
-    hexa = "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{ord(char):02x}")
-    return f"(?:\\\\+(?:{plain}|u00{hexa}|x{hexa})|{plain}|%{hexa})"
+    run = "\\\\+" if char == "\\" else "\\\\++"  # a backslash key character may end the run
+    code = ord(char)
+    escapes = [plain, f"u{_hex(code, 4)}"] if code <= 0xFFFF else [plain]
+    spelled = [plain]
+    if code <= 0xFF:
+        escapes.append(f"x{_hex(code, 2)}")
+        spelled.append(f"%{_hex(code, 2)}")
+    if code > 0x7F:
+        utf8 = char.encode("utf-8", "surrogatepass")
+        escapes.append("\\\\+".join(f"x{_hex(byte, 2)}" for byte in utf8))
+        spelled.append("".join(f"%{_hex(byte, 2)}" for byte in utf8))
+    if code > 0xFFFF:
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        escapes += [f"U{_hex(code, 8)}", f"u{_hex(high, 4)}\\\\+u{_hex(low, 4)}"]
+    return f"(?:{run}(?:{'|'.join(escapes)})|{'|'.join(spelled)})"
+
+
+@attrs.frozen
+class _Masker:
+    """What finding one key takes, compiled once per key: the whole key as one flat pattern
+    (found overlapping, through a lookahead, never from inside a run of backslashes: a match
+    there also starts where the run does), each of its characters as a pattern of its own
+    (for a key cut short: matched one after the other, so a key of any length compiles),
+    the first one again, never from inside a run of backslashes either, the positions of
+    each character after the first (where a key's tail may begin), and the mask."""
+
+    whole: re.Pattern[str]
+    first: re.Pattern[str]
+    steps: tuple[re.Pattern[str], ...]
+    tails: Mapping[str, tuple[int, ...]]
+    mask: str
 
 
 @functools.lru_cache(maxsize=64)
-def _key_masker(key: str) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...], str]:
-    """The whole key as one flat pattern (found overlapping, through a lookahead), each of its
-    characters as a pattern of its own (for a key cut short: matched one after the other,
-    so a key of any length compiles), and the mask."""
+def _key_masker(key: str) -> _Masker:
     chars = [_char_pattern(char) for char in key]
-    whole = re.compile(f"(?=({''.join(chars)}))")
+    whole = re.compile(f"(?=(?<!\\\\)({''.join(chars)}))")
+    first = re.compile(f"(?<!\\\\){chars[0]}")
     steps = tuple(re.compile(char) for char in chars)
+    tails: dict[str, list[int]] = {}
+    for index in range(1, len(key)):
+        tails.setdefault(key[index], []).append(index)
     mask = next((m for m in _MASKS if not set(m) & set(key)), "")
-    return whole, steps, mask
+    return _Masker(whole, first, steps, {c: tuple(i) for c, i in tails.items()}, mask)
 
 
-def _tail_end(steps: tuple[re.Pattern[str], ...], text: str, start: int) -> int:
+def _tail_end(masker: _Masker, text: str, start: int) -> int:
     """Where the longest tail of the key spelled at *start* (after one space at most) ends;
     *start* when none is. A key cut in the middle (pydantic shows a long value as its first
     25 and last 24 characters around ``...``) keeps its tail there."""
     at = start + 1 if text.startswith(" ", start) else start
-    for first in range(1, len(steps)):
+    if at >= len(text):
+        return start
+    lead = text[at]
+    if lead in "\\%":  # an escaped spelling: any character of the key may begin the tail
+        firsts: Iterable[int] = range(1, len(masker.steps))
+    else:  # a plain one: only where the key holds that character (the longest tail first)
+        firsts = masker.tails.get(lead, ())
+    for first in firsts:
         position = at
-        for step in steps[first:]:
+        for step in masker.steps[first:]:
             match = step.match(text, position)
             if match is None:
                 break
@@ -145,24 +192,28 @@ def _tail_end(steps: tuple[re.Pattern[str], ...], text: str, start: int) -> int:
 
 def _key_spans(key: str, text: str) -> list[list[int]]:
     """Where *key* occurs in *text* (whole, or its first part then an ellipsis, then maybe
-    its last part), merged."""
-    whole, steps, _ = _key_masker(key)
-    found = [match.span(1) for match in whole.finditer(text)]
-    for ellipsis in _ELLIPSES.finditer(text):
-        end = ellipsis.start()
-        # a cut key: its first characters, in order, right up to the ellipsis
-        for start_match in steps[0].finditer(text, 0, end):
+    its last part), merged.
+
+    A cut key is found in one pass: from each place its first character is spelled, its
+    next characters are followed for as long as they match; a place where that chain
+    reaches an ellipsis starts a cut key (so the work grows with the text, not with the
+    number of ellipses times the text)."""
+    masker = _key_masker(key)
+    found = [match.span(1) for match in masker.whole.finditer(text)]
+    ellipses = {match.start(): match.end() for match in _ELLIPSES.finditer(text)}
+    if ellipses:
+        steps = masker.steps
+        for start_match in masker.first.finditer(text):
             position = start_match.end()
             for step in steps[1:]:
-                if position == end:
+                if position in ellipses:
                     break
-                match = step.match(text, position, end)
+                match = step.match(text, position)
                 if match is None:
                     break
                 position = match.end()
-            if position == end:
-                found.append((start_match.start(), _tail_end(steps, text, ellipsis.end())))
-                break
+            if position in ellipses:
+                found.append((start_match.start(), _tail_end(masker, text, ellipses[position])))
     spans: list[list[int]] = []
     for start, stop in sorted(found):
         if spans and start <= spans[-1][1]:
@@ -185,7 +236,7 @@ def mask_key(key: str, text: str) -> str:
     """
     if key[0] not in text and "\\" not in text and "%" not in text:
         return text  # the quick answer: nothing here can begin an occurrence
-    mask = _key_masker(key)[2]
+    mask = _key_masker(key).mask
     while True:
         spans = _key_spans(key, text)
         if not spans:
