@@ -8,6 +8,7 @@ missing); 130 interrupted (Ctrl-C).
 
 from __future__ import annotations
 
+import math
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -28,6 +29,7 @@ __all__ = [
     "EXIT_USAGE",
     "emit_json",
     "NamedPath",
+    "Seconds",
     "fail",
     "redacted_document",
     "stdout_is_terminal",
@@ -63,6 +65,18 @@ class NamedPath(click.Path):
         if value == "":
             self.fail("an empty name is not a path", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class Seconds(click.FloatRange):
+    """``click.FloatRange`` that refuses ``nan`` and infinities (which a range lets through),
+    so that a bad ``--timeout`` or ``--interval`` is a usage error before anything is sent:
+    ``cancel --wait`` never cancels a run and only then finds its deadline unusable."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number
 
 
 def stdout_is_terminal() -> bool:

@@ -1,0 +1,50 @@
+"""Edges of the live commands (cancel, watch, artifacts, list): usage errors caught before
+anything is sent, exit codes, odd paths."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from runnorm._cli import app as cli
+from runnorm.testing import FakeProviderServer
+
+KEY = "sk-test-cli-edges-0123456789"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProviderServer]:
+    monkeypatch.setenv("SKYVERN_API_KEY", KEY)
+    with FakeProviderServer(auth=("x-api-key", KEY)) as fake:
+        monkeypatch.setenv("SKYVERN_BASE_URL", fake.url)
+        yield fake
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli.main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--timeout", "--interval"])
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400"])
+def test_cancel_wait_with_a_bad_deadline_is_usage_before_the_cancel_is_sent(
+    server: FakeProviderServer, flag: str, value: str
+) -> None:
+    server.routes["/v1/runs/tsk_1/cancel"] = {}
+    server.routes["/v1/runs/tsk_1"] = {"run_id": "tsk_1", "status": "canceled"}
+    code, _, err = invoke("cancel", "skyvern", "tsk_1", "--wait", flag, value)
+    assert code == 2 and "finite" in err
+    assert server.requests == []  # the run was not canceled behind a usage error
+
+
+@pytest.mark.parametrize("command", ["wait", "watch"])
+@pytest.mark.parametrize("flag", ["--timeout", "--interval"])
+def test_wait_and_watch_refuse_a_deadline_that_is_not_finite(
+    server: FakeProviderServer, command: str, flag: str
+) -> None:
+    code, _, err = invoke(command, "skyvern", "tsk_1", flag, "nan")
+    assert code == 2 and "finite" in err
+    assert server.requests == []
