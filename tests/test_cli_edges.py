@@ -48,3 +48,20 @@ def test_wait_and_watch_refuse_a_deadline_that_is_not_finite(
     code, _, err = invoke(command, "skyvern", "tsk_1", flag, "nan")
     assert code == 2 and "finite" in err
     assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("artifacts", "skyvern", "tsk_1", "--download", "out\x00dir"),
+        ("list", "skyvern", "-o", "runs\x00.jsonl"),
+        ("list", "skyvern", "--checkpoint", "cp\x00.json"),
+        ("normalize", "-", "-o", "out\x00.jsonl"),
+    ],
+)
+def test_a_path_holding_a_nul_is_a_usage_error(
+    server: FakeProviderServer, args: tuple[str, ...]
+) -> None:
+    code, _, err = invoke(*args)  # a traceback (ValueError from os.stat) before
+    assert code == 2 and "NUL character" in err
+    assert server.requests == []

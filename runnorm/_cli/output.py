@@ -59,11 +59,14 @@ def emit_json(document: Any, mask: Callable[[str], str] | None = None) -> None:
 
 class NamedPath(click.Path):
     """``click.Path`` that refuses an empty name (an unset shell variable): a usage error,
-    not a write into the directory the empty name resolves to."""
+    not a write into the directory the empty name resolves to. A name holding a NUL (which
+    no system call takes: ``os.stat`` raises ``ValueError``) is a usage error too."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if value == "":
             self.fail("an empty name is not a path", param, ctx)
+        if isinstance(value, str) and "\0" in value:
+            self.fail("a name holding a NUL character is not a path", param, ctx)
         return super().convert(value, param, ctx)
 
 
