@@ -3,6 +3,7 @@ anything is sent, exit codes, odd paths."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -65,3 +66,17 @@ def test_a_path_holding_a_nul_is_a_usage_error(
     code, _, err = invoke(*args)  # a traceback (ValueError from os.stat) before
     assert code == 2 and "NUL character" in err
     assert server.requests == []
+
+
+@pytest.mark.parametrize(("status", "code"), [("completed", 0), ("failed", 1), ("canceled", 3)])
+def test_watch_exits_with_the_runs_code_when_its_payload_spells_the_id_otherwise(
+    server: FakeProviderServer, status: str, code: int
+) -> None:
+    # A provider answers for the id asked, spelling it its own way (a UUID in lower case):
+    # the run is the one watched, not a timed-out one and a second one discovered.
+    server.routes["/v1/runs/TSK_1"] = {"run_id": "tsk_1", "status": status}
+    exit_code, out, err = invoke("watch", "skyvern", "TSK_1", "--interval", "0.01")
+    assert exit_code == code, err
+    (line,) = out.splitlines()
+    event = json.loads(line)
+    assert event["run_id"] == "TSK_1" and event["run"]["id"] == "tsk_1"
