@@ -3,7 +3,7 @@
 Exit codes, everywhere: 0 success (``get``: any fetched run; ``wait``: succeeded); 1 the run
 failed (or, for ``wait``, stopped paused waiting for input), or some records failed; 2 usage;
 3 canceled; 4 timed out (the run, or the wait); 5 error (auth, not found, transport, input
-missing); 130 interrupted (Ctrl-C).
+missing); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
     "EXIT_TIMED_OUT",
     "EXIT_USAGE",
     "emit_json",
@@ -43,6 +44,8 @@ EXIT_TIMED_OUT = 4
 EXIT_ERROR = 5
 EXIT_INTERRUPTED = 130
 """Ctrl-C (128 + SIGINT), as shells report it."""
+EXIT_TERMINATED = 143
+"""SIGTERM (128 + SIGTERM), as shells report it."""
 
 
 def emit_json(document: Any, mask: Callable[[str], str] | None = None) -> None:
