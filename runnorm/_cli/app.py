@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from runnorm._cli.output import EXIT_INTERRUPTED
+from runnorm._cli.output import EXIT_INTERRUPTED, EXIT_TERMINATED
 from runnorm._version import __version__
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "Terminated", "main"]
 
 COMMANDS = {
     "artifacts": "runnorm._cli.artifacts:artifacts_command",
@@ -47,13 +50,46 @@ class _Commands(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; Ctrl-C (``KeyboardInterrupt``, wherever it is raised: a command, a
-        plugin's import) ends it with a message and exit code 130, as shells expect."""
+        plugin's import) ends it with a message and exit code 130, as shells expect. SIGTERM
+        ends it the same way with 143, through the normal unwinding (:class:`Terminated`):
+        a ``list -o`` file or a download half done is discarded, never left behind."""
         try:
-            return super().invoke(ctx)
+            with _exit_on_sigterm():
+                return super().invoke(ctx)
         except KeyboardInterrupt:
             click.echo("", err=True)
             click.echo("runnorm: interrupted", err=True)
             raise SystemExit(EXIT_INTERRUPTED) from None
+        except Terminated:
+            click.echo("", err=True)
+            click.echo("runnorm: terminated", err=True)
+            raise SystemExit(EXIT_TERMINATED) from None
+
+
+class Terminated(SystemExit):
+    """SIGTERM, raised in the main thread: a ``SystemExit`` with code 143, so that what
+    unwinds cleans up as for any exit (a command that reports it itself exits with a plain
+    ``SystemExit(143)``, and the group says nothing more)."""
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while a command runs. Outside the main thread
+    (an embedding application's worker), signals are left alone."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated(EXIT_TERMINATED)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

@@ -36,6 +36,7 @@ from runnorm._cli.output import (
     EXIT_ERROR,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     NamedPath,
     fail,
     stdout_is_terminal,
@@ -350,6 +351,8 @@ def _interrupted(exc: BaseException, opened: Output | None) -> None:
     kept = f"; {opened.name} left as before" if opened is not None and opened.kind == "file" else ""
     if isinstance(exc, KeyboardInterrupt):
         fail(f"interrupted{kept}", EXIT_INTERRUPTED)
+    if isinstance(exc, SystemExit) and exc.code == EXIT_TERMINATED:  # SIGTERM
+        fail(f"terminated{kept}", EXIT_TERMINATED)
     if isinstance(exc, BrokenPipeError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         fail(f"output closed early; stopped{kept}", EXIT_FAILED)

@@ -20,6 +20,7 @@ from runnorm._cli.output import (
     EXIT_ERROR,
     EXIT_FAILED,
     EXIT_TIMED_OUT,
+    Seconds,
     emit_json,
     fail,
     redacted_document,
@@ -210,14 +211,14 @@ def deadline_options(of: str = "") -> Callable[[F], F]:
     (``" of --wait"``)."""
     timeout = click.option(
         "--timeout",
-        type=click.FloatRange(min=0),
+        type=Seconds(min=0),
         default=600.0,
         show_default=True,
         help=f"Deadline{of} (s).",
     )
     interval = click.option(
         "--interval",
-        type=click.FloatRange(min=0, min_open=True),
+        type=Seconds(min=0, min_open=True),
         default=2.0,
         show_default=True,
         help=f"First poll gap{of} (s).",

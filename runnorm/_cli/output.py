@@ -3,11 +3,12 @@
 Exit codes, everywhere: 0 success (``get``: any fetched run; ``wait``: succeeded); 1 the run
 failed (or, for ``wait``, stopped paused waiting for input), or some records failed; 2 usage;
 3 canceled; 4 timed out (the run, or the wait); 5 error (auth, not found, transport, input
-missing); 130 interrupted (Ctrl-C).
+missing); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -24,10 +25,12 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
     "EXIT_TIMED_OUT",
     "EXIT_USAGE",
     "emit_json",
     "NamedPath",
+    "Seconds",
     "fail",
     "redacted_document",
     "stdout_is_terminal",
@@ -41,6 +44,8 @@ EXIT_TIMED_OUT = 4
 EXIT_ERROR = 5
 EXIT_INTERRUPTED = 130
 """Ctrl-C (128 + SIGINT), as shells report it."""
+EXIT_TERMINATED = 143
+"""SIGTERM (128 + SIGTERM), as shells report it."""
 
 
 def emit_json(document: Any, mask: Callable[[str], str] | None = None) -> None:
@@ -57,12 +62,27 @@ def emit_json(document: Any, mask: Callable[[str], str] | None = None) -> None:
 
 class NamedPath(click.Path):
     """``click.Path`` that refuses an empty name (an unset shell variable): a usage error,
-    not a write into the directory the empty name resolves to."""
+    not a write into the directory the empty name resolves to. A name holding a NUL (which
+    no system call takes: ``os.stat`` raises ``ValueError``) is a usage error too."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if value == "":
             self.fail("an empty name is not a path", param, ctx)
+        if isinstance(value, str) and "\0" in value:
+            self.fail("a name holding a NUL character is not a path", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class Seconds(click.FloatRange):
+    """``click.FloatRange`` that refuses ``nan`` and infinities (which a range lets through),
+    so that a bad ``--timeout`` or ``--interval`` is a usage error before anything is sent:
+    ``cancel --wait`` never cancels a run and only then finds its deadline unusable."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number
 
 
 def stdout_is_terminal() -> bool:

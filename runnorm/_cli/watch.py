@@ -24,6 +24,7 @@ from runnorm._cli.output import (
     EXIT_ERROR,
     EXIT_FAILED,
     EXIT_TIMED_OUT,
+    Seconds,
     redacted_document,
     stdout_is_terminal,
 )
@@ -107,10 +108,10 @@ def _line(event: RunEvent, mask: Mask) -> bytes:
 @click.argument("run_ids", nargs=-1)
 @click.option("--since", "since_text", metavar="WHEN", help="Also watch runs created since WHEN.")
 @click.option("--follow", is_flag=True, help="Keep discovering new runs until --timeout.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Deadline (s).")
+@click.option("--timeout", type=Seconds(min=0), default=None, help="Deadline (s).")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(min=0, min_open=True),
     default=None,
     help="First poll gap (s); default: the adaptive schedule.",
 )

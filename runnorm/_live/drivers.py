@@ -8,16 +8,17 @@ request's own ``deadline`` (a ``wait`` or ``watch`` on the same client): past it
 is not sent and the flow gets a timeout ``TransportError``.
 
 A watch (:mod:`runnorm._live.watching`) is a flow that also spawns flows:
-:func:`drive_watch_sync` runs them on a thread pool, :func:`drive_watch_async` as tasks (and
-reads the ``webhooks`` iterable beside them), each through :func:`drive_sync` or
-:func:`drive_async` with the same sender and gate; both hand the flow's events to the caller
-as they come.
+:func:`drive_watch_sync` runs them on daemon threads (:class:`_PollThreads`),
+:func:`drive_watch_async` as tasks (and reads the ``webhooks`` iterable beside them), each
+through :func:`drive_sync` or :func:`drive_async` with the same sender and gate; both hand
+the flow's events to the caller as they come.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterator
@@ -158,7 +159,7 @@ def drive_watch_sync(
     When the caller stops iterating (or the flow raises), no new request starts: spawned
     flows not yet started are cancelled, those in flight end with their request (every one
     is bounded by the watch's deadline)."""
-    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="runnorm-watch")
+    pool = _PollThreads(workers)
     running: dict[concurrent.futures.Future[Any], Hashable] = {}
     value: Any = None
     try:
@@ -180,7 +181,65 @@ def drive_watch_sync(
                 raise TypeError(f"a watch flow cannot yield {step!r}")
     finally:
         flow.close()
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown()
+
+
+class _PollThreads:
+    """Up to *workers* daemon threads running a watch's spawned flows, started as needed.
+
+    Not a ``ThreadPoolExecutor``: the interpreter joins its threads at exit, so that a
+    Ctrl-C or SIGTERM during a poll in flight left the process waiting for that request
+    (up to its timeout, then its retries). A poll's thread holds nothing the process must
+    finish: at exit it is abandoned. :meth:`shutdown` cancels the flows not started yet;
+    those running end with their request."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.threads: list[threading.Thread] = []
+        self.jobs: queue.SimpleQueue[
+            tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...]] | None
+        ] = queue.SimpleQueue()
+        self.idle = 0
+        self.lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self.jobs.put((future, fn, args))
+        with self.lock:
+            if self.idle == 0 and len(self.threads) < self.workers:
+                thread = threading.Thread(target=self._work, name="runnorm-watch", daemon=True)
+                self.threads.append(thread)
+                thread.start()
+            else:
+                self.idle = max(self.idle - 1, 0)
+        return future
+
+    def _work(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            future, fn, args = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args)
+                except BaseException as exc:  # the future's, as a pool's worker does
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            with self.lock:
+                self.idle += 1
+
+    def shutdown(self) -> None:
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[0].cancel()
+        for _ in self.threads:
+            self.jobs.put(None)
 
 
 def _collect_sync(

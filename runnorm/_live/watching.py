@@ -88,7 +88,8 @@ class RunEvent:
     None); ``previous`` the one seen before this event (None when the run is first seen;
     for an ``error`` event, the same as ``run``); ``at`` when the event was observed (aware
     UTC); ``source`` ``"poll"``, ``"list"`` (discovered by listing) or ``"webhook"``;
-    ``error`` the ``RunnormError`` of a failed fetch, else None; ``run_id`` the run's id,
+    ``error`` the ``RunnormError`` of a failed fetch, else None; ``run_id`` the id the run is
+    watched under (as given, even when the provider's payload spells ``run.id`` otherwise),
     which an error event for a run never fetched has no other place for (None only for a
     failed discovery).
     """
@@ -415,7 +416,8 @@ class _Watch:
             w.finished = True
         elif not w.polling:
             w.due = time.monotonic() + poll_gap(run, w.unchanged, self.interval)
-        return [Emit(RunEvent(run, previous, _now(), source))] if changed else []
+        event = RunEvent(run, previous, _now(), source, run_id=w.run_id)
+        return [Emit(event)] if changed else []
 
     def polled(self, item: Done, w: _Watched) -> list[Emit]:
         """One poll's outcome: an event when the run changed or the fetch failed."""
