@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import signal
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from runnorm._cli.output import EXIT_INTERRUPTED, EXIT_TERMINATED
+from runnorm._cli.output import EXIT_INTERRUPTED, EXIT_TERMINATED, exit_on_sigterm
 from runnorm._version import __version__
 
 __all__ = ["COMMANDS", "Terminated", "main"]
@@ -54,7 +51,7 @@ class _Commands(click.Group):
         ends it the same way with 143, through the normal unwinding (:class:`Terminated`):
         a ``list -o`` file or a download half done is discarded, never left behind."""
         try:
-            with _exit_on_sigterm():
+            with exit_on_sigterm(Terminated):
                 return super().invoke(ctx)
         except KeyboardInterrupt:
             click.echo("", err=True)
@@ -70,26 +67,6 @@ class Terminated(SystemExit):
     """SIGTERM, raised in the main thread: a ``SystemExit`` with code 143, so that what
     unwinds cleans up as for any exit (a command that reports it itself exits with a plain
     ``SystemExit(143)``, and the group says nothing more)."""
-
-
-@contextlib.contextmanager
-def _exit_on_sigterm() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` while a command runs. Outside the main thread
-    (an embedding application's worker), signals are left alone."""
-
-    def terminate(signum: int, frame: object) -> None:
-        raise Terminated(EXIT_TERMINATED)
-
-    try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError, TypeError):
-            signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

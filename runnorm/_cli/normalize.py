@@ -7,12 +7,11 @@ the work itself is :mod:`runnorm._batch`'s.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -24,7 +23,14 @@ from runnorm._batch.outfile import Output, open_output, same_target
 from runnorm._batch.records import RecordError
 from runnorm._batch.sources import expand_paths
 from runnorm._batch.writers import FORMATS, format_for
-from runnorm._cli.output import EXIT_FAILED, EXIT_INTERRUPTED, NamedPath, fail, terminal_text
+from runnorm._cli.output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    NamedPath,
+    exit_on_sigterm,
+    fail,
+    terminal_text,
+)
 from runnorm._errors import DumpError, RunnormError
 from runnorm._json import dumps
 from runnorm._plugins.normalize import resolve_provider
@@ -210,7 +216,7 @@ def _with_outputs(
 
     progress = _Progress() if sys.stderr.isatty() else None
     try:
-        with _exit_on_sigterm():
+        with exit_on_sigterm():
             stats = run(sink.stream, report, progress)
     except BaseException as exc:
         if progress is not None:
@@ -261,24 +267,3 @@ def _discard(opened: list[Output], exc: BaseException) -> None:
     if isinstance(exc, TimeoutError):
         fail(f"{type(exc).__name__}: {exc}{kept}")
     raise exc
-
-
-@contextlib.contextmanager
-def _exit_on_sigterm() -> Iterator[None]:
-    """SIGTERM exits (``128 + 15``) through the normal unwinding, so that an interrupted
-    output is discarded, not published. Outside the main thread, signals are left alone."""
-
-    def terminate(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError, TypeError):
-            signal.signal(signal.SIGTERM, previous)

@@ -8,10 +8,12 @@ missing); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import sys
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import click
@@ -29,6 +31,7 @@ __all__ = [
     "EXIT_TIMED_OUT",
     "EXIT_USAGE",
     "emit_json",
+    "exit_on_sigterm",
     "NamedPath",
     "Seconds",
     "fail",
@@ -118,3 +121,25 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 def redacted_document(run: Run) -> dict[str, Any]:
     """``run.to_dict()`` with its provider's sensitive keys redacted."""
     return get_host().redactor(run.provider).redact_document(run.to_dict())
+
+
+@contextlib.contextmanager
+def exit_on_sigterm(exit_with: type[SystemExit] = SystemExit) -> Iterator[None]:
+    """SIGTERM raises *exit_with* (code 143) while the block runs, so that the command ends
+    through the normal unwinding (an interrupted output is discarded, not published, a
+    temporary file removed); the previous handler comes back after. Outside the main thread
+    (an embedding application's worker), signals are left alone."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise exit_with(EXIT_TERMINATED)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signal.SIGTERM, previous)
