@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from runnorm.testing import FakeProviderServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDERS = ("skyvern", "browserbase", "bridgetown")
@@ -22,6 +27,28 @@ def sample_files(provider: str | None = None) -> list[Path]:
 
 def load(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+@contextlib.contextmanager
+def skyvern_from_env(monkeypatch: pytest.MonkeyPatch, key: str) -> Iterator[FakeProviderServer]:
+    """A fake Skyvern server taking *key*, named by ``SKYVERN_BASE_URL`` and
+    ``SKYVERN_API_KEY`` (what the CLI reads)."""
+    monkeypatch.setenv("SKYVERN_API_KEY", key)
+    with FakeProviderServer(auth=("x-api-key", key)) as fake:
+        monkeypatch.setenv("SKYVERN_BASE_URL", fake.url)
+        yield fake
+
+
+def invoke_cli(*args: str) -> tuple[int, str, str]:
+    """``runnorm ARGS`` in this process: the exit code, stdout and stderr (an exception other
+    than ``SystemExit`` fails the test)."""
+    from click.testing import CliRunner  # imported here: most tests never run the CLI
+
+    from runnorm._cli import app as cli
+
+    result = CliRunner().invoke(cli.main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
 
 
 def sample_id(path: Path) -> str:

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from support import invoke_cli, skyvern_from_env
 
-from runnorm._cli import app as cli
 from runnorm.testing import FakeProviderServer, RecordedRequest, Reply
 
 KEY = "sk-test-cli-edges-0123456789"
@@ -23,16 +22,11 @@ KEY = "sk-test-cli-edges-0123456789"
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProviderServer]:
-    monkeypatch.setenv("SKYVERN_API_KEY", KEY)
-    with FakeProviderServer(auth=("x-api-key", KEY)) as fake:
-        monkeypatch.setenv("SKYVERN_BASE_URL", fake.url)
+    with skyvern_from_env(monkeypatch, KEY) as fake:
         yield fake
 
 
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli.main, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.stdout, result.stderr
+invoke = invoke_cli
 
 
 @pytest.mark.parametrize("flag", ["--timeout", "--interval"])
