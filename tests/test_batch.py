@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -314,6 +315,68 @@ def test_parquet_timestamp_columns_are_what_pyarrow_makes_of_the_datetimes(
     column = batches._stamps(tuple(stamps), kind)
     assert column.type == kind
     assert column.equals(pa.array(stamps, type=kind))
+
+
+def test_prefer_jemalloc_sets_arrows_default_pool_only_when_it_still_can(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Set before pyarrow is imported, on Linux, when the user chose no pool; else untouched."""
+    from runnorm._batch import writers
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    monkeypatch.setattr(writers.sys, "platform", "linux")
+    monkeypatch.delitem(sys.modules, "pyarrow", raising=False)
+    writers.prefer_jemalloc()
+    assert writers.os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "jemalloc"
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")  # the user's choice stands
+    writers.prefer_jemalloc()
+    assert writers.os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "system"
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+    monkeypatch.setitem(sys.modules, "pyarrow", sys)  # imported already: too late to matter
+    writers.prefer_jemalloc()
+    assert "ARROW_DEFAULT_MEMORY_POOL" not in writers.os.environ
+    monkeypatch.delitem(sys.modules, "pyarrow")
+    monkeypatch.setattr(writers.sys, "platform", "win32")  # wheels without jemalloc
+    writers.prefer_jemalloc()
+    assert "ARROW_DEFAULT_MEMORY_POOL" not in writers.os.environ
+
+
+def test_normalize_to_parquet_runs_on_arrows_jemalloc_pool(tmp_path: Path) -> None:
+    """The command, in a process of its own: Arrow's default pool is jemalloc where pyarrow
+    has it (the Linux wheels), and the output is the same Parquet."""
+    import subprocess
+
+    pa = pytest.importorskip("pyarrow")
+    out = tmp_path / "o.parquet"
+    script = (
+        "import sys\n"
+        "from runnorm._cli.app import main\n"
+        "try:\n"
+        "    main(['normalize', sys.argv[1], '-o', sys.argv[2], '--jobs', '1'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "import pyarrow\n"
+        "print(pyarrow.default_memory_pool().backend_name)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(MIXED), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    linux_jemalloc = sys.platform.startswith("linux") and (
+        "jemalloc" in pa.supported_memory_backends()
+    )
+    assert done.stdout.split()[-1] == (
+        "jemalloc" if linux_jemalloc else pa.default_memory_pool().backend_name
+    )
+    assert "Unsupported backend" not in done.stderr
+    expected = tmp_path / "expected.parquet"
+    assert invoke("normalize", str(MIXED), "-o", str(expected), "--jobs", "1")[0] == 0
+    pq = pytest.importorskip("pyarrow.parquet")
+    assert pq.read_table(out).equals(pq.read_table(expected), check_metadata=True)
 
 
 def test_parquet_needs_a_file(tmp_path: Path) -> None:

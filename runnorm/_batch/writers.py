@@ -17,6 +17,7 @@ import csv
 import io
 import os
 import shutil
+import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol
@@ -36,6 +37,7 @@ __all__ = [
     "format_for",
     "make_writer",
     "parquet_schema",
+    "prefer_jemalloc",
     "run_row",
     "text_row",
 ]
@@ -276,6 +278,19 @@ def _memory_pool(pa: Any) -> Any:
         return pa.jemalloc_memory_pool()
     except (NotImplementedError, pa.ArrowNotImplementedError):  # built without it
         return pa.default_memory_pool()
+
+
+def prefer_jemalloc() -> None:
+    """For a command that writes Parquet, before pyarrow is imported: make jemalloc Arrow's
+    default pool (``ARROW_DEFAULT_MEMORY_POOL``, unless set), for what the Parquet writer
+    and the Arrow file reader allocate without asking :func:`_memory_pool`'s pool. Arrow
+    reads the variable once, at import, and mimalloc, its default, keeps what they freed:
+    about 14 MB more peak RSS in the parent of ``--jobs 2``, 20 MB with one process.
+    Linux only, where pyarrow's wheels hold jemalloc (elsewhere Arrow would warn of an
+    unsupported backend); the command's workers inherit the variable. Never called by the
+    library API: a user's process keeps its own allocator."""
+    if sys.platform.startswith("linux") and "pyarrow" not in sys.modules:
+        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 
 def parquet_schema() -> Any:

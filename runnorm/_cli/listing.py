@@ -29,7 +29,7 @@ import click
 
 from runnorm._batch.normalizer import BatchOptions, Normalizer
 from runnorm._batch.outfile import Output, open_output, same_target
-from runnorm._batch.writers import FORMATS, OutputDocument, Writer, format_for
+from runnorm._batch.writers import FORMATS, OutputDocument, Writer, format_for, prefer_jemalloc
 from runnorm._cli.checkpoint import Checkpoint, CheckpointError, read_checkpoint, run_state
 from runnorm._cli.live import Mask, base_url_option, extra_option, live_options, masking
 from runnorm._cli.output import (
@@ -247,6 +247,8 @@ def list_command(
     fmt = format_for(fmt, output)
     if fmt == "parquet" and output in (None, "-"):
         raise click.UsageError("Parquet output needs a file: -o runs.parquet")
+    if fmt == "parquet":
+        prefer_jemalloc()
     settings = _settings(declared, base_url, options)
     checkpoint = _checkpoint(checkpoint_path, declared, upper, settings)
     mark = checkpoint.mark if checkpoint is not None else Mark()

@@ -22,7 +22,7 @@ from runnorm._batch.engine import BatchOptions, BatchStats, default_jobs, run_ba
 from runnorm._batch.outfile import Output, open_output, same_target
 from runnorm._batch.records import RecordError
 from runnorm._batch.sources import expand_paths
-from runnorm._batch.writers import FORMATS, format_for
+from runnorm._batch.writers import FORMATS, format_for, prefer_jemalloc
 from runnorm._cli.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -115,6 +115,8 @@ def normalize_command(
     --errors FILE); a counts line always ends on stderr. Exit code 1 when any record failed.
     """
     fmt = format_for(fmt, output)
+    if fmt == "parquet":
+        prefer_jemalloc()
     _check_usage(paths, provider, output, fmt, errors_path, engine, scheduler)
     files = _input_files(paths, engine, [p for p in (output, errors_path) if p and p != "-"])
     options = BatchOptions(
