@@ -4,7 +4,8 @@
 
 The normalization every peer does to a Skyvern dump (see ``bench/peers/check.py``): id,
 status through the status map, UTC timestamps (naive means UTC), error message from
-``failure_reason``, step count, and the record's original line, exactly, as ``raw``.
+``failure_reason`` (when empty, the first ``errors`` item's ``reasoning``, as runnorm), step
+count, and the record's original line, exactly, as ``raw``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ SELECT
     CAST(json->>'created_at' AS TIMESTAMPTZ) AS created_at,
     CAST(json->>'started_at' AS TIMESTAMPTZ) AS started_at,
     CAST(json->>'finished_at' AS TIMESTAMPTZ) AS finished_at,
-    json->>'failure_reason' AS error_message,
+    -- an empty failure_reason is no reason: the first errors[] item's reasoning, as runnorm
+    coalesce(nullif(json->>'failure_reason', ''), json->'errors'->0->>'reasoning')
+        AS error_message,
     coalesce(CAST(json->>'step_count' AS BIGINT), CAST(json->>'total_steps' AS BIGINT))
         AS step_count,
     CAST(json AS VARCHAR) AS raw  -- the line as read: read_ndjson_objects keeps the text

@@ -4,7 +4,8 @@
 
 The normalization every peer does to a Skyvern dump (see ``bench/peers/check.py``): id,
 status through the status map, UTC timestamps (naive means UTC), error message from
-``failure_reason``, step count, and the record's original line, exactly, as ``raw``.
+``failure_reason`` (when empty, the first ``errors`` item's ``reasoning``, as runnorm), step
+count, and the record's original line, exactly, as ``raw``.
 JSON Lines are encoded by msgspec; Parquet is written by pyarrow, 50,000 rows a row group.
 """
 
@@ -33,6 +34,10 @@ BATCH = 50_000
 T = TypeVar("T")
 
 
+class SkyvernError(msgspec.Struct):
+    reasoning: str | None = None
+
+
 class SkyvernRun(msgspec.Struct):
     """The fields read; msgspec skips every other key of the record."""
 
@@ -45,6 +50,7 @@ class SkyvernRun(msgspec.Struct):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     failure_reason: str | None = None
+    errors: list[SkyvernError] | None = None
     step_count: int | None = None
     total_steps: int | None = None
 
@@ -84,7 +90,9 @@ def rows(path: str) -> Iterator[Row]:
                 created_at=utc(run.created_at),
                 started_at=utc(run.started_at),
                 finished_at=utc(run.finished_at),
-                error_message=run.failure_reason,
+                # an empty failure_reason is no reason: the first errors[] item's reasoning
+                error_message=run.failure_reason
+                or (run.errors[0].reasoning if run.errors else None),
                 step_count=run.total_steps if run.step_count is None else run.step_count,
                 raw=raw.decode(),
             )

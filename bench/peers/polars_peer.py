@@ -5,7 +5,8 @@ struct and string expressions, streamed to the output by the lazy engine.
 
 The normalization every peer does to a Skyvern dump (see ``bench/peers/check.py``): id,
 status through the status map, UTC timestamps (naive means UTC), error message from
-``failure_reason``, step count, and the record's original line, exactly, as ``raw``.
+``failure_reason`` (when empty, the first ``errors`` item's ``reasoning``, as runnorm), step
+count, and the record's original line, exactly, as ``raw``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ STAMPS = ("created_at", "started_at", "finished_at")
 FIELDS = pl.Struct(
     dict.fromkeys((*ID_KEYS, "status", *STAMPS, "failure_reason"), pl.String)
     | {"step_count": pl.Int64, "total_steps": pl.Int64}
+    | {"errors": pl.List(pl.Struct({"reasoning": pl.String}))}
 )
 
 
@@ -58,7 +60,10 @@ def main() -> None:
             status=field("status").replace_strict(STATUSES, default="unknown"),
             native_status=field("status"),
             **{name: utc(name) for name in STAMPS},
-            error_message=field("failure_reason"),
+            # an empty failure_reason is no reason: the first errors[] item's reasoning
+            error_message=pl.when(field("failure_reason") != "")
+            .then(field("failure_reason"))
+            .otherwise(field("errors").list.first().struct.field("reasoning")),
             step_count=pl.coalesce(field("step_count"), field("total_steps")),
             raw=pl.col("raw"),
         )

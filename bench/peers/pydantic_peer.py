@@ -4,7 +4,8 @@
 
 The normalization every peer does to a Skyvern dump (see ``bench/peers/check.py``): id,
 status through the status map, UTC timestamps (naive means UTC), error message from
-``failure_reason``, step count, and the record's original line, exactly, as ``raw``.
+``failure_reason`` (when empty, the first ``errors`` item's ``reasoning``, as runnorm), step
+count, and the record's original line, exactly, as ``raw``.
 JSON Lines are serialized by pydantic-core; Parquet is written by pyarrow, 50,000 rows a
 row group.
 """
@@ -69,8 +70,13 @@ class SkyvernRun(BaseModel):
     started_at: Stamp = None
     finished_at: Stamp = None
     failure_reason: str | None = None
+    errors: list[dict[str, Any]] | None = None
     step_count: int | None = None
     total_steps: int | None = None
+
+    def _reasoning(self) -> str | None:
+        first = self.errors[0].get("reasoning") if self.errors else None
+        return first if isinstance(first, str) else None
 
     def row(self, raw: str) -> dict[str, Any]:
         return {
@@ -80,7 +86,8 @@ class SkyvernRun(BaseModel):
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "error_message": self.failure_reason,
+            # an empty failure_reason is no reason: the first errors[] item's reasoning
+            "error_message": self.failure_reason or self._reasoning(),
             "step_count": self.total_steps if self.step_count is None else self.step_count,
             "raw": raw,
         }
