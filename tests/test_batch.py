@@ -323,7 +323,9 @@ def test_prefer_jemalloc_sets_arrows_default_pool_only_when_it_still_can(
     """Set before pyarrow is imported, on Linux, when the user chose no pool; else untouched."""
     from runnorm._batch import writers
 
-    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    # set, then deleted: monkeypatch then restores the variable as it was, whatever is set
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "restored")
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
     monkeypatch.setattr(writers.sys, "platform", "linux")
     monkeypatch.delitem(sys.modules, "pyarrow", raising=False)
     writers.prefer_jemalloc()
